@@ -1,0 +1,17 @@
+"""stiffasd: automatic sparse differentiation for stiff ODE and method-of-lines PDE solvers.
+
+The public API, re-exported; nothing else lives here.
+"""
+
+from .errors import ConservativePatternWarning as ConservativePatternWarning
+from .errors import InvalidColoringError as InvalidColoringError
+from .errors import NonFiniteError as NonFiniteError
+from .errors import PatternMismatchError as PatternMismatchError
+from .errors import PrecisionError as PrecisionError
+from .errors import ShapeError as ShapeError
+from .errors import StiffasdError as StiffasdError
+from .errors import TracingError as TracingError
+from .errors import UnsupportedPrimitiveError as UnsupportedPrimitiveError
+from .pattern import SparsityPattern as SparsityPattern
+
+__version__ = "0.1.0"
