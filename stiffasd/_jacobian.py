@@ -49,7 +49,9 @@ def _x64_enabled() -> bool:
 
 def _as_array(value: Any, name: str, call: str) -> Any:
     """Check one argument: a numeric array-like, float64 only when JAX x64 is enabled."""
-    if isinstance(value, jax.Array):
+    if isinstance(value, jax.Array):  # concrete JAX arrays and tracers alike
+        if value.dtype == jnp.float64 and not _x64_enabled():  # pragma: no cover - JAX downcasts
+            raise PrecisionError(f"{call}: {name} is float64 but JAX's 64-bit mode is disabled.")
         return value
     try:
         arr = np.asarray(value)
@@ -72,6 +74,8 @@ def _as_array(value: Any, name: str, call: str) -> Any:
 
 
 def _check_finite(value: Any, name: str, call: str) -> None:
+    if isinstance(value, jax.core.Tracer):
+        return  # inside jit/vmap: values are not known here
     arr = np.asarray(value)
     if np.issubdtype(arr.dtype, np.inexact) and not np.all(np.isfinite(arr)):
         bad = np.flatnonzero(~np.isfinite(arr.ravel()))
@@ -165,11 +169,13 @@ def _time_pass(fn: Callable, *args: Any, reps: int = 3) -> float:
 
 def _has_jvp(fx: Callable, x: Any) -> bool:
     """False when the function cannot be differentiated forward (a custom_vjp inside)."""
+    # The error for a custom_vjp under jvp surfaces when lowering, not when tracing shapes.
+    sds = jax.ShapeDtypeStruct(x.shape, x.dtype)
     try:
-        jax.eval_shape(lambda x, v: jax.jvp(fx, (x,), (v,))[1], x, x)
+        jax.jit(lambda x, v: jax.jvp(fx, (x,), (v,))[1]).lower(sds, sds)
         return True
     except TypeError as exc:
-        if "custom_vjp" in str(exc) or "jvp" in str(exc).lower():
+        if "custom_vjp" in str(exc):
             return False
         raise
 
@@ -398,8 +404,7 @@ def prepare_jacobian(
         )
     args = list(args)
     x = _as_array(args[argnums], f"args[{argnums}]", call)
-    if not np.issubdtype(np.asarray(x).dtype if not isinstance(x, jax.Array) else x.dtype,
-                         np.inexact):
+    if not jnp.issubdtype(x.dtype, jnp.inexact):
         raise TypeError(
             f"{call}: the differentiated argument must be a floating-point array, got dtype "
             f"{jnp.result_type(x)}; convert it with .astype(float)."
