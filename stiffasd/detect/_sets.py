@@ -64,9 +64,19 @@ def take_rows(d: sp.csr_array, src: np.ndarray) -> sp.csr_array:
     k, n = len(src), d.shape[1]
     if d.nnz == 0:
         return empty(k, n)
-    valid = src >= 0
-    s = np.where(valid, src, 0)
     indptr_in = d.indptr.astype(np.int64, copy=False)
+    if k and src[0] >= 0 and src[-1] == src[0] + k - 1 and (k == 1 or np.all(np.diff(src) == 1)):
+        # A contiguous block of rows (slices, splits): no gather needed.
+        a, b = int(indptr_in[src[0]]), int(indptr_in[src[-1] + 1])
+        return csr(indptr_in[src[0] : src[-1] + 2] - a, d.indices[a:b], (k, n))
+    valid = src >= 0
+    if d.nnz == d.shape[0] and np.array_equal(indptr_in, np.arange(d.shape[0] + 1)):
+        # One dependency per row (the common case of moved input elements).
+        sv = src[valid] if not valid.all() else src
+        indptr = np.zeros(k + 1, np.int64)
+        np.cumsum(valid, out=indptr[1:])
+        return csr(indptr, d.indices[sv], (k, n))
+    s = np.where(valid, src, 0)
     starts = indptr_in[s]
     lens = np.where(valid, indptr_in[s + 1] - starts, 0)
     indptr = np.zeros(k + 1, np.int64)

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import ConservativePatternWarning, UnsupportedPrimitiveError
 from . import _primitives as P
-from ._sets import IndexSets, collapse, empty, is_inexact, repeat_row, vstack
+from ._sets import IndexSets, _canonical, collapse, empty, repeat_row, vstack
 
 __all__ = ["Context", "Equation", "conservative_rule"]
 
@@ -182,6 +182,8 @@ class Context:
                 r = r.deps
             if r is None or not inexact(d):
                 r = empty(k, self.n)
+            elif not getattr(rule, "__module__", "").startswith("stiffasd.detect"):
+                r = _canonical(r)  # a user rule may return any sparse matrix
             if r.shape != (k, self.n):
                 raise AssertionError(
                     f"rule for primitive '{primitive}' returned a dependency matrix of shape "
