@@ -12,6 +12,8 @@ from .errors import ShapeError as ShapeError
 from .errors import StiffasdError as StiffasdError
 from .errors import TracingError as TracingError
 from .errors import UnsupportedPrimitiveError as UnsupportedPrimitiveError
+from .detect import jacobian_sparsity as jacobian_sparsity
+from .detect import register_rule as register_rule
 from .pattern import SparsityPattern as SparsityPattern
 from .detect import jacobian_sparsity as jacobian_sparsity
 from .detect import register_rule as register_rule
