@@ -339,6 +339,13 @@ def _choose_coloring(
         )
     if len(candidates) == 1:
         return candidates[0]
+    forward = next((c for c in candidates if c[0] == "forward"), None)
+    if callable(vjp_cost) and forward is not None and all(
+        c[1].ncolors >= forward[1].ncolors for c in candidates
+    ):
+        # A VJP costs at least a JVP in practice: with no fewer passes, reverse cannot win, and
+        # timing it would only add noise to the choice.
+        return forward
     ratio = vjp_cost() if callable(vjp_cost) else float(vjp_cost)
 
     def cost(c):
