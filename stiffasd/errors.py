@@ -15,6 +15,7 @@ __all__ = [
     "TracingError",
     "ShapeError",
     "NonFiniteError",
+    "PrecisionWarning",
 ]
 
 
@@ -54,3 +55,7 @@ class ShapeError(StiffasdError, ValueError):
 
 class NonFiniteError(StiffasdError, FloatingPointError):
     """NaN or inf where a finite value is required."""
+
+
+class PrecisionWarning(UserWarning):
+    """Single precision where stiff solvers usually need double (float32 state)."""
