@@ -17,6 +17,7 @@ __all__ = [
     "NonFiniteError",
     "BandwidthError",
     "MissingDependencyError",
+    "PrecisionWarning",
 ]
 
 
@@ -64,3 +65,7 @@ class BandwidthError(StiffasdError, ValueError):
 
 class MissingDependencyError(StiffasdError, ImportError):
     """An optional dependency (e.g. scikit-sundae) is needed by the requested feature."""
+
+
+class PrecisionWarning(UserWarning):
+    """Single precision where stiff solvers usually need double (float32 state)."""
