@@ -190,6 +190,18 @@ class _FromValues:
         return v
 
 
+def _known_pattern(jac):
+    """``jac.pattern`` (stiffasd.jac) or ``jac.sparsity``, or None when not (yet) known."""
+    for name in ("pattern", "sparsity"):
+        try:
+            p = getattr(jac, name, None)
+        except RuntimeError:  # stiffasd.jac before its first call / prepare()
+            p = None
+        if p is not None:
+            return p
+    return None
+
+
 def jacobian(
     jac: Callable | None = None,
     *,
@@ -223,9 +235,7 @@ def jacobian(
         sparsity = _csc_of(pattern)
         return SundaeJacobian(_FromValues(values, sparsity.nnz), sparsity, args)
     if pattern is None:
-        pattern = getattr(jac, "pattern", None)
-        if pattern is None:
-            pattern = getattr(jac, "sparsity", None)
+        pattern = _known_pattern(jac)
     if pattern is None:
         raise TypeError(
             "stiffasd.sundae.jacobian(jac=...): this callable has no `.pattern`/`.sparsity`; "
@@ -242,15 +252,16 @@ def cvode_options(jac: Callable, y0=None, *, t0: float = 0.0, args: tuple = (),
 
     A plain callable without a known pattern is probed once at ``(t0, y0)``.
     """
-    if pattern is None and getattr(jac, "pattern", None) is None and getattr(
-        jac, "sparsity", None
-    ) is None:
-        if y0 is None:
+    if pattern is None and _known_pattern(jac) is None:
+        if hasattr(jac, "prepare") and y0 is not None:  # stiffasd.jac: detect + color now
+            jac.prepare(t0, np.asarray(y0, dtype=np.float64), *args)
+        elif y0 is None:
             raise TypeError(
                 "stiffasd.sundae.cvode_options: the Jacobian has no known pattern; pass y0 to "
                 "probe it, or pattern=."
             )
-        pattern = jac(t0, np.asarray(y0, dtype=np.float64), *args)
+        else:
+            pattern = jac(t0, np.asarray(y0, dtype=np.float64), *args)
     J = jacobian(jac, pattern=pattern, args=args)
     return dict(linsolver="sparse", sparsity=J.sparsity, jacfn=J)
 

@@ -90,3 +90,20 @@ def test_cvode_values_and_userdata():
     assert soln.success
     assert J.njev > 0
     np.testing.assert_allclose(soln.y[-1], ref.y[:, -1], rtol=1e-5, atol=1e-8)
+
+
+def test_cvode_with_stiffasd_jac():
+    import stiffasd
+    from stiffasd.problems import brusselator_2d
+
+    prob = brusselator_2d(8, t_span=(0.0, 1.5))
+    fun = prob.numpy_rhs()
+    jac = stiffasd.jac(prob.rhs)
+    opts = sd.cvode_options(jac, prob.y0, args=prob.args)  # prepares (detects + colors) once
+    assert opts["sparsity"].nnz == jac.pattern.nnz
+    solver = sd.cvode(fun, jac, args=prob.args, rtol=1e-8, atol=1e-10)
+    soln = solver.solve(np.array(prob.t_span), prob.y0)
+    ref = solve_ivp(fun, prob.t_span, prob.y0, method="BDF", args=prob.args, jac=jac,
+                    rtol=1e-10, atol=1e-12)
+    assert soln.success and soln.njev > 0
+    np.testing.assert_allclose(soln.y[-1], ref.y[:, -1], rtol=1e-5, atol=1e-7)
