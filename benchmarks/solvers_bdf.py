@@ -3,8 +3,9 @@ differences), scipy's BDF with a sparse analytic ``jac``, and ``stiffasd.scipy.B
 sparse ``jac``; wall time and the share of it spent in sparse LU factorizations.
 
 The sparse ``jac`` is a JAX-free analytic Jacobian whose CSC index arrays are cached (what
-``stiffasd.jac`` returns), so the comparison isolates the linear algebra. With ``--stiffasd-jac`` the
-``stiffasd.jac`` of a JAX right-hand side is added (needs the JAX pipeline on the branch).
+``stiffasd.jac`` returns), so the comparison isolates the linear algebra. With ``--stiffasd-jac``
+the same problem written in JAX (``stiffasd.problems.brusselator_2d``) is also solved with
+``jac=stiffasd.jac(rhs)``, by scipy's BDF and by ``stiffasd.scipy.BDF``.
 
 Run: ``PYTHONPATH=. python benchmarks/solvers_bdf.py --sizes 32 64 128``; writes
 benchmarks/results/solvers_bdf.json and .md.
@@ -53,11 +54,11 @@ class _TimedSplu:
         _scipy_bdf.splu = self.orig
 
 
-def _run(P, label, method, **kw):
+def _run(P, label, method, fun=None, **kw):
     timer = _TimedSplu()
     with timer:
         t0 = time.perf_counter()
-        sol = solve_ivp(P.rhs, P.t_span, P.y0, method=method, rtol=RTOL, atol=ATOL, **kw)
+        sol = solve_ivp(fun or P.rhs, P.t_span, P.y0, method=method, rtol=RTOL, atol=ATOL, **kw)
         wall = time.perf_counter() - t0
     if method is ss.BDF:
         st = ss.last_lu_stats()
@@ -65,9 +66,19 @@ def _run(P, label, method, **kw):
     else:
         lu_s, nfac = timer.factor_s, timer.n
     return dict(
-        N=P.N, n=P.n, variant=label, wall_s=wall, lu_s=lu_s, lu_share=lu_s / wall, n_factor=nfac,
-        nfev=int(sol.nfev), njev=int(sol.njev), nlu=int(sol.nlu), nsteps=int(sol.t.size),
-        status=int(sol.status), y_end=sol.y[:, -1],
+        N=P.N,
+        n=P.n,
+        variant=label,
+        wall_s=wall,
+        lu_s=lu_s,
+        lu_share=lu_s / wall,
+        n_factor=nfac,
+        nfev=int(sol.nfev),
+        njev=int(sol.njev),
+        nlu=int(sol.nlu),
+        nsteps=int(sol.t.size),
+        status=int(sol.status),
+        y_end=sol.y[:, -1],
     )
 
 
@@ -81,25 +92,47 @@ def run(sizes, t_end, stiffasd_jac=False):
             ("stiffasd.scipy.BDF, sparse jac", ss.BDF, dict(jac=P.jac)),
             ("stiffasd.scipy.BDF, jac_sparsity", ss.BDF, dict(jac_sparsity=P.sparsity)),
         ]
+        if stiffasd_jac:
+            import jax
+
+            jax.config.update("jax_enable_x64", True)
+            import stiffasd
+            from stiffasd.problems import brusselator_2d
+
+            prob = brusselator_2d(N, t_span=P.t_span)
+            fun = prob.numpy_rhs()
+            jac = stiffasd.jac(prob.rhs)
+            # detection, coloring and every jit compilation happen in a short warm-up solve
+            solve_ivp(fun, (0.0, 1e-3), prob.y0, method="BDF", args=prob.args, jac=jac)
+            kw = dict(fun=fun, args=prob.args, jac=jac)
+            variants += [
+                ("scipy BDF, stiffasd.jac (JAX rhs)", "BDF", kw),
+                ("stiffasd.scipy.BDF, stiffasd.jac (JAX rhs)", ss.BDF, kw),
+            ]
         res = [_run(P, label, m, **kw) for label, m, kw in variants]
         ref = res[1]["y_end"]
         for r in res:
             r["max_diff_vs_scipy_sparse_jac"] = float(np.abs(r.pop("y_end") - ref).max())
             r["speedup_vs_scipy_jac_sparsity"] = res[0]["wall_s"] / r["wall_s"]
             r["speedup_vs_scipy_sparse_jac"] = res[1]["wall_s"] / r["wall_s"]
-            print({k: (float(f"{v:.4g}") if isinstance(v, float) else v) for k, v in r.items()},
-                  flush=True)
+            print(
+                {k: (float(f"{v:.4g}") if isinstance(v, float) else v) for k, v in r.items()},
+                flush=True,
+            )
         rows += res
     return rows
 
 
 def to_markdown(rows, mach, t_end):
     out = [
-        "# solve_ivp BDF on the 2D Brusselator: scipy vs stiffasd.scipy.BDF", "",
-        f"Machine: {mach}", "",
+        "# solve_ivp BDF on the 2D Brusselator: scipy vs stiffasd.scipy.BDF",
+        "",
+        f"Machine: {mach}",
+        "",
         f"t in [0, {t_end}], rtol={RTOL}, atol={ATOL}. LU = time inside sparse factorizations "
         "(scipy: splu wrapped; stiffasd: its own counters, which include scattering values into "
-        "the fixed pattern). Speedups are ratios of wall times measured in the same run.", "",
+        "the fixed pattern). Speedups are ratios of wall times measured in the same run.",
+        "",
         "| N | n | variant | wall (s) | LU (s) | LU share | nlu | nfev | njev | steps | "
         "speedup vs jac_sparsity | speedup vs sparse jac | max diff |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -119,13 +152,15 @@ def main():
     ap.add_argument("--sizes", type=int, nargs="+", default=[32, 64, 128])
     ap.add_argument("--t-end", type=float, default=11.5)
     ap.add_argument("--out", default="benchmarks/results/solvers_bdf")
+    ap.add_argument("--stiffasd-jac", action="store_true")
     args = ap.parse_args()
-    rows = run(args.sizes, args.t_end)
+    rows = run(args.sizes, args.t_end, args.stiffasd_jac)
     mach = machine()
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out + ".json", "w") as f:
-        json.dump(dict(machine=mach, t_end=args.t_end, rtol=RTOL, atol=ATOL, rows=rows), f,
-                  indent=1)
+        json.dump(
+            dict(machine=mach, t_end=args.t_end, rtol=RTOL, atol=ATOL, rows=rows), f, indent=1
+        )
     with open(args.out + ".md", "w") as f:
         f.write(to_markdown(rows, mach, args.t_end))
 

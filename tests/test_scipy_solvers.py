@@ -134,14 +134,14 @@ def test_pattern_changes_are_followed():
     assert stats["n_factor"] == sol.nlu
 
 
-@pytest.mark.parametrize("ordering", ["MMD_AT_PLUS_A", "COLAMD", "MMD_ATA", "RCM", "NATURAL", "perm"])
+@pytest.mark.parametrize(
+    "ordering", ["MMD_AT_PLUS_A", "COLAMD", "MMD_ATA", "RCM", "NATURAL", "perm"]
+)
 @pytest.mark.parametrize("sigma", [1.0, 2.5 + 1.5j])
 def test_fixed_pattern_lu_solves(ordering, sigma):
     rng = np.random.default_rng(3)
     n = 80
-    J = sp.random(n, n, density=0.05, random_state=4, format="csc") + sp.diags(
-        rng.random(n - 1), 1
-    )
+    J = sp.random(n, n, density=0.05, random_state=4, format="csc") + sp.diags(rng.random(n - 1), 1)
     J = J.tocsc()
     if ordering == "perm":
         ordering = rng.permutation(n)
@@ -166,7 +166,10 @@ def test_fixed_pattern_lu_duplicates_and_subpattern():
     F = ss.FixedPatternLU(indptr, rows[order], n)
     vals = np.arange(1.0, 7.0)[order]
     fac = F.factor(vals, 10.0, 1.0)
-    A = 10.0 * np.eye(n) - sp.coo_matrix((np.arange(1.0, 7.0), (rows, cols)), shape=(n, n)).toarray()
+    A = (
+        10.0 * np.eye(n)
+        - sp.coo_matrix((np.arange(1.0, 7.0), (rows, cols)), shape=(n, n)).toarray()
+    )
     b = np.arange(n, dtype=float)
     np.testing.assert_allclose(fac.solve(b), np.linalg.solve(A, b), rtol=1e-12)
     sub = sp.csc_matrix(([2.0], ([5], [3])), shape=(n, n))
@@ -258,8 +261,15 @@ def test_lsoda_banded_matches_reference():
 
     ref = solve_ivp(P.rhs, P.t_span, P.y0, method="Radau", jac=P.jac, rtol=1e-10, atol=1e-12)
     sol = solve_ivp(
-        P.rhs, P.t_span, P.y0, method="LSODA", jac=jac_banded, lband=lband, uband=uband,
-        rtol=1e-8, atol=1e-10,
+        P.rhs,
+        P.t_span,
+        P.y0,
+        method="LSODA",
+        jac=jac_banded,
+        lband=lband,
+        uband=uband,
+        rtol=1e-8,
+        atol=1e-10,
     )
     assert sol.status == 0 and njac["n"] > 0
     np.testing.assert_allclose(sol.y[:, -1], ref.y[:, -1], rtol=1e-6, atol=1e-8)
@@ -320,8 +330,9 @@ def test_stiffasd_jac_banded_lsoda_layout_matches():
     n = 30
 
     def rhs(t, y):
-        lap = jnp.concatenate([y[1:2] - 2 * y[:1], y[2:] - 2 * y[1:-1] + y[:-2],
-                               y[-2:-1] - 2 * y[-1:]])
+        lap = jnp.concatenate(
+            [y[1:2] - 2 * y[:1], y[2:] - 2 * y[1:-1] + y[:-2], y[-2:-1] - 2 * y[-1:]]
+        )
         return 50.0 * lap - y**3
 
     y = np.linspace(0.1, 1.0, n)
