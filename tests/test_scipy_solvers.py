@@ -344,3 +344,23 @@ def test_stiffasd_jac_banded_lsoda_layout_matches():
     np.testing.assert_allclose(packed, ss.to_banded(J.data, jc.pattern, lband, uband))
     P = DiffusionReaction1D(n)  # same kind of tridiagonal structure
     assert (lband, uband) == ss.banded_layout(P.sparsity)[:2]
+
+
+def test_bdf_complex_state_and_options_pass_through():
+    """Complex y (BDF supports it): the Newton matrix and its LU are complex; scipy options
+    (first_step, max_step, vectorized) reach scipy unchanged."""
+    n = 40
+    L = sp.diags([np.ones(n - 1), -2 * np.ones(n), np.ones(n - 1)], [-1, 0, 1], format="csc")
+    A = (200.0 * L + 5j * sp.identity(n)).tocsc()
+
+    def f(t, y):
+        return A @ y
+
+    y0 = np.exp(1j * np.linspace(0, 3, n)) * np.linspace(0, 1, n)
+    kw = dict(jac=lambda t, y: A, rtol=1e-6, atol=1e-9, first_step=1e-4, max_step=0.05)
+    ref = solve_ivp(f, (0, 0.5), y0, method="BDF", **kw)
+    sol = solve_ivp(f, (0, 0.5), y0, method=ss.BDF, **kw)
+    _assert_same_run(ref, sol)
+    assert np.iscomplexobj(sol.y)
+    vec = solve_ivp(f, (0, 0.5), y0, method=ss.BDF, vectorized=True, **kw)
+    np.testing.assert_allclose(vec.y[:, -1], ref.y[:, -1], rtol=1e-6, atol=1e-9)
