@@ -297,6 +297,8 @@ def to_markdown(rows, mach):
         "",
         f"Machine: {mach}",
         "",
+        "Times are CPU seconds of the process (the machine is shared with other jobs; PARDISO "
+        "may use 2 threads, whose CPU time adds up). "
         "Factor = median over c in {1e-4, 1e-3, 1e-2} of one numeric factorization (ordering "
         "included unless the solver separates it into setup). Solve = one right-hand side.",
         "",
@@ -313,6 +315,14 @@ def to_markdown(rows, mach):
             f"{r['factor_s'] * 1e3:.1f} | {r['solve_s'] * 1e3:.2f} | {fill} | {r['residual']:.1e} |"
         )
     return "\n".join(out) + "\n"
+
+
+def rewrite_markdown(path):
+    """Regenerate the markdown table from a results JSON."""
+    with open(path + ".json") as f:
+        res = json.load(f)
+    with open(path + ".md", "w") as f:
+        f.write(to_markdown(res["rows"], res["machine"]))
 
 
 def main():
