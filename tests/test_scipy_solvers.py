@@ -5,6 +5,8 @@ to rounding) on three JAX-free problems with analytic sparse Jacobians whose CSC
 cached (as `stiffasd.jac` returns them).
 """
 
+import functools
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -91,12 +93,17 @@ def test_constant_sparse_jac_and_csr(method):
     _assert_same_run(ref, sol)
 
 
+@functools.lru_cache(maxsize=1)
+def _brusselator_fine_reference():
+    P = Brusselator2D(8, t_end=1.5)
+    return P, _solve(P, "Radau", jac=P.jac, rtol=1e-10, atol=1e-12)
+
+
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_tight_tolerance_accuracy_matches_scipy(method):
     """Radau's Jacobian-reuse decisions are rounding-sensitive (scipy's own finite-difference
     variant already takes other steps at tight tolerances): compare accuracy, not steps."""
-    P = Brusselator2D(8, t_end=1.5)
-    ref_fine = _solve(P, "Radau", jac=P.jac, rtol=1e-10, atol=1e-12)
+    P, ref_fine = _brusselator_fine_reference()
     ref = _solve(P, method, jac=P.jac, rtol=1e-7, atol=1e-10)
     sol = _solve(P, METHODS[method], jac=P.jac, rtol=1e-7, atol=1e-10)
     err_ref = np.abs(ref.y[:, -1] - ref_fine.y[:, -1]).max()
