@@ -336,8 +336,11 @@ def _choose_coloring(
         candidates.append(("reverse", color(pattern, partition="row", order=order)))
     if mode == "bidirectional" or (mode == "auto" and forward_ok and _bidirectional_worth(pattern)):
         try:
+            # Bicoloring is sensitive to the order, and only tried on patterns with dense rows
+            # and columns, where trying several orders is cheap next to what it saves.
             candidates.append(
-                ("bidirectional", color(pattern, partition="bidirectional", order=order))
+                ("bidirectional", color(pattern, partition="bidirectional",
+                                        order="best" if mode == "auto" else order))
             )
         except (NotImplementedError, ValueError):
             if mode == "bidirectional":
