@@ -37,7 +37,7 @@ def periodic_2d(N: int) -> SparsityPattern:
 @pytest.fixture(scope="module")
 def ken11() -> SparsityPattern:
     with gzip.open(DATA, "rb") as f:
-        return SparsityPattern.from_scipy(scipy.io.mmread(f))
+        return SparsityPattern.from_scipy(scipy.io.mmread(f, spmatrix=False))
 
 
 # ColPack (Gebremedhin, Nguyen, Patwary, Pothen 2013, ACM TOMS 40(1)), Tables VI-VII
