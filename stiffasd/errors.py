@@ -15,6 +15,8 @@ __all__ = [
     "TracingError",
     "ShapeError",
     "NonFiniteError",
+    "BandwidthError",
+    "MissingDependencyError",
     "PrecisionWarning",
 ]
 
@@ -55,6 +57,14 @@ class ShapeError(StiffasdError, ValueError):
 
 class NonFiniteError(StiffasdError, FloatingPointError):
     """NaN or inf where a finite value is required."""
+
+
+class BandwidthError(StiffasdError, ValueError):
+    """A banded Jacobian layout was requested for a pattern whose band is too wide to pay off."""
+
+
+class MissingDependencyError(StiffasdError, ImportError):
+    """An optional dependency (e.g. scikit-sundae) is needed by the requested feature."""
 
 
 class PrecisionWarning(UserWarning):

@@ -1,0 +1,104 @@
+"""Side-by-side solve_ivp runs with the three Jacobian strategies a scipy user has.
+
+Used by `stiffasd demo`, the Brusselator example and the benchmarks, so that all three report
+the same numbers the same way.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.integrate import solve_ivp
+
+from ._ode import jac as make_jac
+from .problems import OdeProblem
+
+__all__ = ["SolveRecord", "compare_solve_ivp", "format_table"]
+
+STRATEGIES = ("default", "jac_sparsity", "stiffasd")
+LABELS = {
+    "default": "dense finite differences (default)",
+    "jac_sparsity": "colored finite differences (jac_sparsity=)",
+    "stiffasd": "stiffasd.jac (exact, colored AD)",
+}
+
+
+@dataclass
+class SolveRecord:
+    strategy: str
+    method: str
+    n: int
+    wall: float
+    prepare: float
+    nfev: int
+    njev: int
+    nlu: int
+    nsteps: int
+    success: bool
+    y_final: np.ndarray
+    max_rel_diff: float = float("nan")
+
+    def as_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in self.__dict__.items() if k != "y_final"}
+        d["label"] = LABELS[self.strategy]
+        return d
+
+
+def compare_solve_ivp(problem: OdeProblem, strategies=STRATEGIES, *, method: str = "BDF",
+                      rtol: float = 1e-6, atol: float = 1e-8, reference: str = "stiffasd",
+                      **solver_options: Any) -> list[SolveRecord]:
+    """Solve ``problem`` with each Jacobian strategy; wall times include everything the
+    strategy needs (stiffasd: detection, coloring and compilation, reported also as
+    ``prepare``)."""
+    fun = problem.numpy_rhs()
+    t0, y0, args = problem.t_span[0], problem.y0, problem.args
+    np.asarray(fun(t0, y0, *args))  # compile the right-hand side once, for every strategy
+
+    records = []
+    for strategy in strategies:
+        opts: dict[str, Any] = dict(method=method, rtol=rtol, atol=atol, args=args,
+                                    **solver_options)
+        prepare = 0.0
+        start = time.perf_counter()
+        if strategy == "stiffasd":
+            j = make_jac(problem.rhs)
+            j.prepare(t0, y0, *args)
+            j(t0, y0, *args)  # compile
+            prepare = time.perf_counter() - start
+            opts["jac"] = j
+        elif strategy == "jac_sparsity":
+            # what a user hand-feeds: the exact pattern (taken from detection, not timed)
+            pattern_start = time.perf_counter()
+            sparsity = make_jac(problem.rhs).prepare(t0, y0, *args).pattern.to_scipy("csc")
+            start += time.perf_counter() - pattern_start
+            opts["jac_sparsity"] = sparsity
+        elif strategy != "default":
+            raise ValueError(f"compare_solve_ivp: unknown strategy {strategy!r}; one of "
+                             f"{STRATEGIES}.")
+        sol = solve_ivp(fun, problem.t_span, y0, **opts)
+        wall = time.perf_counter() - start
+        records.append(SolveRecord(strategy, method, problem.n, wall, prepare, sol.nfev,
+                                   sol.njev, sol.nlu, sol.t.size - 1, bool(sol.success),
+                                   sol.y[:, -1].copy()))
+    ref = next((r for r in records if r.strategy == reference), records[-1])
+    scale = np.maximum(np.abs(ref.y_final), 1.0)
+    for r in records:
+        r.max_rel_diff = float(np.max(np.abs(r.y_final - ref.y_final) / scale))
+    return records
+
+
+def format_table(records: list[SolveRecord]) -> str:
+    """A Markdown table of the records, with speed-ups against the first one."""
+    base = records[0].wall
+    head = ("| Jacobian strategy | wall [s] | speed-up | prepare [s] | nfev | njev | nlu | "
+            "steps | max rel. diff |")
+    lines = [head, "|" + "---|" * 9]
+    for r in records:
+        lines.append(
+            f"| {LABELS[r.strategy]} | {r.wall:.3f} | {base / r.wall:.1f}x | {r.prepare:.3f} | "
+            f"{r.nfev} | {r.njev} | {r.nlu} | {r.nsteps} | {r.max_rel_diff:.1e} |"
+        )
+    return "\n".join(lines)

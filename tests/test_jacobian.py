@@ -1,0 +1,140 @@
+"""Compressed evaluation: values against dense AD, modes, caching, compiled-program hygiene."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import stiffasd
+from stiffasd.problems import brusselator_2d
+
+
+def _dense(f, x, *rest):
+    return np.asarray(jax.jacfwd(lambda x: jnp.ravel(f(x, *rest)))(x)).reshape(-1, np.size(x))
+
+
+def _arrowhead(x):
+    # dense first row and column plus the diagonal: column and row coloring both need n passes
+    return jnp.concatenate([jnp.sum(x**2)[None], x[1:] * x[0] + jnp.sin(x[1:])])
+
+
+def _chain(x):
+    return (x[1:] - x[:-1]) ** 2 + jnp.exp(x[1:])
+
+
+def _wide(x):  # 3 outputs of 20 inputs: reverse mode is cheaper
+    return jnp.stack([jnp.sum(x[:10] ** 2), jnp.prod(x[5:15]), jnp.sum(jnp.tanh(x))])
+
+
+FUNCS = {"arrowhead": (_arrowhead, 30), "chain": (_chain, 25), "wide": (_wide, 20)}
+
+
+@pytest.mark.parametrize("name", FUNCS)
+@pytest.mark.parametrize("mode", ["auto", "forward", "reverse", "bidirectional"])
+def test_values_match_dense_jacfwd(name, mode):
+    f, n = FUNCS[name]
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(n)
+    sj = stiffasd.prepare_jacobian(f, x, mode=mode)
+    if mode != "auto":
+        assert sj.mode == mode
+    stiffasd.check_coloring(sj.pattern, sj.coloring)
+    for _ in range(3):
+        x = rng.standard_normal(n)
+        dense = _dense(f, x)
+        J = sj.csc(x).toarray()
+        np.testing.assert_allclose(J, dense, rtol=1e-12, atol=1e-12 * np.abs(dense).max())
+
+
+def test_auto_mode_picks_fewest_passes():
+    x = np.random.default_rng(0).standard_normal(20)
+    assert stiffasd.prepare_jacobian(_wide, x).mode == "reverse"
+    assert stiffasd.prepare_jacobian(_chain, x).mode == "forward"
+    # the arrowhead needs n passes one-sided, 3 with bicoloring
+    sj = stiffasd.prepare_jacobian(_arrowhead, np.ones(200))
+    assert sj.mode == "bidirectional" and sj.ncolors <= 4
+
+
+def test_brusselator_values_and_passes():
+    prob = brusselator_2d(8)
+    j = stiffasd.jac(prob.rhs)
+    y = prob.y0 + 0.1 * np.random.default_rng(2).standard_normal(prob.n)
+    J = j(1.5, y, *prob.args)
+    dense = _dense(lambda y, p: prob.rhs(1.5, y, p), y, *prob.args)
+    np.testing.assert_allclose(J.toarray(), dense, rtol=1e-12, atol=1e-12 * np.abs(dense).max())
+    # 5-point stencil + u-v coupling: 6 nonzeros per row, few colors
+    assert j.pattern.nnz == 6 * prob.n
+    assert j.coloring.ncolors <= 12  # lower bound 6 (6 nonzeros per row)
+
+
+def test_custom_vjp_function_gets_reverse_mode():
+    @jax.custom_vjp
+    def clip_grad(x):
+        return jnp.sin(x)
+
+    def fwd(x):
+        return jnp.sin(x), x
+
+    def bwd(x, g):
+        return (g * jnp.cos(x),)
+
+    clip_grad.defvjp(fwd, bwd)
+
+    def f(x):
+        return clip_grad(x) * x[::-1]
+
+    x = np.linspace(0.1, 1.0, 9)
+    sj = stiffasd.prepare_jacobian(f, x)
+    assert sj.mode == "reverse"
+    dense = np.asarray(jax.jacrev(f)(x))
+    np.testing.assert_allclose(sj.csc(x).toarray(), dense, rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError, match="custom_vjp"):
+        stiffasd.prepare_jacobian(f, x, mode="forward")
+
+
+def test_index_arrays_are_cached_not_copied():
+    prob = brusselator_2d(6)
+    j = stiffasd.jac(prob.rhs)
+    A = j(0.0, prob.y0, *prob.args)
+    B = j(1.0, prob.y0 * 1.1, *prob.args)
+    assert np.shares_memory(A.indices, B.indices) and np.shares_memory(A.indptr, B.indptr)
+    assert len(j._cache._store) == 1  # detection and coloring ran once
+
+
+def test_seeds_are_not_embedded_as_dense_constants():
+    prob = brusselator_2d(10)
+    sj = stiffasd.jac(prob.rhs).prepare(0.0, prob.y0, *prob.args)
+    closed = jax.make_jaxpr(sj.data)(jnp.asarray(0.0), jnp.asarray(prob.y0), *prob.args)
+    n = prob.n
+    biggest = max((np.size(c) for c in closed.consts), default=0)
+    # index arrays (nnz, n) may be constants; an n-by-ncolors seed matrix must not be
+    assert biggest <= max(sj.pattern.nnz, n)
+    assert not any(np.shape(c) in ((sj.ncolors, n), (n, sj.ncolors)) for c in closed.consts)
+
+
+def test_generic_jacobian_formats():
+    x = np.random.default_rng(3).standard_normal(12)
+    dense = _dense(_chain, x)
+    Js = stiffasd.jacobian(_chain)(x)
+    assert sp.issparse(Js)
+    np.testing.assert_allclose(Js.toarray(), dense, rtol=1e-12)
+    Jb = jax.jit(stiffasd.jacobian(_chain, format="bcoo"))(x)
+    np.testing.assert_allclose(np.asarray(Jb.todense()), dense, rtol=1e-12)
+    with pytest.raises(ValueError, match="format"):
+        stiffasd.jacobian(_chain, format="dense")
+
+
+def test_data_is_jittable_and_vmappable():
+    sj = stiffasd.prepare_jacobian(_chain, np.ones(10))
+    xs = np.random.default_rng(4).standard_normal((3, 10))
+    batched = jax.jit(jax.vmap(sj.data))(xs)
+    for k in range(3):
+        np.testing.assert_allclose(np.asarray(batched[k]), np.asarray(sj.data(xs[k])), rtol=1e-14)
+
+
+def test_chunked_evaluation_matches():
+    x = np.random.default_rng(5).standard_normal(40)
+    full = stiffasd.prepare_jacobian(_chain, x, mode="forward").csc(x).toarray()
+    chunked = stiffasd.prepare_jacobian(_chain, x, mode="forward", chunk_size=1).csc(x).toarray()
+    np.testing.assert_array_equal(full, chunked)
