@@ -233,7 +233,7 @@ def _tracing_error(exc: Exception) -> TracingError:
 
 def _example(d: Any) -> Any:
     """A concrete stand-in for a traced leaf (detection is global: its value is irrelevant)."""
-    return np.zeros(np.shape(d), jnp.result_type(d)) if _is_tracer(d) else d
+    return jnp.zeros(np.shape(d), jnp.result_type(d)) if _is_tracer(d) else d
 
 
 # --------------------------------------------------------------------------- root finder
@@ -312,7 +312,7 @@ class SparseVeryChord(optx.AbstractRootFinder):
 
         def build() -> _Prepared:
             n = flat.unravel_y_size()
-            z0 = np.zeros((n,), flat.yflat_dtype)
+            z0 = jnp.zeros((n,), flat.yflat_dtype)
             sparsity = None
             if self.sparsity is not None:
                 sparsity = _stage_sparsity(self.sparsity, n)
