@@ -159,7 +159,7 @@ def jac(rhs: Callable, *, sparsity: Any = None, mode: str = "auto", format: str 
             `PatternMismatchError` if a user-supplied pattern misses nonzeros).
         strict: error instead of a conservative pattern on primitives without a rule.
         **options: passed to `prepare_jacobian` (``order``, ``chunk_size``, ``vjp_cost``,
-            ``check_finite``).
+            ``check_finite``, ``structure="symmetric"`` for a symmetric Jacobian).
 
     Returns:
         An [`OdeJacobian`][stiffasd.OdeJacobian]: call it as ``jac(t, y, *args)``.
