@@ -92,7 +92,8 @@ def main(argv=None):
         cmd = [sys.executable, str(EXAMPLES / f"{name}.py"), "--plot", str(png)]
         print("running", " ".join(cmd[1:]), flush=True)
         res = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
-        output = "\n".join(line for line in res.stdout.splitlines() if not line.startswith("saved "))
+        lines = res.stdout.splitlines()
+        output = "\n".join(line for line in lines if not line.startswith("saved "))
         (DOCS / f"{name}.md").write_text(page(name, output))
         print(output, flush=True)
 
