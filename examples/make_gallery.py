@@ -54,11 +54,17 @@ def page(name: str, output: str) -> str:
     script = (EXAMPLES / f"{name}.py").read_text()
     sdoc = ast.get_docstring(ast.parse(script)) or name
     title, _, rest = sdoc.partition("\n")
+    body = textwrap.dedent(rest).strip().splitlines()
+    commands = [line.strip() for line in body if line.strip().startswith("python ")]
+    text = "\n".join(line for line in body if not line.strip().startswith("python ")).strip()
     return "\n".join([
         f"# {title.strip()}",
         "",
-        textwrap.dedent(rest).strip().replace("    python ", "```\npython ", 1).replace(
-            ".png\n", ".png\n```\n", 1),
+        "```bash",
+        *commands,
+        "```",
+        "",
+        text,
         "",
         "## The problem",
         "",
