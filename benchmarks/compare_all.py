@@ -109,8 +109,10 @@ def time_jacobians(prob, *, max_dense_n: int, t: float = 0.5) -> dict:
     f0 = fun(t, y_np, *prob.args)
 
     def fd():
-        return approx_derivative(lambda x: fun(t, x, *prob.args), y_np, f0=f0,
-                                 sparsity=(S, groups))
+        # forward differences, one evaluation per group (approx_derivative's default is
+        # 3-point, twice the work); f0 given, as solve_ivp gives it
+        return approx_derivative(lambda x: fun(t, x, *prob.args), y_np, method="2-point",
+                                 f0=f0, sparsity=(S, groups))
 
     t_fd, _ = best_time(fd, reps=5, min_time=0.1)
     # correctness of the compared values (finite differences: to their accuracy)
@@ -413,6 +415,64 @@ DOC_FIGURES = {"scaling": "benchmarks/scaling.png",
                "work_precision": "benchmarks/work_precision.png"}
 
 
+def _load(results: Path, name: str) -> dict | None:
+    import json
+
+    path = results / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _findings(results: Path) -> list[str]:
+    """Headline ratios, recomputed from the committed JSON so the text never goes stale."""
+    lines = []
+    jac = _load(results, "all_jacobian")
+    if jac:
+        r = np.array([d["colored_fd_s"] / d["stiffasd_s"] for d in jac["rows"]])
+        rc = np.array([d["colored_fd_s"] / d["stiffasd_csc_s"] for d in jac["rows"]])
+        lines.append(
+            f"- **One Jacobian vs scipy's colored finite differences at equal pass count**: "
+            f"stiffasd is {np.min(r):.0f}x to {np.max(r):.0f}x faster (median {np.median(r):.0f}x) "
+            f"over {len(r)} problem instances; {np.min(rc):.0f}x to {np.max(rc):.0f}x including "
+            "the transfer into a scipy `csc_matrix`.")
+        dense = [d for d in jac["rows"] if "dense_jacfwd_s" in d]
+        if dense:
+            q = np.array([d["dense_jacfwd_s"] / d["stiffasd_s"] for d in dense])
+            lines.append(f"- **vs dense `jax.jacfwd`** (n <= {max(d['n'] for d in dense)}): "
+                         f"{np.min(q):.0f}x to {np.max(q):.0f}x faster.")
+    sc = _load(results, "scaling")
+    if sc:
+        dense = [d for d in sc["rows"] if "dense_jacfwd_s" in d]
+        if dense:
+            big = dense[-1]
+            lines.append(
+                f"- **Scaling (Brusselator)**: at the largest n with a dense reference "
+                f"(n = {big['n']}), stiffasd is {big['dense_jacfwd_s'] / big['stiffasd_s']:.0f}x "
+                f"faster than dense `jacfwd` and "
+                f"{big['colored_fd_s'] / big['stiffasd_s']:.0f}x faster than colored finite "
+                "differences; " + "; ".join(f"{k}: {v}" for k, v in sc["crossover"].items()) + ".")
+    sv = _load(results, "all_solve")
+    if sv:
+        rows = [d for d in sv["rows"] if d["strategy"] == "stiffasd"]
+        q = np.array([d["speedup_vs_jac_sparsity"] for d in rows])
+        worse = [f"{d['problem']} {d['method']} ({d['speedup_vs_jac_sparsity']:.2f}x)"
+                 for d in rows if d["speedup_vs_jac_sparsity"] < 1.0]
+        lines.append(
+            f"- **Whole solve_ivp runs, stiffasd vs `jac_sparsity`** (wall including "
+            f"detection, coloring and compilation): {np.min(q):.2f}x to {np.max(q):.2f}x "
+            f"(median {np.median(q):.2f}x) over {len(q)} runs. scipy's BDF and Radau reuse "
+            "one Jacobian for many steps, so the Jacobian is rarely the bottleneck once it is "
+            "sparse; the sparse LU, the right-hand side calls and the solver's Python loop "
+            "dominate." + (f" Slower than `jac_sparsity` in: {', '.join(worse)} (mostly the "
+                           "one-time preparation on small problems, and noise of the shared "
+                           "machine)." if worse else ""))
+        dd = [d for d in rows if "speedup_vs_default" in d]
+        if dd:
+            q = np.array([d["speedup_vs_default"] for d in dd])
+            lines.append(f"- **vs the dense finite-difference default**: {np.min(q):.1f}x to "
+                         f"{np.max(q):.1f}x faster (n <= {max(d['n'] for d in dd)}).")
+    return lines
+
+
 def write_docs_page(opts=None) -> Path:
     """Assemble docs/benchmarks.md from every committed ``results/*.md`` table."""
     from benchmarks._machine import RESULTS
@@ -428,6 +488,9 @@ def write_docs_page(opts=None) -> Path:
         "other jobs; the machine line under each table gives CPU and versions) and are noisy.",
         "",
     ]
+    findings = _findings(RESULTS)
+    if findings:
+        parts += ["## Summary (computed from the JSON results below)", "", *findings, ""]
     seen = set()
     for name, title in DOC_SECTIONS:
         md = RESULTS / f"{name}.md"
