@@ -3,17 +3,18 @@
 The public API, re-exported; nothing else lives here.
 """
 
+from .errors import BandwidthError as BandwidthError
 from .errors import ConservativePatternWarning as ConservativePatternWarning
 from .errors import InvalidColoringError as InvalidColoringError
+from .errors import MissingDependencyError as MissingDependencyError
 from .errors import NonFiniteError as NonFiniteError
 from .errors import PatternMismatchError as PatternMismatchError
 from .errors import PrecisionError as PrecisionError
+from .errors import PrecisionWarning as PrecisionWarning
 from .errors import ShapeError as ShapeError
 from .errors import StiffasdError as StiffasdError
 from .errors import TracingError as TracingError
 from .errors import UnsupportedPrimitiveError as UnsupportedPrimitiveError
-from .detect import jacobian_sparsity as jacobian_sparsity
-from .detect import register_rule as register_rule
 from .pattern import SparsityPattern as SparsityPattern
 from .detect import jacobian_sparsity as jacobian_sparsity
 from .detect import register_rule as register_rule

@@ -225,6 +225,13 @@ class SparseJacobian:
         idx_dtype = np.int32 if max(m, n, pattern.nnz) < 2**31 - 1 else np.int64
         self._csc_indices = pattern.csc_indices.astype(idx_dtype)
         self._csc_indptr = pattern.csc_indptr.astype(idx_dtype)
+        # Direct decompression is one gather. XLA's CPU gather is several times faster with
+        # int32 than with int64 indices (measured: 0.15 vs 0.79 ms for 196k entries).
+        gather = getattr(coloring, "gather", None)
+        self._gather = None
+        if getattr(coloring, "decompression", "direct") == "direct" and gather is not None:
+            size = self._ncol * m + self._nrow * n
+            self._gather = np.asarray(gather, dtype=np.int32 if size < 2**31 else np.int64)
         self.data_jit = jax.jit(self.data)
         self.timings: dict[str, float] = {}
 
@@ -279,7 +286,10 @@ class SparseJacobian:
 
     def data(self, *args: Any) -> Any:
         """Nonzero values of the Jacobian at ``args``, in the pattern's CSC order (pure JAX)."""
-        return self.coloring.decompress_flat(self.compressed(*args), xp=jnp)
+        flat = self.compressed(*args)
+        if self._gather is not None:
+            return flat[jnp.asarray(self._gather)]
+        return self.coloring.decompress_flat(flat, xp=jnp)
 
     # -- host-side conveniences ----------------------------------------------------------
     def csc(self, *args: Any) -> sp.csc_matrix:
@@ -326,8 +336,11 @@ def _choose_coloring(
         candidates.append(("reverse", color(pattern, partition="row", order=order)))
     if mode == "bidirectional" or (mode == "auto" and forward_ok and _bidirectional_worth(pattern)):
         try:
+            # Bicoloring is sensitive to the order, and only tried on patterns with dense rows
+            # and columns, where trying several orders is cheap next to what it saves.
             candidates.append(
-                ("bidirectional", color(pattern, partition="bidirectional", order=order))
+                ("bidirectional", color(pattern, partition="bidirectional",
+                                        order="best" if mode == "auto" else order))
             )
         except (NotImplementedError, ValueError):
             if mode == "bidirectional":

@@ -103,7 +103,8 @@ class OdeJacobian:
         layout = self._banded.get(id(sj))
         if layout is None:
             layout = self._banded[id(sj)] = banded_layout(sj.pattern)
-        return to_banded(data, layout)
+        lband, uband, gather = layout
+        return to_banded(data, sj.pattern, lband, uband, gather=gather)
 
     # -- introspection -----------------------------------------------------------------------
     def _prepared(self) -> SparseJacobian:

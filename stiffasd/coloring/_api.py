@@ -8,10 +8,12 @@ import numpy as np
 
 from ..pattern import SparsityPattern
 from ._graph import as_pattern, column_twohop, row_twohop
-from .decompress import DirectPlan, build_system
+from .decompress import DirectPlan
 from .orders import ORDERS, vertex_order
 from .partial import partial_distance2_coloring
+from .bidirectional import bicoloring
 from .result import ColoringResult
+from .symmetric import symmetric_coloring
 
 STRUCTURES = ("nonsymmetric", "symmetric")
 PARTITIONS = ("column", "row", "bidirectional")
@@ -23,6 +25,7 @@ BEST_ORDERS = (
     "smallest_last",
     "incidence_degree",
     "dynamic_largest_first",
+    "saturation_degree",
     "random",
 )
 
@@ -47,9 +50,14 @@ def _direct_result(
     pattern: SparsityPattern, structure, partition, order, chosen, postprocess, col, row
 ) -> ColoringResult:
     kc, kr = _ncolors(col), _ncolors(row)
-    system = build_system(pattern, structure == "symmetric", col, row, kc)
-    choice = system.direct_choice()
-    gather = _readonly(choice[system.entry_unknown])
+    m, n = pattern.shape
+    # a partial distance-2 coloring is structurally orthogonal by construction: entry (i, j)
+    # sits alone at row i of column color c_j (or column j of row color r_i)
+    if partition == "column":
+        gather = col[pattern.csc_cols] * m + pattern.csc_indices
+    else:
+        gather = row[pattern.csc_indices] * n + pattern.csc_cols
+    gather = _readonly(gather)
     return ColoringResult(
         pattern=pattern,
         structure=structure,
@@ -75,9 +83,17 @@ def _color_once(pattern, structure, partition, order, decompression, postprocess
         none_n = np.full(n, -1, dtype=np.int64)
         col, row = (colors, none_m) if partition == "column" else (none_n, colors)
         return _direct_result(pattern, structure, partition, order, order, postprocess, col, row)
-    raise NotImplementedError(
-        f"color: structure={structure!r}, partition={partition!r} is not implemented yet."
+    meta = dict(
+        structure=structure,
+        partition=partition,
+        order=order,
+        decompression=decompression,
+        postprocess=bool(postprocess),
+        chosen_order=order,
     )
+    if structure == "symmetric":
+        return symmetric_coloring(pattern, order, decompression, postprocess, seed, meta)
+    return bicoloring(pattern, order, decompression, postprocess, seed, meta)
 
 
 def color(

@@ -118,16 +118,29 @@ class UnknownSystem:
     uj: np.ndarray
     flat_size: int
 
-    def counts(self) -> np.ndarray:
-        """How many unknowns are summed in each flat position."""
-        f = np.concatenate([self.f1[self.f1 >= 0], self.f2[self.f2 >= 0]])
-        return np.bincount(f, minlength=self.flat_size)
+    def counts_at(self, f: np.ndarray) -> np.ndarray:
+        """How many unknowns are summed at each flat position of ``f`` (0 where ``f < 0``;
+        the positions must be ones of this system)."""
+        allf = np.concatenate([self.f1[self.f1 >= 0], self.f2[self.f2 >= 0]])
+        out = np.zeros(f.shape, dtype=np.int64)
+        valid = f >= 0
+        if allf.size == 0:
+            return out
+        if self.flat_size <= 4 * allf.size + 1024:
+            out[valid] = np.bincount(allf, minlength=self.flat_size)[f[valid]]
+        else:
+            # many colors (a raw coloring before postprocessing): count by sorting instead
+            uniq, cnt = np.unique(allf, return_counts=True)
+            out[valid] = cnt[np.searchsorted(uniq, f[valid])]
+        return out
+
+    def direct_ok(self) -> tuple[np.ndarray, np.ndarray]:
+        """Whether each unknown is alone at ``f1`` / at ``f2``."""
+        return self.counts_at(self.f1) == 1, self.counts_at(self.f2) == 1
 
     def direct_choice(self) -> np.ndarray:
         """Flat position where each unknown is alone (-1 when there is none)."""
-        cnt = np.concatenate([self.counts(), [0]])  # index -1 reads the padding zero
-        ok1 = cnt[self.f1] == 1
-        ok2 = cnt[self.f2] == 1
+        ok1, ok2 = self.direct_ok()
         return np.where(ok1, self.f1, np.where(ok2, self.f2, -1))
 
 

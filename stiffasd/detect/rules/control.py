@@ -41,15 +41,13 @@ SCAN_UNROLL = 16
 WHILE_SIMULATE = 64
 
 
-def _call(param):
-    def rule(ctx, eqn):
-        return ctx.eval_jaxpr(eqn.params[param], [], eqn.invals)
-
-    rule.__doc__ = f"Interpret the inner jaxpr (param ``{param}``)."
-    return rule
-
-
-call_rule = _call("jaxpr")
+def call_rule(ctx, eqn):
+    """Interpret the inner jaxpr (param ``jaxpr`` or ``call_jaxpr``, whichever this JAX uses)."""
+    for key in ("jaxpr", "call_jaxpr"):
+        j = eqn.params.get(key)
+        if isinstance(j, (P.ClosedJaxpr, P.Jaxpr)):
+            return ctx.eval_jaxpr(j, [], eqn.invals)
+    raise AssertionError(f"no jaxpr parameter in {eqn.primitive} (params {sorted(eqn.params)})")
 
 
 def _avals(xs):
@@ -58,6 +56,29 @@ def _avals(xs):
 
 def _float0_zeros(shape):
     return np.zeros(shape, dtype=jax.dtypes.float0)
+
+
+_ACTIVE: set = set()
+
+
+def jvp_trace_rule(ctx, eqn):
+    """Pattern of the JVP JAX will run for this equation (custom_jvp_call, hijax primitives).
+
+    ``jax.jvp`` of the equation is traced; primal inputs enter with their values but no
+    dependencies, tangent inputs carry the operands' dependencies, and the tangent outputs'
+    dependencies are the answer. A JVP that re-enters the same equation falls back to the
+    conservative pattern.
+    """
+    key = (eqn.primitive, id(eqn.params.get("_prim", eqn.params.get("call_jaxpr"))))
+    if key in _ACTIVE:
+        from ..interpreter import conservative_rule
+
+        return conservative_rule(ctx, eqn)
+    _ACTIVE.add(key)
+    try:
+        return custom_jvp_rule(ctx, eqn)
+    finally:
+        _ACTIVE.discard(key)
 
 
 def custom_jvp_rule(ctx, eqn):
@@ -322,9 +343,8 @@ def _scan_transfer(ctx, eqn, body, consts, carry, xs, L, order, nh, n_y):
     return res
 
 
-register_by_name(("pjit", "jit"), _call("jaxpr"))
-register_by_name(("closed_call", "core_call", "call"), _call("call_jaxpr"))
-register_by_name(("remat", "remat2", "checkpoint"), _call("jaxpr"))
+register_by_name(("pjit", "jit", "closed_call", "eval_jaxpr", "remat", "remat2", "checkpoint"), call_rule)
+register_by_name("call_hi_primitive", jvp_trace_rule)
 register_by_name("custom_jvp_call", custom_jvp_rule)
 register_by_name("custom_vjp_call", custom_vjp_rule)
 register_by_name("cond", cond_rule)

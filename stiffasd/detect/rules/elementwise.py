@@ -27,8 +27,8 @@ UNARY_BINARY = (
     "cbrt", "logistic", "erf", "erfc", "erf_inv", "lgamma", "digamma", "igamma", "igammac",
     "igamma_grad_a", "random_gamma_grad", "bessel_i0e", "bessel_i1e", "polygamma", "zeta",
     "regularized_incomplete_beta", "pow", "atan2", "rem", "square", "conj", "real", "imag",
-    "complex", "reduce_precision", "copy", "copy_p", "convert_element_type", "nextafter",
-    "add_any", "pvary", "clamp", "max", "min", "tan",
+    "complex", "reduce_precision", "copy", "copy_p", "convert_element_type",
+    "add_any", "clamp", "max", "min",
 )
 ZERO = ("sign", "floor", "ceil", "round", "stop_gradient", "is_finite")
 

@@ -20,10 +20,8 @@ __all__ = ["dense_block_rule"]
 
 #: Number of trailing (matrix) dimensions per primitive; everything before is a batch dimension.
 _CORE_DIMS = {
-    "lu": 2, "cholesky": 2, "qr": 2, "householder_product": 2, "geqrf": 2, "geqp3": 2,
-    "eigh": 2, "eig": 2, "svd": 2, "schur": 2, "hessenberg": 2, "tridiagonal": 2,
-    "triangular_solve": 2, "tridiagonal_solve": 2, "ormqr": 2, "cholesky_update": 2,
-    "symmetric_product": 2, "lu_pivots_to_permutation": 1,
+    "lu": 2, "cholesky": 2, "qr": 2, "eigh": 2, "svd": 2, "triangular_solve": 2,
+    "tridiagonal_solve": 2,
 }
 
 
