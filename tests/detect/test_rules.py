@@ -200,7 +200,7 @@ CASES = [
     ("fori_long_counter_index", lambda x: lax.fori_loop(0, 30, lambda i, z: z.at[i].add(z[i + 1]), x), (32,), "real", False, "fwd"),
     ("scan_xs", lambda x: lax.scan(lambda c, xi: (c * 0.5 + xi, c * xi), 0.0, x)[1], (6,), "real", True, "fwd"),
     ("scan_long_xs", lambda x: lax.scan(lambda c, xi: (c * 0.5 + xi, c * xi), 0.0, x)[1], (40,), "real", False, "fwd"),
-    ("scan_reverse", lambda x: lax.scan(lambda c, xi: (c + xi, c), 0.0, x, reverse=True)[1], (30,), "real", False, "fwd"),
+    ("scan_reverse", lambda x: lax.scan(lambda c, xi: (c + xi, c), 0.0, x, reverse=True)[1], (30,), "real", True, "fwd"),
     ("while_counter", lambda x: lax.while_loop(lambda c: c[1] < 3, lambda c: (c[0] + jnp.roll(c[0], 1) ** 2, c[1] + 1), (x, 0))[0], (6,), "real", True, "fwd"),
     ("while_data", lambda x: lax.while_loop(lambda c: c[0].sum() < 100.0, lambda c: (c[0] * 2 + c[0][::-1], c[1] + 1), (x, 0))[0], (6,), "pos", False, "rev_unsupported"),
     ("linear_solve", lambda x: jnp.linalg.solve(x[:4].reshape(2, 2) + 3 * jnp.eye(2), x[4:]), (6,), "pos", True, "fwd"),
