@@ -8,10 +8,10 @@ import numpy as np
 
 from ..pattern import SparsityPattern
 from ._graph import as_pattern, column_twohop, row_twohop
+from .bidirectional import bicoloring
 from .decompress import DirectPlan
 from .orders import ORDERS, vertex_order
 from .partial import partial_distance2_coloring
-from .bidirectional import bicoloring
 from .result import ColoringResult
 from .symmetric import symmetric_coloring
 

@@ -173,15 +173,11 @@ def build_system(
         f1 = np.where(col[uj] >= 0, col[uj] * n + ui, -1)
         f2 = np.where((col[ui] >= 0) & (ui != uj), col[ui] * n + uj, -1)
         size = ncolors_column * n
-        return UnknownSystem(
-            _ro(f1), _ro(f2), _ro(inv.ravel()), _ro(ui), _ro(uj), int(size)
-        )
+        return UnknownSystem(_ro(f1), _ro(f2), _ro(inv.ravel()), _ro(ui), _ro(uj), int(size))
     cc = column_colors[cj]
     rc = row_colors[ci]
     f1 = np.where(cc >= 0, cc * m + ci, -1)
     f2 = np.where(rc >= 0, ncolors_column * m + rc * n + cj, -1)
     nr = int(row_colors.max()) + 1 if row_colors.size and row_colors.max() >= 0 else 0
     size = ncolors_column * m + nr * n
-    return UnknownSystem(
-        _ro(f1), _ro(f2), _ro(np.arange(ci.size)), _ro(ci), _ro(cj), int(size)
-    )
+    return UnknownSystem(_ro(f1), _ro(f2), _ro(np.arange(ci.size)), _ro(ci), _ro(cj), int(size))

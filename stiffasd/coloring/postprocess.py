@@ -140,7 +140,7 @@ class NodeGraph:
 
 
 @numba.njit(cache=True)
-def _forest_plan(nptr, nadj, nentry, nvert, vkey, needed, postprocess):  # pragma: no cover - compiled
+def _forest_plan(nptr, nadj, nentry, nvert, vkey, needed, postprocess):  # pragma: no cover
     """Root every 2-colored tree and list its non-root nodes in DFS preorder.
 
     Roots are chosen so that few keys are read (GTMP 2007, Section 3.2 decompresses a tree
@@ -286,15 +286,28 @@ def _forest_plan(nptr, nadj, nentry, nvert, vkey, needed, postprocess):  # pragm
                 if a != r and deep:
                     e_end[kidx[a]] = pos
     return (
-        lc_seed[:pos], lc_target[:pos], lc_sign[:pos],
-        e_child[:k], e_parent[:k], e_entry[:k], e_sign[:k], e_direct[:k], e_start[:k], e_end[:k],
+        lc_seed[:pos],
+        lc_target[:pos],
+        lc_sign[:pos],
+        e_child[:k],
+        e_parent[:k],
+        e_entry[:k],
+        e_sign[:k],
+        e_direct[:k],
+        e_start[:k],
+        e_end[:k],
     )
 
 
 def forest_plan(nodes: NodeGraph, vkey: np.ndarray, needed: np.ndarray, postprocess: bool):
     return _forest_plan(
-        nodes.ptr, nodes.adj, nodes.entry, nodes.vertex, np.ascontiguousarray(vkey, np.int64), needed,
-        bool(postprocess)
+        nodes.ptr,
+        nodes.adj,
+        nodes.entry,
+        nodes.vertex,
+        np.ascontiguousarray(vkey, np.int64),
+        needed,
+        bool(postprocess),
     )
 
 
