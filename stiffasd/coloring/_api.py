@@ -118,7 +118,8 @@ def color(
             problems use ``"column"``.
         order: vertex order of the greedy coloring: ``"natural"``, ``"random"``,
             ``"largest_first"``, ``"smallest_last"``, ``"incidence_degree"``,
-            ``"dynamic_largest_first"``, or ``"best"`` (try them all, keep the fewest passes).
+            ``"dynamic_largest_first"``, ``"saturation_degree"`` (DSatur), or ``"best"`` (try
+            them all, keep the fewest passes; ``result.chosen_order`` tells which won).
         decompression: ``"direct"`` (star coloring / bi-orthogonal: one gather) or
             ``"substitution"`` (acyclic coloring: fewer colors, solved along 2-colored trees).
             Column and row partitions are always direct.
