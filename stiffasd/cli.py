@@ -22,7 +22,7 @@ def demo(argv: list[str] | None = None) -> int:
         "BDF with dense finite differences, colored finite differences (jac_sparsity=) and "
         "stiffasd.jac.",
     )
-    parser.add_argument("--N", type=int, default=32, help="grid size N (n = 2 N^2), default 32")
+    parser.add_argument("--N", type=int, default=24, help="grid size N (n = 2 N^2), default 24")
     parser.add_argument("--method", default="BDF", choices=["BDF", "Radau"])
     parser.add_argument("--rtol", type=float, default=1e-6)
     parser.add_argument("--atol", type=float, default=1e-8)

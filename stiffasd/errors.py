@@ -15,6 +15,9 @@ __all__ = [
     "TracingError",
     "ShapeError",
     "NonFiniteError",
+    "BandwidthError",
+    "MissingDependencyError",
+    "PrecisionWarning",
 ]
 
 
@@ -54,3 +57,15 @@ class ShapeError(StiffasdError, ValueError):
 
 class NonFiniteError(StiffasdError, FloatingPointError):
     """NaN or inf where a finite value is required."""
+
+
+class BandwidthError(StiffasdError, ValueError):
+    """A banded Jacobian layout was requested for a pattern whose band is too wide to pay off."""
+
+
+class MissingDependencyError(StiffasdError, ImportError):
+    """An optional dependency (e.g. scikit-sundae) is needed by the requested feature."""
+
+
+class PrecisionWarning(UserWarning):
+    """Single precision where stiff solvers usually need double (float32 state)."""

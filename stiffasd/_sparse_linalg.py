@@ -1,0 +1,353 @@
+"""Sparse linear algebra for fixed-pattern matrices inside jit: a direct LU and a Krylov solver.
+
+Both work on a square `SparsityPattern` and a data vector in the pattern's CSC order (the order
+`SparseJacobian.data` produces), and both split work the way a chord/Newton iteration wants it:
+`factor(data)` once per matrix, `solve(state, b)` once per iteration.
+
+* `DirectLU`: SuperLU (``scipy.sparse.linalg.splu``) on the host, reached through
+  `jax.pure_callback`. `factor` returns an integer *handle* to a factorization kept in a small
+  process-wide LRU cache (`FactorCache`); `solve` looks the handle up. The cache holds at most
+  ``maxsize`` factorizations, so memory stays bounded however long the integration runs: an
+  evicted factorization is simply recomputed from the data vector, which every solve carries
+  along. The handle is therefore only an optimisation, never a correctness dependency.
+  CPU only (the callback runs on the host). Supports `jax.vmap` (the callbacks take a batch).
+* `Krylov`: restarted GMRES (Saad & Schultz 1986) with a block-Jacobi preconditioner built from
+  the same data vector; pure JAX (segment-sum CSC matvec, batched dense block inverses), so it
+  runs on CPU and GPU and under `jax.vmap`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from .errors import ShapeError
+from .pattern import SparsityPattern
+
+__all__ = [
+    "FactorCache",
+    "factor_cache",
+    "DirectLU",
+    "Krylov",
+    "with_diagonal",
+]
+
+IDENTITY_HANDLE = -1  # the matrix is the identity: solve returns the right-hand side
+FAILED_HANDLE = -2  # the factorization failed (singular): solve returns NaN
+
+
+class FactorCache:
+    """Bounded, thread-safe LRU map from integer handles to host LU factorizations.
+
+    Every factorization made inside jit lands here; the least recently used one is dropped (and
+    freed by reference counting) when more than ``maxsize`` are held. Also counts the work done,
+    for benchmarks (``stats()``).
+    """
+
+    def __init__(self, maxsize: int = 8):
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[int, Any] = OrderedDict()
+        self._next = 0
+        self.maxsize = int(maxsize)
+        self._stats = {"factorizations": 0, "refactorizations": 0, "solves": 0, "failures": 0}
+
+    def put(self, lu: Any) -> int:
+        with self._lock:
+            # int32 handles with wrap-around: a reused number can only meet a long-evicted entry
+            handle = self._next
+            self._next = (self._next + 1) % (2**31 - 1)
+            self._entries[handle] = lu
+            self._entries.move_to_end(handle)
+            while len(self._entries) > self.maxsize:
+                self._entries.popitem(last=False)
+            return handle
+
+    def reinsert(self, handle: int, lu: Any) -> None:
+        with self._lock:
+            self._entries[handle] = lu
+            self._entries.move_to_end(handle)
+            while len(self._entries) > self.maxsize:
+                self._entries.popitem(last=False)
+
+    def get(self, handle: int) -> Any | None:
+        with self._lock:
+            lu = self._entries.get(handle)
+            if lu is not None:
+                self._entries.move_to_end(handle)
+            return lu
+
+    def count(self, key: str, k: int = 1) -> None:
+        with self._lock:
+            self._stats[key] += k
+
+    def stats(self) -> dict[str, int]:
+        """Counters since the last `reset_stats` (factorizations, refactorizations, solves...)."""
+        with self._lock:
+            return dict(self._stats, cached=len(self._entries))
+
+    def reset_stats(self) -> None:
+        with self._lock:
+            for key in self._stats:
+                self._stats[key] = 0
+
+    def clear(self) -> None:
+        """Drop every cached factorization (handles stay valid: they are refactored on use)."""
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+factor_cache = FactorCache()
+
+
+def with_diagonal(pattern: SparsityPattern) -> tuple[SparsityPattern, np.ndarray, np.ndarray]:
+    """Square pattern ``P ∪ I`` with the maps needed to fill it from ``P``'s CSC data.
+
+    Returns:
+        ``(full, src_to_full, diag_pos)``: ``full_data[src_to_full] = data`` moves CSC data of
+        ``pattern`` into CSC data of ``full``; ``diag_pos[i]`` is the CSC position of ``(i, i)``.
+    """
+    m, n = pattern.shape
+    if m != n:
+        raise ShapeError(f"with_diagonal: the pattern must be square, got shape {pattern.shape}.")
+    full = pattern.union(SparsityPattern.identity(n))
+    full_keys = full.csc_cols * max(n, 1) + full.csc_indices  # sorted: CSC order
+    src_keys = pattern.csc_cols * max(n, 1) + pattern.csc_indices
+    src_to_full = np.searchsorted(full_keys, src_keys)
+    diag_pos = np.searchsorted(full_keys, np.arange(n) * max(n, 1) + np.arange(n))
+    return full, src_to_full, diag_pos
+
+
+# ---------------------------------------------------------------------------------- direct
+
+
+@dataclass(frozen=True, eq=False)
+class DirectLU:
+    """Direct sparse LU (SuperLU via scipy) behind `jax.pure_callback`; CPU, vmap-able.
+
+    Args:
+        permc_spec: column ordering passed to ``scipy.sparse.linalg.splu``. The default
+            ``"MMD_AT_PLUS_A"`` (minimum degree on A^T + A) suits structurally symmetric
+            method-of-lines matrices: measured 2x less fill and 2x faster factorizations than
+            COLAMD on the 2D Brusselator (docs/diffrax.md).
+        diag_pivot_thresh: SuperLU's threshold partial pivoting parameter; I - γhJ is usually
+            close to diagonally dominant, so a small value keeps the symmetric ordering intact.
+        reuse_ordering: compute the fill-reducing ordering once per pattern (it depends on the
+            structure only) and factor the permuted matrix with no reordering: 20-30% faster
+            factorizations on the Brusselator (docs/diffrax.md).
+        cache: the handle cache; the process-wide `factor_cache` by default.
+    """
+
+    permc_spec: str = "MMD_AT_PLUS_A"
+    diag_pivot_thresh: float = 0.1
+    reuse_ordering: bool = True
+    cache: FactorCache = field(default=factor_cache, repr=False)
+
+    def bind(self, pattern: SparsityPattern) -> _BoundDirect:
+        return _BoundDirect(self, pattern)
+
+
+class _BoundDirect:
+    """`DirectLU` specialised to one pattern: holds the host-side index arrays."""
+
+    def __init__(self, cfg: DirectLU, pattern: SparsityPattern):
+        self.cfg = cfg
+        self.n = n = pattern.shape[0]
+        self.indptr = np.asarray(pattern.csc_indptr)
+        self.indices = np.asarray(pattern.csc_indices)
+        self.order = None  # fill-reducing symmetric permutation, computed once per pattern
+        if cfg.reuse_ordering and cfg.permc_spec != "NATURAL" and n > 1:
+            # The ordering depends on the structure only: compute it once on a diagonally
+            # dominant matrix with this pattern, then factor P A P^T with no reordering.
+            nnz = self.indices.size
+            probe = sp.csc_matrix((np.ones(nnz), self.indices, self.indptr), shape=(n, n))
+            probe = (probe + n * sp.identity(n, format="csc")).tocsc()
+            perm_c = spla.splu(probe, permc_spec=cfg.permc_spec).perm_c
+            order = np.argsort(perm_c)
+            # where each entry of P A P^T comes from in A's CSC data
+            pos = sp.csc_matrix(
+                (np.arange(1, nnz + 1, dtype=np.float64), self.indices, self.indptr), shape=(n, n)
+            )[order][:, order].tocsc()
+            pos.sort_indices()
+            self.order = order
+            self.p_src = pos.data.astype(np.int64) - 1
+            self.p_indices, self.p_indptr = pos.indices, pos.indptr
+
+    # host side -----------------------------------------------------------------------
+    def _factor_one(self, data: np.ndarray) -> Any | None:
+        if self.order is not None:
+            a = sp.csc_matrix((data[self.p_src], self.p_indices, self.p_indptr), (self.n, self.n))
+            spec = "NATURAL"
+        else:
+            a = sp.csc_matrix((data, self.indices, self.indptr), shape=(self.n, self.n))
+            spec = self.cfg.permc_spec
+        try:
+            return spla.splu(
+                a,
+                permc_spec=spec,
+                diag_pivot_thresh=self.cfg.diag_pivot_thresh,
+                options={"SymmetricMode": self.cfg.permc_spec == "MMD_AT_PLUS_A"},
+            )
+        except RuntimeError:  # exactly singular: report through NaNs, let the step shrink
+            self.cfg.cache.count("failures")
+            return None
+
+    def _host_factor(self, data: np.ndarray) -> np.ndarray:
+        data = np.asarray(data)
+        batch = data.shape[:-1]
+        flat = data.reshape(-1, data.shape[-1])
+        out = np.empty(flat.shape[0], np.int32)
+        for i in range(flat.shape[0]):  # loop over a vmap batch, not over matrix entries
+            lu = self._factor_one(np.array(flat[i], dtype=np.float64))
+            self.cfg.cache.count("factorizations")
+            out[i] = FAILED_HANDLE if lu is None else self.cfg.cache.put(lu)
+        return out.reshape(batch)
+
+    def _host_solve(self, handles: np.ndarray, data: np.ndarray, b: np.ndarray) -> np.ndarray:
+        handles = np.asarray(handles)
+        data = np.asarray(data)
+        b = np.asarray(b)
+        batch = b.shape[:-1]
+        hs = handles.reshape(-1)
+        ds = data.reshape(-1, data.shape[-1])
+        bs = b.reshape(-1, b.shape[-1])
+        out = np.empty(bs.shape, b.dtype)
+        for i in range(bs.shape[0]):  # loop over a vmap batch
+            h = int(hs[i])
+            self.cfg.cache.count("solves")
+            if h == IDENTITY_HANDLE:
+                out[i] = bs[i]
+                continue
+            if h == FAILED_HANDLE:
+                out[i] = np.nan
+                continue
+            lu = self.cfg.cache.get(h)
+            if lu is None:  # evicted (or another process): refactor from the data we carry
+                lu = self._factor_one(np.array(ds[i], dtype=np.float64))
+                self.cfg.cache.count("refactorizations")
+                if lu is None:
+                    out[i] = np.nan
+                    continue
+                self.cfg.cache.reinsert(h, lu)
+            rhs = np.asarray(bs[i], dtype=np.float64)
+            if self.order is None:
+                out[i] = lu.solve(rhs)
+            else:  # solve P A P^T z = P b, x = P^T z
+                out[i][self.order] = lu.solve(rhs[self.order])
+        return out.reshape(batch + b.shape[-1:])
+
+    # traced side ---------------------------------------------------------------------
+    def factor(self, data: jax.Array) -> Any:
+        handle = jax.pure_callback(
+            self._host_factor,
+            jax.ShapeDtypeStruct((), jnp.int32),
+            data,
+            vmap_method="broadcast_all",
+        )
+        return (data, handle)
+
+    def identity(self, data: jax.Array) -> Any:
+        return (data, jnp.asarray(IDENTITY_HANDLE, jnp.int32))
+
+    def solve(self, state: Any, b: jax.Array) -> jax.Array:
+        data, handle = state
+        return jax.pure_callback(
+            self._host_solve,
+            jax.ShapeDtypeStruct(b.shape, b.dtype),
+            handle,
+            data,
+            b,
+            vmap_method="broadcast_all",
+        )
+
+
+# ---------------------------------------------------------------------------------- Krylov
+
+
+@dataclass(frozen=True, eq=False)
+class Krylov:
+    """Restarted GMRES on the sparse matrix with a block-Jacobi preconditioner; pure JAX.
+
+    Args:
+        rtol: relative residual tolerance of each linear solve.
+        atol: absolute residual tolerance.
+        restart: Krylov subspace size before a restart.
+        maxiter: maximum number of restarts.
+        block_size: size of the contiguous diagonal blocks inverted for the preconditioner
+            (1 = Jacobi; for a state laid out grid-point by grid-point, the number of species
+            couples all species of a point; larger blocks capture more of the stencil).
+    """
+
+    rtol: float = 1e-6
+    atol: float = 0.0
+    restart: int = 30
+    maxiter: int = 10
+    block_size: int = 2
+
+    def bind(self, pattern: SparsityPattern) -> _BoundKrylov:
+        return _BoundKrylov(self, pattern)
+
+
+class _BoundKrylov:
+    def __init__(self, cfg: Krylov, pattern: SparsityPattern):
+        self.cfg = cfg
+        n = self.n = pattern.shape[0]
+        self.rows = np.asarray(pattern.csc_indices, dtype=np.int32)
+        self.cols = np.asarray(pattern.csc_cols, dtype=np.int32)
+        bs = self.bs = max(1, min(int(cfg.block_size), max(n, 1)))
+        self.nb = -(-n // bs)
+        # entries of the diagonal blocks, and where they go in the (nb, bs, bs) block array
+        inblock = (self.rows // bs) == (self.cols // bs)
+        self.sel = np.flatnonzero(inblock).astype(np.int32)
+        r, c = self.rows[self.sel], self.cols[self.sel]
+        self.blk, self.lr, self.lc = r // bs, r % bs, c % bs
+        # padding rows of the last block get a unit diagonal so the block stays invertible
+        pad = np.arange(n, self.nb * bs)
+        self.pad_b, self.pad_l = pad // bs, pad % bs
+
+    def matvec(self, data: jax.Array, x: jax.Array) -> jax.Array:
+        return jax.ops.segment_sum(
+            data * x[self.cols], self.rows, num_segments=self.n, indices_are_sorted=False
+        )
+
+    def _block_inverse(self, data: jax.Array) -> jax.Array:
+        blocks = jnp.zeros((self.nb, self.bs, self.bs), data.dtype)
+        blocks = blocks.at[self.blk, self.lr, self.lc].add(data[self.sel])
+        blocks = blocks.at[self.pad_b, self.pad_l, self.pad_l].set(1.0)
+        return jnp.linalg.inv(blocks)
+
+    def factor(self, data: jax.Array) -> Any:
+        return (data, self._block_inverse(data))
+
+    def identity(self, data: jax.Array) -> Any:
+        eye = jnp.broadcast_to(jnp.eye(self.bs, dtype=data.dtype), (self.nb, self.bs, self.bs))
+        return (data, eye)
+
+    def precondition(self, inv: jax.Array, r: jax.Array) -> jax.Array:
+        pad = self.nb * self.bs - self.n
+        rb = jnp.pad(r, (0, pad)).reshape(self.nb, self.bs)
+        return jnp.einsum("kij,kj->ki", inv, rb).reshape(-1)[: self.n]
+
+    def solve(self, state: Any, b: jax.Array) -> jax.Array:
+        data, inv = state
+        x, _ = jax.scipy.sparse.linalg.gmres(
+            lambda v: self.matvec(data, v),
+            b,
+            tol=self.cfg.rtol,
+            atol=self.cfg.atol,
+            restart=self.cfg.restart,
+            maxiter=self.cfg.maxiter,
+            M=lambda v: self.precondition(inv, v),
+            solve_method="batched",
+        )
+        return x

@@ -1,0 +1,352 @@
+"""Higher-order primitives: rules that recurse into sub-jaxprs.
+
+* jit / pjit / closed_call / core_call / remat: interpret the inner jaxpr.
+* custom_jvp_call: the pattern of the JVP rule JAX will run (the tangent outputs' dependence
+  on the tangent inputs of ``jax.jvp`` of the call); custom_vjp_call: the pattern of the backward
+  rule (the input cotangents' dependence on the output cotangents of ``jax.vjp``), transposed.
+* cond / switch: the taken branch when the index is known, else the union of the branches.
+* while_loop: exact simulation while the predicate is known (counter loops), then a fixed
+  point of the body's transfer pattern over the carry (no iteration cap).
+* scan (and fori_loop): exact unrolled interpretation for short scans; otherwise the body is
+  interpreted once to get its transfer pattern ``T``; the carry follows the exact recurrence
+  ``H_{t+1} = T (C, H_t, X_t)`` when it does not depend on the scanned inputs (stopping once it
+  is stationary), else a union fixed point; the stacked outputs are composed in one block-diagonal
+  product.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from .. import _primitives as P
+from .._sets import (
+    IndexSets,
+    empty,
+    from_pairs,
+    matmul,
+    take_rows,
+    union_or_empty,
+    vstack,
+)
+from ..interpreter import inexact
+from . import register_by_name
+from ._util import prod
+
+__all__ = ["call_rule", "cond_rule", "while_rule", "scan_rule"]
+
+#: Scans up to this length are interpreted step by step (exact, also for counter-based indexing).
+SCAN_UNROLL = 16
+#: While loops with a known predicate are simulated for at most this many steps, then a fixed point.
+WHILE_SIMULATE = 64
+
+
+def call_rule(ctx, eqn):
+    """Interpret the inner jaxpr (param ``jaxpr`` or ``call_jaxpr``, whichever this JAX uses)."""
+    for key in ("jaxpr", "call_jaxpr"):
+        j = eqn.params.get(key)
+        if isinstance(j, (P.ClosedJaxpr, P.Jaxpr)):
+            return ctx.eval_jaxpr(j, [], eqn.invals)
+    raise AssertionError(f"no jaxpr parameter in {eqn.primitive} (params {sorted(eqn.params)})")
+
+
+def _avals(xs):
+    return [jax.ShapeDtypeStruct(x.shape, x.dtype) for x in xs]
+
+
+def _float0_zeros(shape):
+    return np.zeros(shape, dtype=jax.dtypes.float0)
+
+
+_ACTIVE: set = set()
+
+
+def jvp_trace_rule(ctx, eqn):
+    """Pattern of the JVP JAX will run for this equation (custom_jvp_call, hijax primitives).
+
+    ``jax.jvp`` of the equation is traced; primal inputs enter with their values but no
+    dependencies, tangent inputs carry the operands' dependencies, and the tangent outputs'
+    dependencies are the answer. A JVP that re-enters the same equation falls back to the
+    conservative pattern.
+    """
+    key = (eqn.primitive, id(eqn.params.get("_prim", eqn.params.get("call_jaxpr"))))
+    if key in _ACTIVE:
+        from ..interpreter import conservative_rule
+
+        return conservative_rule(ctx, eqn)
+    _ACTIVE.add(key)
+    try:
+        return custom_jvp_rule(ctx, eqn)
+    finally:
+        _ACTIVE.discard(key)
+
+
+def custom_jvp_rule(ctx, eqn):
+    """Pattern of the custom JVP rule: trace ``jax.jvp`` of the call and follow the tangents."""
+    prim, params, ins = eqn.primitive, eqn.params, eqn.invals
+    diff = [i for i, x in enumerate(ins) if inexact(x.dtype)]
+
+    def jvp_fn(primals, tangents):
+        def f_diff(*dp):
+            full = list(primals)
+            for i, v in zip(diff, dp):
+                full[i] = v
+            return P.bind_eqn(prim, params, full)
+
+        return jax.jvp(f_diff, [primals[i] for i in diff], list(tangents))
+
+    avals = _avals(ins)
+    closed = jax.make_jaxpr(jvp_fn)(avals, [avals[i] for i in diff])
+    primal_in = [IndexSets(x.shape, x.dtype, empty(x.size, ctx.n), x.value) for x in ins]
+    tangent_in = [IndexSets(ins[i].shape, ins[i].dtype, ins[i].deps, None) for i in diff]
+    outs = ctx.eval_jaxpr(closed, [], primal_in + tangent_in)
+    n_out = len(eqn.out_shapes)
+    tangents = outs[n_out:]
+    return [t.deps if inexact(dt) else None for t, dt in zip(tangents, eqn.out_dtypes)]
+
+
+def custom_vjp_rule(ctx, eqn):
+    """Pattern of the custom backward rule: trace ``jax.vjp`` and transpose its pattern."""
+    prim, params, ins = eqn.primitive, eqn.params, eqn.invals
+    diff = [i for i, x in enumerate(ins) if inexact(x.dtype)]
+    outs_inexact = [j for j, dt in enumerate(eqn.out_dtypes) if inexact(dt)]
+
+    def vjp_fn(primals, cts):
+        def f_diff(*dp):
+            full = list(primals)
+            for i, v in zip(diff, dp):
+                full[i] = v
+            return P.bind_eqn(prim, params, full)
+
+        _, pullback = jax.vjp(f_diff, *[primals[i] for i in diff])
+        full_cts = [_float0_zeros(s) for s in eqn.out_shapes]
+        for j, c in zip(outs_inexact, cts):
+            full_cts[j] = c
+        return pullback(full_cts)
+
+    avals = _avals(ins)
+    ct_avals = [jax.ShapeDtypeStruct(eqn.out_shapes[j], eqn.out_dtypes[j]) for j in outs_inexact]
+    closed = jax.make_jaxpr(vjp_fn)(avals, ct_avals)
+    specs = [(x.shape, x.dtype, x.value, False) for x in ins]
+    specs += [(eqn.out_shapes[j], eqn.out_dtypes[j], None, True) for j in outs_inexact]
+    louts, offs, m = ctx.transfer(closed, [], specs)
+    # louts[k]: cotangent of input diff[k] (in_size x m); columns of output j start at offs[len(ins)+.]
+    bt = vstack([o.deps for o in louts])  # (sum diff sizes) x m  == J^T restricted
+    base = int(offs[len(ins)])
+    jac = bt.T.tocsr()  # m x (sum diff sizes)
+    ind = vstack([ins[i].deps for i in diff])
+    out_all = matmul(jac, ind)  # rows: local columns (only the cotangent part is nonzero)
+    res = [None] * len(eqn.out_shapes)
+    for k, j in enumerate(outs_inexact):
+        start = int(offs[len(ins) + k]) - base
+        size = eqn.out_sizes[j]
+        res[j] = take_rows(out_all, np.arange(base + start, base + start + size))
+    return res
+
+
+def cond_rule(ctx, eqn):
+    """cond / switch: the taken branch for a known index, else the union over branches."""
+    idx, ops = eqn.invals[0], eqn.invals[1:]
+    branches = eqn.params["branches"]
+    if idx.value is not None:
+        b = int(np.clip(int(np.asarray(idx.value)), 0, len(branches) - 1))
+        return ctx.eval_jaxpr(branches[b], [], ops)
+    per = [ctx.eval_jaxpr(br, [], ops) for br in branches]
+    res = []
+    for j, k in enumerate(eqn.out_sizes):
+        res.append(union_or_empty([p[j].deps for p in per], k, ctx.n))
+    return res
+
+
+def _same(a, b) -> bool:
+    return (
+        a.shape == b.shape
+        and a.nnz == b.nnz
+        and np.array_equal(a.indptr, b.indptr)
+        and np.array_equal(a.indices, b.indices)
+    )
+
+
+def _forget_values(xs):
+    return [IndexSets(x.shape, x.dtype, x.deps, None) for x in xs]
+
+
+def _union_fixpoint(ctx, jaxpr, consts_in, carry, extra_in=(), n_carry_out=None):
+    """Least H ⊇ carry with H ⊇ body(consts, H, extra)[:n_carry] (values forgotten)."""
+    specs = [(x.shape, x.dtype, x.value if x.is_const else None, x.has_deps) for x in consts_in]
+    specs += [(x.shape, x.dtype, None, True) for x in carry]
+    specs += [(x.shape, x.dtype, None, x.has_deps) for x in extra_in]
+    louts, _, _ = ctx.transfer(jaxpr, [], specs)
+    nc = len(carry) if n_carry_out is None else n_carry_out
+    t_carry = vstack([o.deps for o in louts[:nc]])
+    h = [x.deps for x in carry]
+    sizes = [x.size for x in carry]
+    cut = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    while True:
+        stack = vstack([x.deps for x in consts_in] + h + [x.deps for x in extra_in])
+        new = matmul(t_carry, stack)
+        old = vstack(h)
+        merged = union_or_empty([old, new], old.shape[0], ctx.n)
+        if merged.nnz == old.nnz:
+            break
+        h = [take_rows(merged, np.arange(cut[i], cut[i + 1])) for i in range(len(sizes))]
+    return h, louts
+
+
+def while_rule(ctx, eqn):
+    """while_loop: simulate while the predicate is known, then a union fixed point."""
+    p = eqn.params
+    cn, bn = int(p["cond_nconsts"]), int(p["body_nconsts"])
+    cconsts, bconsts = eqn.invals[:cn], eqn.invals[cn : cn + bn]
+    carry = list(eqn.invals[cn + bn :])
+    for _ in range(WHILE_SIMULATE):
+        pred = ctx.eval_jaxpr(p["cond_jaxpr"], [], list(cconsts) + carry)[0]
+        if pred.value is None:
+            break
+        if not bool(np.asarray(pred.value)):
+            return carry
+        carry = ctx.eval_jaxpr(p["body_jaxpr"], [], list(bconsts) + carry)
+    carry = _forget_values(carry)
+    h, _ = _union_fixpoint(ctx, p["body_jaxpr"], bconsts, carry)
+    return [IndexSets(x.shape, x.dtype, d, None) for x, d in zip(carry, h)]
+
+
+def _xs_slice(x: IndexSets, i: int) -> IndexSets:
+    s = prod(x.shape[1:])
+    d = take_rows(x.deps, np.arange(i * s, (i + 1) * s)) if x.has_deps else empty(s, x.n)
+    v = None if x.value is None else np.asarray(x.value)[i]
+    return IndexSets(x.shape[1:], x.dtype, d, v)
+
+
+def _stack_rows(per_step: list, order: list[int], shape_rest, dtype, n):
+    """Stack per-position IndexSets (position p = order index) into an (L, ...) value."""
+    L = len(per_step)
+    ds = [per_step[p].deps for p in range(L)]
+    d = vstack(ds)
+    vals = [per_step[p].value for p in range(L)]
+    v = np.stack([np.asarray(a) for a in vals]) if all(a is not None for a in vals) else None
+    return IndexSets((L,) + tuple(shape_rest), dtype, d, v)
+
+
+def scan_rule(ctx, eqn):
+    """scan (fori_loop): unrolled for short scans, transfer pattern for long ones."""
+    p = eqn.params
+    nc, nh = P.scan_counts(p, len(eqn.invals))
+    L = int(p["length"])
+    rev = bool(p.get("reverse", False))
+    body = p["jaxpr"]
+    consts = list(eqn.invals[:nc])
+    carry = list(eqn.invals[nc : nc + nh])
+    xs = list(eqn.invals[nc + nh :])
+    n_y = len(eqn.out_shapes) - nh
+    order = list(range(L - 1, -1, -1)) if rev else list(range(L))
+    if L <= SCAN_UNROLL:
+        ys = [[None] * L for _ in range(n_y)]
+        for i in order:
+            outs = ctx.eval_jaxpr(body, [], consts + carry + [_xs_slice(x, i) for x in xs])
+            carry = outs[:nh]
+            for k in range(n_y):
+                ys[k][i] = outs[nh + k]
+        ys_st = [
+            _stack_rows(ys[k], order, eqn.out_shapes[nh + k][1:], eqn.out_dtypes[nh + k], ctx.n)
+            for k in range(n_y)
+        ]
+        return carry + ys_st
+    return _scan_transfer(ctx, eqn, body, consts, carry, xs, L, order, nh, n_y)
+
+
+def _blockdiag(t, L):
+    """kron(I_L, t) as a boolean CSR matrix."""
+    t = t.tocoo()
+    r, c = t.shape
+    steps = np.arange(L, dtype=np.int64)[:, None]
+    rows = (steps * r + t.row[None, :]).ravel()
+    cols = (steps * c + t.col[None, :]).ravel()
+    return from_pairs(rows, cols, (L * r, L * c))
+
+
+def _scan_transfer(ctx, eqn, body, consts, carry, xs, L, order, nh, n_y):
+    carry = _forget_values(carry)
+    slice_specs = [(x.shape[1:], x.dtype, None, x.has_deps) for x in xs]
+    specs = [(x.shape, x.dtype, x.value if x.is_const else None, x.has_deps) for x in consts]
+    specs += [(x.shape, x.dtype, None, True) for x in carry]
+    specs += slice_specs
+    louts, offs, m = ctx.transfer(body, [], specs)
+    nc = len(consts)
+    c_lo, h_lo, x_lo = int(offs[0]), int(offs[nc]), int(offs[nc + nh])
+    t_h = vstack([o.deps for o in louts[:nh]])
+    hsz = [x.size for x in carry]
+    hcut = np.concatenate([[0], np.cumsum(hsz)]).astype(np.int64)
+    x_dep = t_h[:, x_lo:m].nnz > 0 if m > x_lo else False
+    cdeps = [x.deps for x in consts]
+    empty_x = [empty(prod(x.shape[1:]), ctx.n) for x in xs]
+
+    def split(h_all):
+        return [take_rows(h_all, np.arange(hcut[i], hcut[i + 1])) for i in range(nh)]
+
+    h0 = vstack([x.deps for x in carry]) if nh else empty(0, ctx.n)
+    if not x_dep:
+        # Exact recurrence H_{t+1} = T(C, H_t), until stationary or L steps.
+        seq = [h0]
+        while len(seq) <= L:
+            nxt = matmul(t_h, vstack(cdeps + split(seq[-1]) + empty_x)) if nh else h0
+            if _same(nxt, seq[-1]):
+                break
+            seq.append(nxt)
+        final = seq[min(L, len(seq) - 1)]
+        step_h = [seq[min(t, len(seq) - 1)] for t in range(L)]
+    else:
+        xall = []
+        from .reductions import reduce_deps
+
+        for x in xs:
+            xall.append(reduce_deps(x, (0,), ctx.n) if x.has_deps else empty(prod(x.shape[1:]), ctx.n))
+        h = h0
+        while True:
+            new = matmul(t_h, vstack(cdeps + split(h) + xall))
+            merged = union_or_empty([h, new], h.shape[0], ctx.n)
+            if merged.nnz == h.nnz:
+                break
+            h = merged
+        final = h
+        step_h = [h] * L
+    res = [IndexSets(x.shape, x.dtype, d, None) for x, d in zip(carry, split(final))]
+    # Stacked outputs: ys[p] = T_y (C, H_t, X_p) with p = order[t].
+    distinct, dindex = [], {}
+    pos_of_step = {}
+    for t, hmat in enumerate(step_h):
+        key = id(hmat)
+        if key not in dindex:
+            dindex[key] = len(distinct)
+            distinct.append(hmat)
+        pos_of_step[order[t]] = dindex[key]
+    for k in range(n_y):
+        o = louts[nh + k]
+        ysz = o.size
+        t_y = o.deps
+        t_ych = t_y[:, :x_lo]
+        parts = []
+        if t_ych.nnz:
+            per = [matmul(t_ych, vstack(cdeps + split(hm))) for hm in distinct]
+            stacked = vstack(per)
+            src = np.concatenate([pos_of_step[pp] * ysz + np.arange(ysz) for pp in range(L)])
+            parts.append(take_rows(stacked, src))
+        col = x_lo
+        for x in xs:
+            s = prod(x.shape[1:])
+            blk = t_y[:, col : col + s]
+            col += s
+            if blk.nnz and x.has_deps:
+                parts.append(matmul(_blockdiag(blk, L), x.deps))
+        shape = eqn.out_shapes[nh + k]
+        res.append(union_or_empty(parts, prod(shape), ctx.n))
+    return res
+
+
+register_by_name(("pjit", "jit", "closed_call", "eval_jaxpr", "remat", "remat2", "checkpoint"), call_rule)
+register_by_name("call_hi_primitive", jvp_trace_rule)
+register_by_name("custom_jvp_call", custom_jvp_rule)
+register_by_name("custom_vjp_call", custom_vjp_rule)
+register_by_name("cond", cond_rule)
+register_by_name("while", while_rule)
+register_by_name("scan", scan_rule)

@@ -1,0 +1,158 @@
+"""Element-wise primitives (with numpy-style broadcasting of lower-rank operands).
+
+Family constructors:
+
+* :func:`elementwise_rule` -- every inexact operand contributes (``sin``, ``add``, ``atan2``...).
+* :func:`zero_rule` -- zero derivative almost everywhere (``sign``, ``floor``, ``stop_gradient``).
+* hand-written rules where constants make the pattern sparser: ``mul`` (a constant zero factor
+  kills the dependency), ``div`` (a constant zero numerator kills the denominator's),
+  ``integer_pow`` with exponent 0, ``select_n`` (a known predicate moves exact rows), and
+  ``max``/``min``/``clamp`` which in local mode keep only the selected operand.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._sets import IndexSets, mask_rows, union_or_empty
+from ..interpreter import inexact
+from . import register_by_name
+from ._util import bcast_deps, bcast_value, prod
+
+__all__ = ["elementwise_rule", "zero_rule", "identity_rule"]
+
+UNARY_BINARY = (
+    "neg", "add", "sub", "abs", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh",
+    "tanh", "asinh", "acosh", "atanh", "exp", "exp2", "log", "log1p", "expm1", "sqrt", "rsqrt",
+    "cbrt", "logistic", "erf", "erfc", "erf_inv", "lgamma", "digamma", "igamma", "igammac",
+    "igamma_grad_a", "random_gamma_grad", "bessel_i0e", "bessel_i1e", "polygamma", "zeta",
+    "regularized_incomplete_beta", "pow", "atan2", "rem", "square", "conj", "real", "imag",
+    "complex", "reduce_precision", "copy", "copy_p", "convert_element_type",
+    "add_any", "clamp", "max", "min",
+)
+ZERO = ("sign", "floor", "ceil", "round", "stop_gradient", "is_finite")
+
+
+def elementwise_rule(ctx, eqn):
+    """Every output element depends on the same-position element of every inexact operand."""
+    out_shape = eqn.out_shapes[0]
+    ds = [bcast_deps(x, out_shape, ctx.n) for x in eqn.invals if inexact(x.dtype)]
+    d = union_or_empty(ds, prod(out_shape), ctx.n)
+    return [d] * len(eqn.out_shapes)
+
+
+def zero_rule(ctx, eqn):
+    """Zero derivative (piecewise constant functions, ``stop_gradient``)."""
+    return [None] * len(eqn.out_shapes)
+
+
+def identity_rule(ctx, eqn):
+    """Output ``i`` is operand ``i`` (``optimization_barrier``, ``copy``...)."""
+    return [x.deps if inexact(x.dtype) else None for x in eqn.invals[: len(eqn.out_shapes)]]
+
+
+def _masked_products(ctx, eqn, masks_for):
+    out_shape = eqn.out_shapes[0]
+    ds = []
+    for i, x in enumerate(eqn.invals):
+        if not (inexact(x.dtype) and x.has_deps):
+            continue
+        d = bcast_deps(x, out_shape, ctx.n)
+        keep = masks_for(i, out_shape)
+        if keep is not None:
+            d = mask_rows(d, keep)
+        ds.append(d)
+    return [union_or_empty(ds, prod(out_shape), ctx.n)]
+
+
+def mul_rule(ctx, eqn):
+    """d(a*b) = b da + a db: a known zero of ``b`` removes ``a``'s dependency there (and back)."""
+    a, b = eqn.invals
+
+    def keep(i, shape):
+        other = bcast_value(b if i == 0 else a, shape)
+        return None if other is None else (other != 0)
+
+    return _masked_products(ctx, eqn, keep)
+
+
+def div_rule(ctx, eqn):
+    """d(a/b) = da/b - a db/b^2: a known zero numerator removes the denominator's dependency."""
+    a, _ = eqn.invals
+
+    def keep(i, shape):
+        if i == 0:
+            return None
+        va = bcast_value(a, shape)
+        return None if va is None else (va != 0)
+
+    return _masked_products(ctx, eqn, keep)
+
+
+def integer_pow_rule(ctx, eqn):
+    """x**0 is constant; any other integer power keeps the element's dependencies."""
+    if int(eqn.params["y"]) == 0:
+        return [None]
+    return elementwise_rule(ctx, eqn)
+
+
+def maxmin_rule(is_max):
+    def rule(ctx, eqn):
+        """Union of both operands; local mode keeps the selected one (both at ties)."""
+        a, b = eqn.invals
+        shape = eqn.out_shapes[0]
+        va, vb = bcast_value(a, shape), bcast_value(b, shape)
+        if not ctx.local or va is None or vb is None:
+            return elementwise_rule(ctx, eqn)
+        sel_a = va >= vb if is_max else va <= vb
+        sel_b = vb >= va if is_max else vb <= va
+        return _masked_products(ctx, eqn, lambda i, s: sel_a if i == 0 else sel_b)
+
+    return rule
+
+
+def select_n_rule(ctx, eqn):
+    """``select_n(pred, *cases)``: a known predicate selects exact rows, else union of the cases."""
+    pred = eqn.invals[0]
+    if pred.value is None:
+        cases = [x for x in eqn.invals[1:]]
+        out_shape = eqn.out_shapes[0]
+        ds = [bcast_deps(x, out_shape, ctx.n) for x in cases if inexact(x.dtype)]
+        return [union_or_empty(ds, prod(out_shape), ctx.n)]
+    from .movement import move
+
+    res = move(ctx, eqn, lambda args: [np.choose(np.asarray(args[0]).astype(np.int64), args[1:])])
+    return res
+
+
+def clamp_rule(ctx, eqn):
+    """``clamp(lo, x, hi)``: union (global); local mode keeps the active operand."""
+    lo, x, hi = eqn.invals
+    shape = eqn.out_shapes[0]
+    vs = [bcast_value(v, shape) for v in (lo, x, hi)]
+    if not ctx.local or any(v is None for v in vs):
+        return elementwise_rule(ctx, eqn)
+    vl, vx, vh = vs
+    # JAX's clamp JVP: x's tangent where lo <= x <= hi, else the active bound's.
+    sel = [vx < vl, (vx >= vl) & (vx <= vh), vx > vh]
+    return _masked_products(ctx, eqn, lambda i, s: sel[i])
+
+
+def convert_rule(ctx, eqn):
+    x = eqn.invals[0]
+    return [x.deps if inexact(x.dtype) else None]
+
+
+register_by_name(UNARY_BINARY, elementwise_rule)
+register_by_name(ZERO, zero_rule)
+register_by_name(("optimization_barrier",), identity_rule)
+register_by_name("mul", mul_rule)
+register_by_name("div", div_rule)
+register_by_name("integer_pow", integer_pow_rule)
+register_by_name("max", maxmin_rule(True))
+register_by_name("min", maxmin_rule(False))
+register_by_name("select_n", select_n_rule)
+register_by_name("clamp", clamp_rule)
+register_by_name(("convert_element_type", "copy", "copy_p", "reduce_precision"), convert_rule)
+
+_ = IndexSets  # re-exported type for rule authors

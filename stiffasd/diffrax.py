@@ -1,0 +1,538 @@
+"""Sparse Jacobians and sparse linear solves for diffrax's implicit solvers.
+
+```python
+import diffrax
+import stiffasd.diffrax
+
+solver = stiffasd.diffrax.sparse(diffrax.Kvaerno5())            # direct sparse LU (CPU)
+solver = stiffasd.diffrax.sparse(diffrax.Kvaerno5(), linear_solver="gmres")  # Krylov (CPU/GPU)
+sol = diffrax.diffeqsolve(term, solver, t0, t1, dt0, y0, args=p,
+                          stepsize_controller=diffrax.PIDController(rtol=1e-3, atol=1e-6))
+```
+
+How it hooks in. Every implicit solver of diffrax (Kvaerno3/4/5, KenCarp3/4/5, Sil3,
+ImplicitEuler, ...) solves its stage equations with a *root finder* ``solver.root_finder``
+(diffrax's `VeryChord`, or optimistix's `Chord` for ImplicitEuler). The root finder's ``init`` is
+handed the stage residual ``fn(z, args)`` (for an ESDIRK stage,
+``z - f(t_i, y_partial + γ h z)``), the point ``z`` at which to linearise, and ``args``; its
+``step`` solves ``J_fn(z0) dz = fn(z)`` with the matrix built in ``init`` and reused across the
+chord iterations and, for SDIRK/ESDIRK methods, across the stages of a step.
+
+`SparseVeryChord` is that root finder with the dense linearisation replaced:
+
+* ``init`` prepares (once per stage-residual program, cached across retraces) the sparse Jacobian
+  of the *whole stage residual* with `stiffasd.prepare_jacobian` — pattern of ``J_f`` plus the
+  diagonal, colored — evaluates its nonzeros with one compressed JVP per color, and factorizes it
+  (`DirectLU`) or builds a preconditioner (`Krylov`);
+* ``step`` does one sparse solve per chord iteration.
+
+No dense ``n``-by-``n`` array is formed anywhere. The extra linearisation that ESDIRK methods make
+at the start of every step with ``diagonal = 0`` (the stage residual is then ``z - f(...)``
+without ``z`` inside ``f``: its Jacobian is the identity) is recognised and costs neither a
+Jacobian nor a factorization: each accepted or rejected step pays exactly one of each
+(see `stats`).
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.tree_util as jtu
+import numpy as np
+import optimistix as optx
+from jax.flatten_util import ravel_pytree
+
+from ._sparse_linalg import DirectLU, Krylov, factor_cache, with_diagonal
+from .errors import PrecisionWarning, ShapeError, TracingError
+from .pattern import SparsityPattern
+
+__all__ = ["sparse", "SparseVeryChord", "DirectLU", "Krylov", "stats", "reset_stats"]
+
+_LINEAR_SOLVERS = {"direct": DirectLU, "lu": DirectLU, "gmres": Krylov, "krylov": Krylov}
+
+
+# --------------------------------------------------------------------------- counters
+class _Counters:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.jacobians = 0
+
+    def add_jacobian(self, *_: Any) -> None:
+        with self._lock:
+            self.jacobians += 1
+
+
+_counters = _Counters()
+
+
+def stats() -> dict[str, int]:
+    """Work done by the sparse root finders since `reset_stats` (host-side counters).
+
+    Returns:
+        ``jacobians`` (sparse Jacobian evaluations), and for the direct solver
+        ``factorizations``, ``refactorizations`` (after a cache eviction), ``solves``,
+        ``failures`` (singular matrices) and ``cached`` (factorizations held right now).
+        Under ``jax.vmap`` each batch element counts.
+    """
+    return dict(factor_cache.stats(), jacobians=_counters.jacobians)
+
+
+def reset_stats() -> None:
+    """Zero the counters reported by `stats`."""
+    factor_cache.reset_stats()
+    _counters.jacobians = 0
+
+
+# --------------------------------------------------------------------------- preparation
+def _prepare_jacobian(f: Callable, *args: Any, **kwargs: Any) -> Any:
+    """Indirection to `stiffasd.prepare_jacobian` (tests may substitute a reference)."""
+    from ._jacobian import prepare_jacobian
+
+    return prepare_jacobian(f, *args, **kwargs)
+
+
+def _is_tracer(x: Any) -> bool:
+    return isinstance(x, jax.core.Tracer)
+
+
+def _fingerprint(x: Any) -> Any:
+    """Cache-key part of one dynamic leaf: values of concrete arrays matter (detection may be
+    exact about constants), only the type of traced ones."""
+    if _is_tracer(x) or np.ndim(x) == 0:
+        return ("abstract", np.shape(x), str(jnp.result_type(x)))
+    a = np.asarray(x)
+    return ("const", a.shape, str(a.dtype), hash(a.tobytes()))
+
+
+class _Prepared:
+    """Everything host-side about one stage-residual program: pattern, coloring, solver."""
+
+    def __init__(self, sj: Any, linear_solver: Any):
+        self.sj = sj
+        n = sj.pattern.shape[0]
+        self.n = n
+        full, src_to_full, diag_pos = with_diagonal(sj.pattern)
+        self.pattern: SparsityPattern = full
+        self.same = full.nnz == sj.pattern.nnz
+        self.src_to_full = src_to_full.astype(np.int32)
+        self.diag_pos = diag_pos.astype(np.int32)
+        self.solver = linear_solver.bind(full)
+
+    def full_data(self, data: jax.Array) -> jax.Array:
+        if self.same:
+            return data
+        return jnp.zeros((self.pattern.nnz,), data.dtype).at[self.src_to_full].set(data)
+
+    def identity_data(self, dtype: Any) -> jax.Array:
+        return jnp.zeros((self.pattern.nnz,), dtype).at[self.diag_pos].set(1)
+
+
+class _PreparedCache:
+    """Bounded LRU of `_Prepared`, keyed by the stage residual's jaxpr and argument types."""
+
+    def __init__(self, maxsize: int = 32):
+        self._lock = threading.Lock()
+        self._store: OrderedDict[Any, _Prepared] = OrderedDict()
+        self.maxsize = maxsize
+        self.misses = 0
+
+    def get(self, key: Any, build: Callable[[], _Prepared]) -> _Prepared:
+        with self._lock:
+            hit = self._store.get(key)
+            if hit is not None:
+                self._store.move_to_end(key)
+                return hit
+        value = build()
+        with self._lock:
+            self.misses += 1
+            self._store[key] = value
+            while len(self._store) > self.maxsize:
+                self._store.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._store.clear()
+
+
+_prepared_cache = _PreparedCache()
+
+
+class _Flat:
+    """The root-find problem ``fn(z, args)`` seen as ``r(z_flat, traced_leaves) -> flat``.
+
+    ``args`` is split three ways: non-array leaves (functions, jaxprs: static), concrete arrays
+    with at least one dimension (closed over, so detection can use their values), and the rest
+    (traced or scalar: passed as arguments, so the pattern holds for every value).
+    """
+
+    def __init__(self, fn: Callable, y: Any, args: Any):
+        yflat, self.unravel_y = ravel_pytree(y)
+        self.y_struct = jax.eval_shape(lambda: y)
+        self.yflat_dtype = yflat.dtype
+        leaves, self.treedef = jtu.tree_flatten(args)
+        self.kinds = []
+        self.consts = []
+        for leaf in leaves:
+            if not eqx.is_array(leaf):
+                self.kinds.append("static")
+                self.consts.append(leaf)
+            elif not _is_tracer(leaf) and np.ndim(leaf) > 0:
+                self.kinds.append("const")
+                self.consts.append(leaf)
+            else:
+                self.kinds.append("dyn")
+                self.consts.append(None)
+        self.fn = fn
+
+    def dyn(self, args: Any) -> list[Any]:
+        leaves = jtu.tree_leaves(args)
+        return [leaf for leaf, k in zip(leaves, self.kinds) if k == "dyn"]
+
+    def residual(self, zflat: jax.Array, dyn: list[Any]) -> jax.Array:
+        it = iter(dyn)
+        leaves = [next(it) if k == "dyn" else c for k, c in zip(self.kinds, self.consts)]
+        args = jtu.tree_unflatten(self.treedef, leaves)
+        out = self.fn(self.unravel_y(zflat), args)
+        if isinstance(out, tuple) and len(out) == 2:  # optimistix root-find fns return (f, aux)
+            out = out[0]
+        oflat, _ = ravel_pytree(out)
+        return oflat
+
+    def key(self, dyn: list[Any]) -> Any:
+        abstract = [jax.ShapeDtypeStruct(np.shape(d), jnp.result_type(d)) for d in dyn]
+        zs = jax.ShapeDtypeStruct((self.unravel_y_size(),), self.yflat_dtype)
+        try:
+            jaxpr = jax.make_jaxpr(self.residual)(zs, abstract)
+        except Exception as exc:  # noqa: BLE001 - re-raised with context
+            raise _tracing_error(exc) from exc
+        # The jaxpr text reflects every static part (functions, closure-converted jaxprs);
+        # constants closed over are keyed by value.
+        consts = tuple(_fingerprint(c) for c, k in zip(self.consts, self.kinds) if k == "const")
+        return (str(jaxpr), consts, tuple(_fingerprint(c) for c in jaxpr.consts))
+
+    def unravel_y_size(self) -> int:
+        return int(sum(np.prod(s.shape, dtype=int) for s in jtu.tree_leaves(self.y_struct)))
+
+
+def _tracing_error(exc: Exception) -> TracingError:
+    return TracingError(
+        "stiffasd.diffrax: the implicit stage residual (your vector field) could not be traced "
+        f"by JAX: {type(exc).__name__}: {exc}. Write the vector field with jax.numpy only (no "
+        "numpy calls or float()/int() on its inputs, no in-place assignment, no Python `if` "
+        "on array values: use jnp.where)."
+    )
+
+
+def _example(d: Any) -> Any:
+    """A concrete stand-in for a traced leaf (detection is global: its value is irrelevant)."""
+    return jnp.zeros(np.shape(d), jnp.result_type(d)) if _is_tracer(d) else d
+
+
+# --------------------------------------------------------------------------- root finder
+class _SparseChordState(eqx.Module):
+    linear_state: Any
+    diff: Any
+    diffsize: jax.Array
+    diffsize_prev: jax.Array
+    result: optx.RESULTS
+    step: jax.Array
+    prepared: _Prepared = eqx.field(static=True)
+
+
+def _identity_hint(convention: str | None, args: Any) -> Any:
+    """Whether the stage residual's Jacobian is known to be the identity.
+
+    diffrax's Runge--Kutta stage arguments are ``(stage_index, diagonal, vf, ...)``; with
+    ``diagonal == 0`` the unknown does not enter the vector field (ESDIRK's explicit first
+    stage, and the linearisation diffrax makes at the start of each step).
+    Returns a Python bool when known at trace time, a traced bool, or None.
+    """
+    if convention != "runge_kutta" or not isinstance(args, tuple) or len(args) not in (7, 8):
+        return None
+    diagonal = args[1]
+    if not eqx.is_array(diagonal) or np.ndim(diagonal) != 0:
+        return None
+    if not _is_tracer(diagonal):
+        return bool(np.asarray(diagonal) == 0)
+    return diagonal == 0
+
+
+class SparseVeryChord(optx.AbstractRootFinder):
+    """diffrax's `VeryChord` root finder with a sparse Jacobian and a sparse linear solve.
+
+    The linearisation is computed in ``init`` (once per step for SDIRK/ESDIRK methods, reused
+    by every stage and chord iteration), never materialised densely. Usually built through
+    [`sparse`][stiffasd.diffrax.sparse].
+
+    Args:
+        rtol, atol, norm: convergence tolerances (usually taken from the step size controller,
+            as diffrax does).
+        kappa: early-convergence constant of the chord iteration (as diffrax's `VeryChord`).
+        linear_solver: `DirectLU()` (default; CPU) or `Krylov()` (pure JAX; CPU and GPU).
+        sparsity: optional known pattern of ``d f / d y`` (the vector field's Jacobian), used
+            instead of detection; the stage Jacobian's pattern is it plus the diagonal.
+        stage_convention: ``"runge_kutta"`` lets the finder recognise diffrax's ``diagonal = 0``
+            linearisation (identity Jacobian) and skip it; None makes no assumption.
+    """
+
+    rtol: float
+    atol: float
+    norm: Callable = optx.max_norm
+    kappa: float = 1e-2
+    linear_solver: Any = eqx.field(static=True, default_factory=DirectLU)
+    sparsity: Any = eqx.field(static=True, default=None)
+    stage_convention: str | None = eqx.field(static=True, default=None)
+
+    def _prepare(self, fn: Callable, y: Any, args: Any) -> tuple[_Prepared, _Flat]:
+        flat = _Flat(fn, y, args)
+        if flat.yflat_dtype == jnp.float32:
+            warnings.warn(
+                "stiffasd.diffrax: the ODE state is float32; stiff implicit solves usually need "
+                "float64 for the chord iteration to converge (enable "
+                'jax.config.update("jax_enable_x64", True) and pass a float64 y0).',
+                PrecisionWarning,
+                stacklevel=2,
+            )
+        elif not jnp.issubdtype(flat.yflat_dtype, jnp.floating):
+            raise TypeError(
+                "stiffasd.diffrax: the ODE state must be real floating point, got dtype "
+                f"{flat.yflat_dtype}; complex states are not supported (split them into real "
+                "and imaginary parts)."
+            )
+        dyn = flat.dyn(args)
+        key = (flat.key(dyn), id(self.linear_solver), self.sparsity)
+
+        def build() -> _Prepared:
+            n = flat.unravel_y_size()
+            z0 = jnp.zeros((n,), flat.yflat_dtype)
+            sparsity = None
+            if self.sparsity is not None:
+                sparsity = _stage_sparsity(self.sparsity, n)
+            try:
+                # host-side work on concrete example values: keep it out of the outer trace
+                with jax.ensure_compile_time_eval():
+                    sj = _prepare_jacobian(
+                        flat.residual,
+                        z0,
+                        [_example(d) for d in dyn],
+                        argnums=0,
+                        sparsity=sparsity,
+                        mode="forward",
+                        check_finite=False,
+                    )
+            except jax.errors.JAXTypeError as exc:
+                raise _tracing_error(exc) from exc
+            if sj.pattern.shape != (n, n):
+                raise ShapeError(
+                    "stiffasd.diffrax: the stage residual maps a state of size "
+                    f"{n} to an output of size {sj.pattern.shape[0]}; the vector field must "
+                    "return an array (pytree) with the same structure as y."
+                )
+            return _Prepared(sj, self.linear_solver)
+
+        return _prepared_cache.get(key, build), flat
+
+    def init(
+        self,
+        fn: Callable,
+        y: Any,
+        args: Any,
+        options: dict[str, Any],
+        f_struct: Any,
+        aux_struct: Any,
+        tags: frozenset[object],
+    ) -> _SparseChordState:
+        del f_struct, aux_struct, tags
+        if "init_state" in options:
+            state = options["init_state"]
+            assert isinstance(state, _SparseChordState)
+            return state
+        prepared, flat = self._prepare(fn, y, args)
+        yflat, _ = ravel_pytree(y)
+        dyn = flat.dyn(args)
+        dtype = yflat.dtype
+
+        def full():
+            jax.debug.callback(_counters.add_jacobian)
+            data = prepared.full_data(prepared.sj.data(yflat, dyn).astype(dtype))
+            return prepared.solver.factor(data)
+
+        def identity():
+            return prepared.solver.identity(prepared.identity_data(dtype))
+
+        hint = _identity_hint(self.stage_convention, args)
+        if hint is None or hint is False:
+            linear_state = full()
+        elif hint is True:
+            linear_state = identity()
+        else:
+            linear_state = jax.lax.cond(hint, identity, full)
+        linear_state = jax.lax.stop_gradient(linear_state)
+        real = jnp.finfo(dtype).dtype
+        return _SparseChordState(
+            linear_state=linear_state,
+            diff=jtu.tree_map(lambda x: jnp.full(x.shape, jnp.inf, x.dtype), y),
+            diffsize=jnp.array(jnp.inf, dtype=real),
+            diffsize_prev=jnp.array(1.0, dtype=real),
+            result=optx.RESULTS.successful,
+            step=jnp.array(0),
+            prepared=prepared,
+        )
+
+    def step(
+        self,
+        fn: Callable,
+        y: Any,
+        args: Any,
+        options: dict[str, Any],
+        state: _SparseChordState,
+        tags: frozenset[object],
+    ) -> tuple[Any, _SparseChordState, Any]:
+        del options, tags
+        fx, aux = fn(y, args)
+        fflat, _ = ravel_pytree(fx)
+        yflat, unravel_y = ravel_pytree(y)
+        linear_state = jax.lax.stop_gradient(state.linear_state)
+        dflat = state.prepared.solver.solve(linear_state, fflat.astype(yflat.dtype))
+        finite = jnp.all(jnp.isfinite(dflat))
+        diff = unravel_y(dflat)
+        new_y = jtu.tree_map(lambda a, b: a - b, y, diff)
+        with jax.numpy_dtype_promotion("standard"):
+            scale = jtu.tree_map(lambda v: self.atol + self.rtol * jnp.abs(v), new_y)
+            diffsize = self.norm(jtu.tree_map(lambda d, s: d / s, diff, scale))
+        result = optx.RESULTS.where(
+            finite, optx.RESULTS.successful, optx.RESULTS.singular
+        )
+        new_state = _SparseChordState(
+            linear_state=state.linear_state,
+            diff=diff,
+            diffsize=diffsize,
+            diffsize_prev=state.diffsize,
+            result=result,
+            step=state.step + 1,
+            prepared=state.prepared,
+        )
+        return new_y, new_state, aux
+
+    def terminate(self, fn, y, args, options, state, tags):
+        # Same criterion as diffrax's VeryChord (Hairer & Wanner, Solving ODEs II, IV.8):
+        # stop when the contraction-rate estimate predicts convergence, or on divergence.
+        del fn, y, args, options, tags
+        at_least_two = state.step >= 2
+        rate = state.diffsize / state.diffsize_prev
+        factor = state.diffsize * rate / (1 - rate)
+        resolution = 10 ** (2 - jnp.finfo(state.diffsize.dtype).precision)
+        small = state.diffsize < resolution
+        diverged = jnp.invert(jnp.isfinite(rate)) | (rate > 2)
+        converged = (factor > 0) & (factor < self.kappa)
+        terminate = at_least_two & (small | diverged | converged)
+        terminate_result = optx.RESULTS.where(
+            at_least_two & jnp.invert(small) & (diverged | jnp.invert(converged)),
+            optx.RESULTS.nonlinear_divergence,
+            optx.RESULTS.successful,
+        )
+        linsolve_fail = state.result != optx.RESULTS.successful
+        result = optx.RESULTS.where(linsolve_fail, state.result, terminate_result)
+        return linsolve_fail | terminate, result
+
+    def postprocess(self, fn, y, aux, args, options, state, tags, result):
+        return y, aux, {}
+
+
+def _as_pattern(sparsity: Any) -> SparsityPattern:
+    import scipy.sparse as sp
+
+    if isinstance(sparsity, SparsityPattern):
+        return sparsity
+    if sp.issparse(sparsity):
+        return SparsityPattern.from_scipy(sparsity)
+    return SparsityPattern.from_dense(np.asarray(sparsity))
+
+
+def _stage_sparsity(sparsity: Any, n: int) -> SparsityPattern:
+    pattern = _as_pattern(sparsity)
+    if pattern.shape != (n, n):
+        raise ShapeError(
+            f"stiffasd.diffrax.sparse(sparsity=...): the pattern must be (n, n) = ({n}, {n}) "
+            f"for a state of {n} elements, got {pattern.shape}."
+        )
+    return pattern.union(SparsityPattern.identity(n))
+
+
+# --------------------------------------------------------------------------- convenience
+def _make_linear_solver(linear_solver: Any, options: dict[str, Any]) -> Any:
+    if isinstance(linear_solver, DirectLU | Krylov):
+        if options:
+            raise TypeError(
+                "stiffasd.diffrax.sparse: solver options were given as keywords together with "
+                f"a configured linear_solver={linear_solver!r}; put them in the solver instead."
+            )
+        return linear_solver
+    if isinstance(linear_solver, str) and linear_solver.lower() in _LINEAR_SOLVERS:
+        return _LINEAR_SOLVERS[linear_solver.lower()](**options)
+    raise ValueError(
+        "stiffasd.diffrax.sparse: linear_solver must be 'direct' (sparse LU, CPU), 'gmres' "
+        "(Krylov with a block-Jacobi preconditioner, CPU or GPU) or an instance of "
+        f"stiffasd.diffrax.DirectLU / Krylov; got {linear_solver!r}."
+    )
+
+
+def sparse(
+    solver: Any,
+    *,
+    linear_solver: Any = "direct",
+    sparsity: Any = None,
+    **linear_solver_options: Any,
+) -> Any:
+    """Return ``solver`` with its root finder replaced by `SparseVeryChord`.
+
+    Args:
+        solver: a diffrax implicit solver with a ``root_finder`` field (Kvaerno3/4/5,
+            KenCarp3/4/5, Sil3, ImplicitEuler, ...).
+        linear_solver: ``"direct"`` (SuperLU factorization once per Jacobian, reused by
+            every solve; CPU), ``"gmres"`` (restarted GMRES with a block-Jacobi preconditioner;
+            pure JAX, CPU and GPU), or a configured `DirectLU` / `Krylov`.
+        sparsity: a known pattern of the vector field's Jacobian ``d f / d y`` (a
+            `SparsityPattern`, scipy sparse matrix or dense boolean array of shape (n, n)),
+            skipping detection.
+        **linear_solver_options: keywords for `DirectLU` / `Krylov` (e.g. ``block_size=16``).
+
+    Returns:
+        A copy of ``solver`` (an equinox module) using sparse Jacobians and sparse solves. The
+        root finder keeps the tolerances of the one it replaces (by default those of the step
+        size controller).
+    """
+    old = getattr(solver, "root_finder", None)
+    if old is None or not isinstance(old, optx.AbstractRootFinder):
+        raise TypeError(
+            "stiffasd.diffrax.sparse: expected a diffrax implicit solver with a `root_finder` "
+            f"(e.g. diffrax.Kvaerno5()), got {type(solver).__name__}. Explicit solvers need no "
+            "Jacobian."
+        )
+    if isinstance(old, SparseVeryChord):
+        old_rtol, old_atol, old_norm, kappa = old.rtol, old.atol, old.norm, old.kappa
+    else:
+        old_rtol, old_atol, old_norm = old.rtol, old.atol, old.norm
+        kappa = getattr(old, "kappa", 1e-2)
+    import diffrax
+
+    convention = "runge_kutta" if isinstance(solver, diffrax.AbstractRungeKutta) else None
+    new = SparseVeryChord(
+        rtol=np.inf,
+        atol=np.inf,
+        kappa=kappa,
+        linear_solver=_make_linear_solver(linear_solver, linear_solver_options),
+        sparsity=None if sparsity is None else _as_pattern(sparsity),
+        stage_convention=convention,
+    )
+    # tolerances may be diffrax's "use the step size controller's" sentinels: copy them as-is
+    new = eqx.tree_at(lambda s: (s.rtol, s.atol, s.norm), new, (old_rtol, old_atol, old_norm))
+    return eqx.tree_at(lambda s: s.root_finder, solver, new)

@@ -1,0 +1,335 @@
+"""stiffasd.scipy: drop-in BDF/Radau with fixed-pattern sparse LU, and LSODA's banded layout.
+
+The solvers are compared with scipy's own BDF/Radau (same step sequence, counters and solution up
+to rounding) on three JAX-free problems with analytic sparse Jacobians whose CSC index arrays are
+cached (as `stiffasd.jac` returns them).
+"""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.integrate import solve_ivp
+from scipy.sparse.linalg import spsolve
+
+import stiffasd.scipy as ss
+from benchmarks.solvers_problems import (
+    Brusselator2D,
+    DiffusionReaction1D,
+    FixedPatternJac,
+    Robertson,
+)
+from stiffasd import SparsityPattern
+from stiffasd.errors import BandwidthError, ShapeError
+
+PROBLEMS = {
+    "brusselator": lambda: Brusselator2D(12, t_end=2.0),
+    "robertson": lambda: Robertson(t_end=1e4),
+    "diffusion_reaction": lambda: DiffusionReaction1D(120),
+}
+METHODS = {"BDF": ss.BDF, "Radau": ss.Radau}
+
+
+def _solve(P, method, **kw):
+    kw.setdefault("rtol", 1e-4)
+    kw.setdefault("atol", 1e-8)
+    return solve_ivp(P.rhs, P.t_span, P.y0, method=method, **kw)
+
+
+def _assert_same_run(ref, sol, rtol_y=1e-6, rtol_t=1e-6):
+    """Same steps and counters; values equal up to rounding amplified by step-size control
+    (error estimates are differences of nearly equal numbers)."""
+    assert sol.status == ref.status == 0
+    assert sol.t.size == ref.t.size, (sol.t.size, ref.t.size)
+    np.testing.assert_allclose(sol.t, ref.t, rtol=rtol_t, atol=0)
+    assert (sol.nfev, sol.njev, sol.nlu) == (ref.nfev, ref.njev, ref.nlu)
+    scale = np.abs(ref.y).max()
+    np.testing.assert_allclose(sol.y, ref.y, rtol=rtol_y, atol=rtol_y * scale)
+
+
+@pytest.mark.parametrize("problem", sorted(PROBLEMS))
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_same_steps_as_scipy_with_sparse_jac(problem, method):
+    P = PROBLEMS[problem]()
+    ref = _solve(P, method, jac=P.jac)
+    sol = _solve(P, METHODS[method], jac=P.jac)
+    _assert_same_run(ref, sol)
+    stats = ss.last_lu_stats()
+    # ordering/symbolic analysis once per solve, one numeric factorization per LU scipy counts
+    assert stats["n_symbolic"] == 1
+    assert stats["n_factor"] == sol.nlu
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_jac_sparsity_finite_differences(method):
+    """No analytic jac: scipy's colored finite differences return fresh index arrays each time."""
+    P = Brusselator2D(10, t_end=1.5)
+    ref = _solve(P, method, jac_sparsity=P.sparsity)
+    sol = _solve(P, METHODS[method], jac_sparsity=P.sparsity)
+    _assert_same_run(ref, sol)
+    assert ss.last_lu_stats()["n_symbolic"] == 1
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_dense_jac_falls_back_to_scipy(method):
+    P = Robertson(t_end=1e3)
+    dense = lambda t, y: P.jac(t, y).toarray()  # noqa: E731
+    ref = _solve(P, method, jac=dense)
+    sol = _solve(P, METHODS[method], jac=dense)
+    _assert_same_run(ref, sol, rtol_y=0)
+    assert ss.last_lu_stats() == {}
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_constant_sparse_jac_and_csr(method):
+    P = DiffusionReaction1D(60, k=0.0)  # linear: the Jacobian is the constant Laplacian
+    J = P.lap.tocsr()
+    ref = _solve(P, method, jac=J)
+    sol = _solve(P, METHODS[method], jac=J)
+    _assert_same_run(ref, sol)
+    ref = _solve(P, method, jac=lambda t, y: J)
+    sol = _solve(P, METHODS[method], jac=lambda t, y: J)
+    _assert_same_run(ref, sol)
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_tight_tolerance_accuracy_matches_scipy(method):
+    """Radau's Jacobian-reuse decisions are rounding-sensitive (scipy's own finite-difference
+    variant already takes other steps at tight tolerances): compare accuracy, not steps."""
+    P = Brusselator2D(8, t_end=1.5)
+    ref_fine = _solve(P, "Radau", jac=P.jac, rtol=1e-10, atol=1e-12)
+    ref = _solve(P, method, jac=P.jac, rtol=1e-7, atol=1e-10)
+    sol = _solve(P, METHODS[method], jac=P.jac, rtol=1e-7, atol=1e-10)
+    err_ref = np.abs(ref.y[:, -1] - ref_fine.y[:, -1]).max()
+    err_sol = np.abs(sol.y[:, -1] - ref_fine.y[:, -1]).max()
+    assert err_sol < 3 * err_ref + 1e-12
+    assert abs(sol.t.size - ref.t.size) <= 0.1 * ref.t.size
+
+
+def test_pattern_changes_are_followed():
+    """A Jacobian whose pattern shrinks (entries dropped) reuses the analysis; one that grows past
+    the analysed pattern triggers a new one; results stay equal to scipy's."""
+    P = Brusselator2D(10, t_end=2.0)
+    m = P.N * P.N
+    calls = {"n": 0}
+
+    def varying(t, y):
+        calls["n"] += 1
+        J = P.jac(t, y).tocoo()
+        if calls["n"] % 3 == 0:  # drop the u-v coupling block: a sub-pattern (approximate J)
+            keep = ~((J.row < m) & (J.col >= m))
+            J = sp.coo_matrix((J.data[keep], (J.row[keep], J.col[keep])), shape=J.shape)
+        J = J.tocsc()
+        if calls["n"] == 5:  # a new far entry, too small to matter: outside the pattern
+            J = (J + sp.csc_matrix(([1e-300], ([0], [P.n - 1])), shape=J.shape)).tocsc()
+        return J
+
+    ref = _solve(P, "BDF", jac=varying)
+    n_calls = calls["n"]
+    calls["n"] = 0
+    sol = _solve(P, ss.BDF, jac=varying)
+    _assert_same_run(ref, sol)
+    assert n_calls >= 6 and calls["n"] == n_calls
+    stats = ss.last_lu_stats()
+    assert stats["n_symbolic"] == 2
+    assert stats["n_factor"] == sol.nlu
+
+
+@pytest.mark.parametrize("ordering", ["MMD_AT_PLUS_A", "COLAMD", "MMD_ATA", "RCM", "NATURAL", "perm"])
+@pytest.mark.parametrize("sigma", [1.0, 2.5 + 1.5j])
+def test_fixed_pattern_lu_solves(ordering, sigma):
+    rng = np.random.default_rng(3)
+    n = 80
+    J = sp.random(n, n, density=0.05, random_state=4, format="csc") + sp.diags(
+        rng.random(n - 1), 1
+    )
+    J = J.tocsc()
+    if ordering == "perm":
+        ordering = rng.permutation(n)
+    F = ss.FixedPatternLU(J.indptr, J.indices, n, ordering=ordering)
+    for alpha in (0.3, 2.0, 0.05):  # same pattern, new values: the first fixes the ordering
+        data = rng.standard_normal(J.nnz)
+        Jk = sp.csc_matrix((data, J.indices, J.indptr), shape=J.shape)
+        A = (sigma * sp.identity(n) - alpha * Jk).tocsc()
+        fac = F.factor(data, sigma, alpha)
+        b = rng.standard_normal(n)
+        np.testing.assert_allclose(fac.solve(b), spsolve(A, b), rtol=1e-9, atol=1e-11)
+    assert F.stats["n_factor"] == 3
+    assert F.fill >= F.nnz
+
+
+def test_fixed_pattern_lu_duplicates_and_subpattern():
+    n = 30
+    rows = np.array([0, 0, 5, 7, 7, 29])
+    cols = np.array([0, 0, 3, 7, 7, 1])
+    indptr = np.searchsorted(np.sort(cols), np.arange(n + 1))
+    order = np.argsort(cols, kind="stable")
+    F = ss.FixedPatternLU(indptr, rows[order], n)
+    vals = np.arange(1.0, 7.0)[order]
+    fac = F.factor(vals, 10.0, 1.0)
+    A = 10.0 * np.eye(n) - sp.coo_matrix((np.arange(1.0, 7.0), (rows, cols)), shape=(n, n)).toarray()
+    b = np.arange(n, dtype=float)
+    np.testing.assert_allclose(fac.solve(b), np.linalg.solve(A, b), rtol=1e-12)
+    sub = sp.csc_matrix(([2.0], ([5], [3])), shape=(n, n))
+    pos = F.contains(sub.indptr, sub.indices)
+    assert pos is not None
+    fac = F.factor(sub.data, 1.0, 1.0, keypos=pos)
+    np.testing.assert_allclose(
+        fac.solve(b), np.linalg.solve(np.eye(n) - sub.toarray(), b), rtol=1e-12
+    )
+    far = sp.csc_matrix(([1.0], ([20], [10])), shape=(n, n))
+    assert F.contains(far.indptr, far.indices) is None
+
+
+def test_fixed_pattern_lu_errors():
+    with pytest.raises(ValueError, match="ordering"):
+        ss.FixedPatternLU([0, 1, 2], [0, 1], 2, ordering="AMD")
+    with pytest.raises(ValueError, match="permutation"):
+        ss.FixedPatternLU([0, 1, 2], [0, 1], 2, ordering=[0, 0])
+    with pytest.raises(ShapeError, match="indptr"):
+        ss.FixedPatternLU([0, 1], [0, 1], 2)
+
+
+# --------------------------------------------------------------------------------------- banded
+def _random_banded(n, lb, ub, seed=0):
+    rng = np.random.default_rng(seed)
+    A = sp.diags(
+        [rng.standard_normal(n - abs(k)) for k in range(-lb, ub + 1)], list(range(-lb, ub + 1))
+    ).tocsc()
+    keep = rng.random(A.nnz) < 0.7  # holes inside the band
+    A.data = A.data * keep
+    A.eliminate_zeros()
+    return A
+
+
+@pytest.mark.parametrize("lb,ub", [(0, 0), (1, 1), (2, 0), (0, 3), (3, 2)])
+def test_to_banded_matches_dense(lb, ub):
+    n = 40
+    A = _random_banded(n, lb, ub, seed=lb * 10 + ub)
+    pattern = SparsityPattern.from_scipy(A)
+    lband, uband, gather = ss.banded_layout(pattern)
+    assert (lband, uband) == pattern.bandwidth()
+    data = sp.csc_matrix(A).data  # CSC order of the canonical matrix = the pattern's CSC order
+    packed = ss.to_banded(data, pattern, lband, uband)
+    D = A.toarray()
+    expected = np.zeros((lband + uband + 1, n))
+    for k in range(-lband, uband + 1):  # loop over diagonals only
+        d = np.diagonal(D, k)
+        if k >= 0:
+            expected[uband - k, k:] = d
+        else:
+            expected[uband - k, : n + k] = d
+    np.testing.assert_array_equal(packed, expected)
+    np.testing.assert_array_equal(ss.to_banded(data, pattern, lband, uband, gather=gather), packed)
+    out = np.full_like(packed, 7.0)
+    assert ss.to_banded(data, A, lband, uband, out=out) is out
+    np.testing.assert_array_equal(out, packed)
+    # wider bands than needed are fine (zero rows)
+    wide = ss.to_banded(data, pattern, lband + 1, uband + 2)
+    np.testing.assert_array_equal(wide[2 : 2 + lband + uband + 1], packed)
+
+
+def test_banded_layout_too_wide_and_errors():
+    P = Brusselator2D(8)
+    with pytest.raises(BandwidthError, match="stiffasd.scipy.BDF"):
+        ss.banded_layout(P.sparsity)
+    lb, ub, _ = ss.banded_layout(P.sparsity, max_width_fraction=2.0)
+    assert lb > 0 and ub > 0
+    A = _random_banded(20, 1, 1)
+    with pytest.raises(BandwidthError, match="lband"):
+        ss.to_banded(sp.csc_matrix(A).data, A, 0, 1)
+    with pytest.raises(ShapeError, match="nnz"):
+        ss.to_banded(np.ones(3), A, 1, 1)
+    with pytest.raises(ShapeError, match="square"):
+        ss.banded_layout(sp.random(3, 4, density=0.5, format="csc"))
+    with pytest.raises(TypeError, match="SparsityPattern"):
+        ss.banded_layout(np.eye(3))
+
+
+def test_lsoda_banded_matches_reference():
+    P = DiffusionReaction1D(150)
+    pattern = SparsityPattern.from_scipy(P.sparsity)
+    lband, uband, gather = ss.banded_layout(pattern)
+    assert (lband, uband) == (1, 1)
+    njac = {"n": 0}
+
+    def jac_banded(t, y):
+        njac["n"] += 1
+        return ss.to_banded(P.jac.data(t, y), pattern, lband, uband, gather=gather)
+
+    ref = solve_ivp(P.rhs, P.t_span, P.y0, method="Radau", jac=P.jac, rtol=1e-10, atol=1e-12)
+    sol = solve_ivp(
+        P.rhs, P.t_span, P.y0, method="LSODA", jac=jac_banded, lband=lband, uband=uband,
+        rtol=1e-8, atol=1e-10,
+    )
+    assert sol.status == 0 and njac["n"] > 0
+    np.testing.assert_allclose(sol.y[:, -1], ref.y[:, -1], rtol=1e-6, atol=1e-8)
+    # LSODA really used the analytic banded Jacobian: without it, it differences the band
+    fd = solve_ivp(
+        P.rhs, P.t_span, P.y0, method="LSODA", lband=lband, uband=uband, rtol=1e-8, atol=1e-10
+    )
+    assert fd.nfev > sol.nfev
+
+
+def test_fixed_pattern_jac_helper_is_exact():
+    """The test problems' Jacobians equal central finite differences (they are references)."""
+    for P in (Brusselator2D(5), Robertson(), DiffusionReaction1D(12)):
+        y = P.y0 + 0.1 * np.random.default_rng(0).random(P.n)
+        J = P.jac(0.5, y).toarray()
+        eps = 1e-6 * np.maximum(1.0, np.abs(y))
+        E = np.diag(eps)
+        fd = np.stack(
+            [(P.rhs(0.5, y + E[j]) - P.rhs(0.5, y - E[j])) / (2 * eps[j]) for j in range(P.n)], 1
+        )
+        np.testing.assert_allclose(J, fd, rtol=1e-6, atol=1e-6 * np.abs(J).max())
+        assert isinstance(P.jac, FixedPatternJac)
+        J1, J2 = P.jac(0.0, y), P.jac(1.0, y)
+        assert J1.indices is not J2.indices or J1.indices is P.jac.indices
+
+
+# ------------------------------------------------------------------------- with stiffasd.jac
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_with_stiffasd_jac_same_run_as_scipy(method):
+    import stiffasd
+    from stiffasd.problems import brusselator_2d
+
+    # up to t = 1 (before the forcing switches on: the discontinuity at t = 1.1 makes Radau's
+    # step sizes rounding-sensitive, see test_tight_tolerance_accuracy_matches_scipy)
+    prob = brusselator_2d(8, t_span=(0.0, 1.0))
+    fun = prob.numpy_rhs()
+    jac = stiffasd.jac(prob.rhs)
+    kw = dict(args=prob.args, jac=jac, rtol=1e-4, atol=1e-8)
+    ref = solve_ivp(fun, prob.t_span, prob.y0, method=method, **kw)
+    sol = solve_ivp(fun, prob.t_span, prob.y0, method=METHODS[method], **kw)
+    _assert_same_run(ref, sol)
+    stats = ss.last_lu_stats()
+    assert stats["n_symbolic"] == 1 and stats["n_factor"] == sol.nlu
+    # the analytic numpy Jacobian of the same problem gives the same run
+    P = Brusselator2D(8, t_end=1.0)
+    np.testing.assert_allclose(fun(0.3, prob.y0, *prob.args), P.rhs(0.3, prob.y0), rtol=1e-12)
+    alt = _solve(P, METHODS[method], jac=P.jac, rtol=1e-4, atol=1e-8)
+    _assert_same_run(sol, alt)
+
+
+def test_stiffasd_jac_banded_lsoda_layout_matches():
+    """stiffasd.jac(format="banded") (which calls banded_layout/to_banded) equals to_banded of
+    the CSC values."""
+    import jax.numpy as jnp
+
+    import stiffasd
+
+    n = 30
+
+    def rhs(t, y):
+        lap = jnp.concatenate([y[1:2] - 2 * y[:1], y[2:] - 2 * y[1:-1] + y[:-2],
+                               y[-2:-1] - 2 * y[-1:]])
+        return 50.0 * lap - y**3
+
+    y = np.linspace(0.1, 1.0, n)
+    jb = stiffasd.jac(rhs, format="banded")
+    jc = stiffasd.jac(rhs)
+    packed = jb(0.0, y)
+    J = jc(0.0, y)
+    lband, uband, _ = ss.banded_layout(jc.pattern)
+    np.testing.assert_allclose(packed, ss.to_banded(J.data, jc.pattern, lband, uband))
+    P = DiffusionReaction1D(n)  # same kind of tridiagonal structure
+    assert (lband, uband) == ss.banded_layout(P.sparsity)[:2]
