@@ -108,6 +108,44 @@ def run_scipy(problem, rtol=RTOL, atol=ATOL, method="BDF") -> dict:
             "y1": sol.y[:, -1]}
 
 
+def write(records: list, tag: str) -> None:
+    # speed-ups against the dense default where both ran
+    for rec in records:
+        dense = [r for r in records if r["N"] == rec["N"] and r["method"].endswith("dense")]
+        if dense and not rec["method"].endswith("dense"):
+            rec["speedup_vs_dense"] = dense[0]["run_s"] / rec["run_s"]
+
+    name = "diffrax_brusselator" + (f"-{tag}" if tag else "")
+    RESULTS.mkdir(exist_ok=True)
+    out = {"machine": machine(), "rtol": RTOL, "atol": ATOL, "t1": T1, "records": records}
+    (RESULTS / f"{name}.json").write_text(json.dumps(out, indent=2))
+    lines = [
+        f"# Kvaerno5 on the 2D Brusselator (t in [0, {T1}], rtol {RTOL}, atol {ATOL})",
+        "",
+        "| N | n | method | compile s | run s | speed-up vs dense | steps (rej.) | "
+        "Jac./step | LU/step | max scaled err |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in records:
+        def fmt(key, spec=".2f", r=r):
+            v = r.get(key)
+            return "" if v is None else format(v, spec)
+
+        lines.append(
+            f"| {r['N']} | {r['n']} | {r['method']} | {fmt('compile_s')} | {fmt('run_s')} | "
+            f"{fmt('speedup_vs_dense', '.1f')} | {r['steps']} ({r.get('rejected', '')}) | "
+            f"{fmt('jacobians_per_step')} | {fmt('factorizations_per_step')} | "
+            f"{fmt('max_scaled_err', '.2g')} |"
+        )
+    m = out["machine"]
+    lines += ["", f"Machine: {m.get('cpu')}, {m.get('cpu_count')} cores (shared, noisy), "
+              f"{m.get('mem_total')}; jax {m.get('jax')}, diffrax {m.get('diffrax')}, "
+              f"scipy {m.get('scipy')}, python {m.get('python')}."]
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+
+
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--N", type=int, nargs="+", default=[16, 32])
@@ -133,41 +171,9 @@ def main() -> None:
             rec["max_scaled_err"] = float(np.max(np.abs(y1 - ref) / (ATOL + RTOL * np.abs(ref))))
             records.append(rec)
             print(json.dumps(rec), flush=True)
+            write(records, opts.tag)  # keep partial results if a later run is cut off
 
-    # speed-ups against the dense default where both ran
-    for rec in records:
-        dense = [r for r in records if r["N"] == rec["N"] and r["method"].endswith("dense")]
-        if dense and not rec["method"].endswith("dense"):
-            rec["speedup_vs_dense"] = dense[0]["run_s"] / rec["run_s"]
-
-    name = "diffrax_brusselator" + (f"-{opts.tag}" if opts.tag else "")
-    RESULTS.mkdir(exist_ok=True)
-    out = {"machine": machine(), "rtol": RTOL, "atol": ATOL, "t1": T1, "records": records}
-    (RESULTS / f"{name}.json").write_text(json.dumps(out, indent=2))
-    lines = [
-        f"# Kvaerno5 on the 2D Brusselator (t in [0, {T1}], rtol {RTOL}, atol {ATOL})",
-        "",
-        "| N | n | method | compile s | run s | speed-up vs dense | steps (rej.) | "
-        "Jac./step | LU/step | max scaled err |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in records:
-        def fmt(key, spec=".2f"):
-            v = r.get(key)
-            return "" if v is None else format(v, spec)
-
-        lines.append(
-            f"| {r['N']} | {r['n']} | {r['method']} | {fmt('compile_s')} | {fmt('run_s')} | "
-            f"{fmt('speedup_vs_dense', '.1f')} | {r['steps']} ({r.get('rejected', '')}) | "
-            f"{fmt('jacobians_per_step')} | {fmt('factorizations_per_step')} | "
-            f"{fmt('max_scaled_err', '.2g')} |"
-        )
-    m = out["machine"]
-    lines += ["", f"Machine: {m.get('cpu')}, {m.get('cpu_count')} cores (shared, noisy), "
-              f"{m.get('mem_total')}; jax {m.get('jax')}, diffrax {m.get('diffrax')}, "
-              f"scipy {m.get('scipy')}, python {m.get('python')}."]
-    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write(records, opts.tag)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import gc
-import importlib.util
 import resource
-import warnings
 
 import diffrax
 import jax
@@ -20,38 +18,9 @@ from benchmarks.diffrax_problems import brusselator_2d, heat_reaction_1d, robert
 from stiffasd._sparse_linalg import DirectLU, FactorCache, Krylov
 from stiffasd.pattern import SparsityPattern
 
-HAVE_PREPARE = importlib.util.find_spec("stiffasd._jacobian") is not None
-
-
-class _DenseReference:
-    """Reference stand-in for `stiffasd.prepare_jacobian`: dense jacfwd, pattern taken as the
-    nonzeros at random points (used only while the real one is unavailable)."""
-
-    def __init__(self, f, *args, argnums=0, sparsity=None, **kwargs):
-        self.f, self.argnums = f, argnums
-        rng = np.random.default_rng(0)
-        mask = None
-        for _ in range(2):
-            a = jax.tree_util.tree_map(
-                lambda x: jnp.asarray(rng.uniform(0.5, 1.5, np.shape(x)), jnp.result_type(x))
-                if jnp.issubdtype(jnp.result_type(x), jnp.floating)
-                else x,
-                list(args),
-            )
-            jac = np.asarray(jax.jacfwd(f, argnums=argnums)(*a))
-            mask = (jac != 0) if mask is None else mask | (jac != 0)
-        self.pattern = SparsityPattern.from_dense(mask) if sparsity is None else sparsity
-        self._r = jnp.asarray(self.pattern.csc_indices)
-        self._c = jnp.asarray(self.pattern.csc_cols)
-
-    def data(self, *args):
-        return jax.jacfwd(self.f, argnums=self.argnums)(*args)[self._r, self._c]
-
 
 @pytest.fixture(autouse=True)
-def _prepare(monkeypatch):
-    if not HAVE_PREPARE:
-        monkeypatch.setattr(sdx, "_prepare_jacobian", _DenseReference)
+def _reset_counters():
     sdx.reset_stats()
     yield
 
