@@ -154,41 +154,50 @@ def test_jit_vmap_saveat_args(heat_dense, kwargs):
     assert np.all(np.abs(np.asarray(steps) - np.asarray(ref_steps)) <= 3)
 
 
-def test_float32_state_warns():
-    import optimistix as optx
-
-    finder = sdx.sparse(diffrax.Kvaerno5()).root_finder
-    finder = eqx_tree_tols(finder)
-    with pytest.warns(stiffasd.errors.PrecisionWarning, match="float32"):
-        sol = optx.root_find(lambda y, a: y**2 - a, finder, jnp.full(3, 1.9, jnp.float32),
-                             jnp.full(3, 4.0, jnp.float32), throw=False)
-    np.testing.assert_allclose(np.asarray(sol.value), 2.0, rtol=1e-3)
-
-
-def eqx_tree_tols(finder):
+def _tols(finder):
     import equinox as eqx
 
     return eqx.tree_at(lambda s: (s.rtol, s.atol, s.norm), finder,
                        (1e-6, 1e-6, lambda x: jnp.max(jnp.abs(x))))
 
 
-def test_root_finder_matches_diffrax_verychord_iterates():
-    """Same chord iteration as diffrax's VeryChord (exact Jacobian either way)."""
-    import optimistix as optx
+def _chord_iterates(finder, fn, y, args, steps=6):
+    """Run a root finder's init/step/terminate protocol directly (as diffrax does)."""
+    state = finder.init(fn, y, args, {}, jax.eval_shape(lambda: y), None, frozenset())
+    ys, done = [], []
+    for _ in range(steps):
+        y, state, _ = finder.step(fn, y, args, {}, state, frozenset())
+        ys.append(np.asarray(y))
+        done.append(bool(finder.terminate(fn, y, args, {}, state, frozenset())[0]))
+    return np.stack(ys), done
 
-    finder = eqx_tree_tols(sdx.sparse(diffrax.Kvaerno5()).root_finder)
+
+def test_float32_state_warns():
+    finder = _tols(sdx.sparse(diffrax.Kvaerno5()).root_finder)
+
+    def fn(y, a):
+        return y**2 - a, None
+
+    with pytest.warns(stiffasd.errors.PrecisionWarning, match="float32"):
+        ys, _ = _chord_iterates(finder, fn, jnp.full(3, 1.9, jnp.float32),
+                                jnp.full(3, 4.0, jnp.float32))
+    np.testing.assert_allclose(ys[-1], 2.0, rtol=1e-4)
+
+
+def test_root_finder_matches_diffrax_verychord_iterates():
+    """Same chord iteration and termination as diffrax's VeryChord (exact Jacobian either way)."""
+    finder = _tols(sdx.sparse(diffrax.Kvaerno5()).root_finder)
     reference = diffrax.VeryChord(rtol=1e-6, atol=1e-6, norm=finder.norm)
     target = jnp.linspace(1.0, 2.0, 7)
 
     def fn(y, a):
-        return y**3 - a**3 + 0.1 * jnp.roll(y - a, 1)
+        return y**3 - a**3 + 0.1 * jnp.roll(y - a, 1), None
 
     for start in (target + 0.05, target + 0.3):
-        ours = optx.root_find(fn, finder, start, target, throw=False)
-        ref = optx.root_find(fn, reference, start, target, throw=False)
-        np.testing.assert_allclose(np.asarray(ours.value), np.asarray(ref.value), rtol=1e-12)
-        assert ours.result == ref.result
-        assert int(ours.stats["num_steps"]) == int(ref.stats["num_steps"])
+        ours, ours_done = _chord_iterates(finder, fn, start, target)
+        ref, ref_done = _chord_iterates(reference, fn, start, target)
+        np.testing.assert_allclose(ours, ref, rtol=1e-12)
+        assert ours_done == ref_done
 
 
 def test_untraceable_vector_field_raises_clearly():
