@@ -80,6 +80,7 @@ def run_one(problem: str, f, n: int, size_label, max_dense_n: int) -> dict:
                 np.abs(values - reference).max() / max(np.abs(reference).max(), 1e-300)
             )
     row["sparse_s"] = min(row["star_s"], row["acyclic_s"])
+    row["auto_choice"] = stiffasd.prepare_hessian(f, x, sparsity=pattern).coloring.decompression
     if n <= max_dense_n:
         dense = jax.jit(jax.hessian(f))
         row["dense_s"] = best_time(dense, x, reps=3, min_time=0.0)[0]
@@ -92,7 +93,7 @@ def table(rows: list[dict]) -> str:
     head = (
         "| problem | size | n | nnz | colors star / acyclic | detect (s) | sparse star (ms) | "
         "sparse acyclic (ms) | HVP (ms) | sparse / (colors x HVP) | dense jax.hessian (ms) | "
-        "speedup vs dense |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "speedup vs dense | auto picks |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     )
     lines = [head]
     for r in rows:
@@ -103,7 +104,7 @@ def table(rows: list[dict]) -> str:
             f"| {r['problem']} | {r['size']} | {r['n']} | {r['nnz']} | "
             f"{r['star_colors']} / {r['acyclic_colors']} | {r['detect_s']:.3f} | "
             f"{1e3 * r['star_s']:.3f} | {1e3 * r['acyclic_s']:.3f} | {1e3 * r['hvp_s']:.3f} | "
-            f"{r[f'{best}_overhead']:.2f} | {dense} | {speed} |"
+            f"{r[f'{best}_overhead']:.2f} | {dense} | {speed} | {r['auto_choice']} |"
         )
     return "\n".join(lines)
 

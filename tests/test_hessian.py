@@ -80,8 +80,14 @@ def test_matches_dense_hessian(name):
         assert sh.coloring.decompression == decompression
         assert sh.ncolors <= max(4, n // 4)  # far fewer passes than a dense Hessian
         passes[decompression] = sh.ncolors
-    # the default picks the decompression with fewer passes
-    assert stiffasd.prepare_hessian(f, x).ncolors == min(passes.values())
+    # the default: star coloring unless acyclic saves passes, then the faster of the two
+    auto = stiffasd.prepare_hessian(f, x)
+    if passes["direct"] == passes["substitution"]:
+        assert auto.coloring.decompression == "direct" and "choose" not in auto.timings
+    else:
+        assert "choose" in auto.timings
+        fastest = min(("direct", "substitution"), key=lambda d: auto.timings[f"eval_{d}"])
+        assert auto.coloring.decompression == fastest
 
 
 def test_star_coloring_of_arrowhead():
