@@ -80,8 +80,13 @@ def _candidates(pattern: SparsityPattern, decompression: str, order: str, call: 
     for kind in kinds:
         try:
             results.append(
-                color(pattern, structure="symmetric", partition="column", decompression=kind,
-                      order=order)
+                color(
+                    pattern,
+                    structure="symmetric",
+                    partition="column",
+                    decompression=kind,
+                    order=order,
+                )
             )
         except NotImplementedError:
             if decompression == "substitution":
@@ -97,7 +102,9 @@ def _candidates(pattern: SparsityPattern, decompression: str, order: str, call: 
 
 
 def symmetric_coloring(
-    pattern: SparsityPattern, decompression: str = "auto", order: str = "largest_first",
+    pattern: SparsityPattern,
+    decompression: str = "auto",
+    order: str = "largest_first",
     call: str = "stiffasd.hessian",
 ) -> Any:
     """Color a symmetric pattern for compressed Hessian-vector products.
@@ -134,10 +141,22 @@ class SparseHessian(SparseJacobian):
         timings: seconds spent in detection and coloring.
     """
 
-    def __init__(self, f: Callable, args: Any, argnums: int, pattern: SparsityPattern,
-                 coloring: Any, chunk_size: int | None = None):
-        super().__init__(jax.grad(f, argnums=argnums), args, argnums, pattern, coloring,
-                         "forward", chunk_size)
+    def __init__(
+        self,
+        f: Callable,
+        args: Any,
+        argnums: int,
+        pattern: SparsityPattern,
+        coloring: Any,
+        chunk_size: int | None = None,
+    ):
+        def scalar(*a):  # a size-1 output of any shape (jax.grad wants shape ())
+            return jnp.sum(f(*a))
+
+        super().__init__(
+            jax.grad(scalar, argnums=argnums), args, argnums, pattern, coloring, "forward",
+            chunk_size,
+        )
         self.fun = f
 
     def __repr__(self) -> str:
@@ -246,8 +265,15 @@ def _fastest(sh: SparseHessian, other: Any, f, args, argnums, pattern, chunk_siz
         return sh
     alt = SparseHessian(f, args, argnums, pattern, other, chunk_size)
     t0 = time.perf_counter()
-    t_sh = _time_pass(sh.data_jit, *args)
-    t_alt = _time_pass(alt.data_jit, *args)
+    jax.block_until_ready(sh.data_jit(*args))  # compile both first
+    jax.block_until_ready(alt.data_jit(*args))
+    # Interleaved best-of-k: robust to load on a shared machine; k shrinks for slow Hessians.
+    t_sh = t_alt = np.inf
+    for _ in range(7):
+        t_sh = min(t_sh, _time_pass(sh.data_jit, *args, reps=1))
+        t_alt = min(t_alt, _time_pass(alt.data_jit, *args, reps=1))
+        if time.perf_counter() - t0 > 2.0:
+            break
     timings["choose"] = time.perf_counter() - t0
     timings[f"eval_{sh.coloring.decompression}"] = t_sh
     timings[f"eval_{alt.coloring.decompression}"] = t_alt

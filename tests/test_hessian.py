@@ -38,7 +38,7 @@ def ocp_lagrangian(z, N=20):
     h = 1.0 / N
     y, u, lam = z[: N + 1], z[N + 1 : 2 * N + 1], z[2 * N + 1 :]
     cost = 0.5 * h * (jnp.sum(y[:-1] ** 2) + jnp.sum(u**2)) + 0.5 * y[-1] ** 2
-    residual = y[1:] - y[:-1] - h * (-y[:-1] ** 3 + y[:-1] * u)
+    residual = y[1:] - y[:-1] - h * (-(y[:-1] ** 3) + y[:-1] * u)
     return cost + jnp.dot(lam, residual)
 
 
@@ -142,6 +142,12 @@ def test_input_errors():
         stiffasd.hessian(rosenbrock, format="dense")
     with pytest.raises(stiffasd.NonFiniteError):
         stiffasd.hessian(rosenbrock)(x.at[2].set(jnp.nan))
+
+
+def test_size_one_output():
+    x = point(6)
+    H = stiffasd.hessian(lambda x: jnp.sum(x**3, keepdims=True))(x)
+    assert np.allclose(H.toarray(), np.diag(6 * np.asarray(x)), rtol=1e-14)
 
 
 def test_linear_function_has_empty_hessian():
