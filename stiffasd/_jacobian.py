@@ -591,9 +591,11 @@ def jacobian(
     Args:
         f: JAX-traceable function returning one array.
         argnums: the argument to differentiate.
-        sparsity, mode, **options: as in [`prepare_jacobian`][stiffasd.prepare_jacobian].
+        sparsity: a known pattern, as in [`prepare_jacobian`][stiffasd.prepare_jacobian].
+        mode: the pass direction, as in [`prepare_jacobian`][stiffasd.prepare_jacobian].
         format: ``"scipy"`` (`scipy.sparse.csc_matrix`, host), ``"bcoo"`` (a
             `jax.experimental.sparse.BCOO`, traceable), or ``"data"`` (the CSC data vector).
+        **options: further options of [`prepare_jacobian`][stiffasd.prepare_jacobian].
     """
     if format not in ("scipy", "bcoo", "data"):
         raise ValueError(

@@ -25,7 +25,7 @@ class OdeJacobian:
     `scipy.sparse.csc_matrix` whose ``indices``/``indptr`` are the same cached arrays at every
     call (only ``data`` is new), or LSODA's banded array with ``format="banded"``.
 
-    Detection and coloring happen on the first call (or on [`prepare`][]) and are cached per
+    Detection and coloring happen on the first call (or on `prepare`) and are cached per
     input structure (shapes and dtypes of ``t``, ``y`` and ``args``).
 
     Attributes:

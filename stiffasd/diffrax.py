@@ -233,7 +233,7 @@ def _tracing_error(exc: Exception) -> TracingError:
 
 def _example(d: Any) -> Any:
     """A concrete stand-in for a traced leaf (detection is global: its value is irrelevant)."""
-    return np.zeros(np.shape(d), jnp.result_type(d)) if _is_tracer(d) else d
+    return jnp.zeros(np.shape(d), jnp.result_type(d)) if _is_tracer(d) else d
 
 
 # --------------------------------------------------------------------------- root finder
@@ -308,11 +308,11 @@ class SparseVeryChord(optx.AbstractRootFinder):
                 "and imaginary parts)."
             )
         dyn = flat.dyn(args)
-        key = (flat.key(dyn), id(self.linear_solver), _sparsity_key(self.sparsity))
+        key = (flat.key(dyn), id(self.linear_solver), self.sparsity)
 
         def build() -> _Prepared:
             n = flat.unravel_y_size()
-            z0 = np.zeros((n,), flat.yflat_dtype)
+            z0 = jnp.zeros((n,), flat.yflat_dtype)
             sparsity = None
             if self.sparsity is not None:
                 sparsity = _stage_sparsity(self.sparsity, n)
@@ -447,23 +447,18 @@ class SparseVeryChord(optx.AbstractRootFinder):
         return y, aux, {}
 
 
-def _sparsity_key(sparsity: Any) -> Any:
-    if sparsity is None:
-        return None
-    if isinstance(sparsity, SparsityPattern):
-        return sparsity
-    return id(sparsity)
-
-
-def _stage_sparsity(sparsity: Any, n: int) -> SparsityPattern:
+def _as_pattern(sparsity: Any) -> SparsityPattern:
     import scipy.sparse as sp
 
     if isinstance(sparsity, SparsityPattern):
-        pattern = sparsity
-    elif sp.issparse(sparsity):
-        pattern = SparsityPattern.from_scipy(sparsity)
-    else:
-        pattern = SparsityPattern.from_dense(np.asarray(sparsity))
+        return sparsity
+    if sp.issparse(sparsity):
+        return SparsityPattern.from_scipy(sparsity)
+    return SparsityPattern.from_dense(np.asarray(sparsity))
+
+
+def _stage_sparsity(sparsity: Any, n: int) -> SparsityPattern:
+    pattern = _as_pattern(sparsity)
     if pattern.shape != (n, n):
         raise ShapeError(
             f"stiffasd.diffrax.sparse(sparsity=...): the pattern must be (n, n) = ({n}, {n}) "
@@ -535,7 +530,7 @@ def sparse(
         atol=np.inf,
         kappa=kappa,
         linear_solver=_make_linear_solver(linear_solver, linear_solver_options),
-        sparsity=sparsity,
+        sparsity=None if sparsity is None else _as_pattern(sparsity),
         stage_convention=convention,
     )
     # tolerances may be diffrax's "use the step size controller's" sentinels: copy them as-is

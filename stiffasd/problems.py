@@ -7,8 +7,9 @@ Each constructor returns an [`OdeProblem`][stiffasd.problems.OdeProblem]: the ri
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -104,23 +105,23 @@ def brusselator_2d(N: int = 32, *, alpha: float = 10.0, A: float = 3.4, B: float
                       {"N": N, "fields": fields})
 
 
-def gray_scott_2d(N: int = 64, *, F: float = 0.04, k: float = 0.06, Du: float = 2e-5,
-                  Dv: float = 1e-5, L: float = 2.5,
-                  t_span: tuple[float, float] = (0.0, 2000.0), seed: int = 0) -> OdeProblem:
+def gray_scott_2d(N: int = 64, *, F: float = 0.035, k: float = 0.065, Du: float = 2e-5,
+                  Dv: float = 1e-5, dx: float = 2.5 / 256,
+                  t_span: tuple[float, float] = (0.0, 3000.0), seed: int = 0) -> OdeProblem:
     """Pearson's 2D Gray-Scott reaction-diffusion system on an ``N``-by-``N`` periodic grid.
 
     .. math::
         u_t = D_u \\Delta u - u v^2 + F (1 - u), \\qquad
         v_t = D_v \\Delta v + u v^2 - (F + k) v
 
-    on the periodic square :math:`[0, L]^2` (5-point Laplacian, spacing ``L / N``). The
-    state starts at :math:`u = 1, v = 0`, perturbed in a central square
-    (:math:`u = 1/2, v = 1/4`) with 1% noise; spots and stripes form over the long time
-    span (thousands of time units), which is why implicit solvers with large steps are used.
+    on a periodic square of side ``N * dx`` (5-point Laplacian; the default spacing is
+    Pearson's, 2.5 / 256). The state starts at :math:`u = 1, v = 0`, perturbed in a central
+    square (:math:`u = 1/2, v = 1/4`) with 1% noise; with the default ``F, k`` the square
+    splits into self-replicating spots over the long time span (thousands of time units),
+    which implicit solvers cover in large steps.
     Pearson, "Complex patterns in a simple system", Science 261 (1993). State
     ``[u.ravel(), v.ravel()]`` (n = 2 N^2).
     """
-    dx = L / N
     rng = np.random.default_rng(seed)
     u0 = np.ones((N, N))
     v0 = np.zeros((N, N))

@@ -569,26 +569,30 @@ def to_banded(data_csc: Any, pattern, lband: int, uband: int, *, gather=None, ou
         data_csc: values of the nonzeros, in the pattern's CSC order (length ``nnz``).
         pattern: the `SparsityPattern` (or scipy sparse matrix) they belong to.
         lband, uband: bandwidths, usually from `banded_layout`; they may exceed the pattern's.
-        gather: the positions from `banded_layout` for these ``lband``/``uband`` (computed when
-            omitted).
+        gather: the positions from `banded_layout` for these ``lband``/``uband``; when given, the
+            pattern is not re-read (the fast per-call path), so it must match.
         out: optional preallocated ``(lband + uband + 1, n)`` array to fill.
 
     Returns:
         The packed array: ``packed[uband + i - j, j] = J[i, j]``.
     """
-    rows, cols, n = _csc_rows_cols(pattern)
     data_csc = np.asarray(data_csc)
-    if data_csc.shape != (rows.size,):
+    if gather is None:
+        rows, cols, n = _csc_rows_cols(pattern)
+        nnz = rows.size
+    else:  # the per-call path (stiffasd.jac(format="banded")): no index work at all
+        n, nnz = int(pattern.shape[1]), int(np.asarray(gather).size)
+    if data_csc.shape != (nnz,):
         raise ShapeError(
-            f"to_banded(data_csc=...): expected {rows.size} values (the pattern's nnz), got "
+            f"to_banded(data_csc=...): expected {nnz} values (the pattern's nnz), got "
             f"shape {data_csc.shape}."
         )
-    if rows.size and (np.any(rows - cols > lband) or np.any(cols - rows > uband)):
-        raise BandwidthError(
-            f"to_banded: the pattern has entries outside lband={lband}, uband={uband}; use the "
-            "bandwidths returned by banded_layout(pattern)."
-        )
     if gather is None:
+        if nnz and (np.any(rows - cols > lband) or np.any(cols - rows > uband)):
+            raise BandwidthError(
+                f"to_banded: the pattern has entries outside lband={lband}, uband={uband}; use "
+                "the bandwidths returned by banded_layout(pattern)."
+            )
         gather = (uband + rows - cols) * n + cols
     shape = (lband + uband + 1, n)
     if out is None:

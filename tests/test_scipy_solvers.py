@@ -284,3 +284,52 @@ def test_fixed_pattern_jac_helper_is_exact():
         assert isinstance(P.jac, FixedPatternJac)
         J1, J2 = P.jac(0.0, y), P.jac(1.0, y)
         assert J1.indices is not J2.indices or J1.indices is P.jac.indices
+
+
+# ------------------------------------------------------------------------- with stiffasd.jac
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_with_stiffasd_jac_same_run_as_scipy(method):
+    import stiffasd
+    from stiffasd.problems import brusselator_2d
+
+    # up to t = 1 (before the forcing switches on: the discontinuity at t = 1.1 makes Radau's
+    # step sizes rounding-sensitive, see test_tight_tolerance_accuracy_matches_scipy)
+    prob = brusselator_2d(8, t_span=(0.0, 1.0))
+    fun = prob.numpy_rhs()
+    jac = stiffasd.jac(prob.rhs)
+    kw = dict(args=prob.args, jac=jac, rtol=1e-4, atol=1e-8)
+    ref = solve_ivp(fun, prob.t_span, prob.y0, method=method, **kw)
+    sol = solve_ivp(fun, prob.t_span, prob.y0, method=METHODS[method], **kw)
+    _assert_same_run(ref, sol)
+    stats = ss.last_lu_stats()
+    assert stats["n_symbolic"] == 1 and stats["n_factor"] == sol.nlu
+    # the analytic numpy Jacobian of the same problem gives the same run
+    P = Brusselator2D(8, t_end=1.0)
+    np.testing.assert_allclose(fun(0.3, prob.y0, *prob.args), P.rhs(0.3, prob.y0), rtol=1e-12)
+    alt = _solve(P, METHODS[method], jac=P.jac, rtol=1e-4, atol=1e-8)
+    _assert_same_run(sol, alt)
+
+
+def test_stiffasd_jac_banded_lsoda_layout_matches():
+    """stiffasd.jac(format="banded") (which calls banded_layout/to_banded) equals to_banded of
+    the CSC values."""
+    import jax.numpy as jnp
+
+    import stiffasd
+
+    n = 30
+
+    def rhs(t, y):
+        lap = jnp.concatenate([y[1:2] - 2 * y[:1], y[2:] - 2 * y[1:-1] + y[:-2],
+                               y[-2:-1] - 2 * y[-1:]])
+        return 50.0 * lap - y**3
+
+    y = np.linspace(0.1, 1.0, n)
+    jb = stiffasd.jac(rhs, format="banded")
+    jc = stiffasd.jac(rhs)
+    packed = jb(0.0, y)
+    J = jc(0.0, y)
+    lband, uband, _ = ss.banded_layout(jc.pattern)
+    np.testing.assert_allclose(packed, ss.to_banded(J.data, jc.pattern, lband, uband))
+    P = DiffusionReaction1D(n)  # same kind of tridiagonal structure
+    assert (lband, uband) == ss.banded_layout(P.sparsity)[:2]

@@ -18,8 +18,8 @@ def read_matrix_market(path: str):
     """A scipy sparse matrix from a Matrix Market file (``.mtx`` or ``.mtx.gz``)."""
     if str(path).endswith(".gz"):
         with gzip.open(path, "rb") as f:
-            return scipy.io.mmread(f)
-    return scipy.io.mmread(path)
+            return scipy.io.mmread(f, spmatrix=False)
+    return scipy.io.mmread(path, spmatrix=False)
 
 
 def _parser() -> argparse.ArgumentParser:

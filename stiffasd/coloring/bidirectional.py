@@ -30,6 +30,6 @@ def bicoloring(
     vo = vertex_order(adj.twohop(), order, seed)
     if decompression == "direct":
         raw = star_coloring(adj, vo)
-        return assemble_direct(_Problem(pattern, raw, True), meta, postprocess)
+        return assemble_direct(_Problem(pattern, raw, True), adj, meta, postprocess)
     raw = acyclic_coloring(adj, vo)
     return assemble_substitution(_Problem(pattern, raw, True), adj, meta, postprocess)

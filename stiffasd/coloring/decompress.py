@@ -156,10 +156,12 @@ def build_system(
     ci = pattern.csc_indices
     cj = pattern.csc_cols
     if symmetric:
-        lo = np.minimum(ci, cj)
-        hi = np.maximum(ci, cj)
-        ukeys, inv = np.unique(hi * max(n, 1) + lo, return_inverse=True)
-        ui, uj = np.divmod(ukeys, max(n, 1))  # ui >= uj
+        # unknowns are the lower-triangle entries in CSC order; for a symmetric pattern the
+        # cached csr_to_csc permutation maps each CSC entry to the CSC position of its mirror
+        lower = ci >= cj
+        uid = np.cumsum(lower) - 1
+        inv = np.where(lower, uid, uid[pattern.csr_to_csc])
+        ui, uj = ci[lower], cj[lower]  # ui >= uj
         col = column_colors
         f1 = np.where(col[uj] >= 0, col[uj] * n + ui, -1)
         f2 = np.where((col[ui] >= 0) & (ui != uj), col[ui] * n + uj, -1)

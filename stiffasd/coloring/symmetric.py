@@ -226,6 +226,6 @@ def symmetric_coloring(pattern, order, decompression, postprocess, seed, meta):
     vo = vertex_order(adj.twohop(), order, seed)
     if decompression == "direct":
         raw = star_coloring(adj, vo)
-        return assemble_direct(_Problem(pattern, raw, False), meta, postprocess)
+        return assemble_direct(_Problem(pattern, raw, False), adj, meta, postprocess)
     raw = acyclic_coloring(adj, vo)
     return assemble_substitution(_Problem(pattern, raw, False), adj, meta, postprocess)
