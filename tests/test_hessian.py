@@ -38,7 +38,7 @@ def ocp_lagrangian(z, N=20):
     h = 1.0 / N
     y, u, lam = z[: N + 1], z[N + 1 : 2 * N + 1], z[2 * N + 1 :]
     cost = 0.5 * h * (jnp.sum(y[:-1] ** 2) + jnp.sum(u**2)) + 0.5 * y[-1] ** 2
-    residual = y[1:] - y[:-1] - h * (-y[:-1] ** 3 + y[:-1] * u)
+    residual = y[1:] - y[:-1] - h * (-(y[:-1] ** 3) + y[:-1] * u)
     return cost + jnp.dot(lam, residual)
 
 
@@ -67,7 +67,6 @@ def test_matches_dense_hessian(name):
     dense_fn = jax.jit(jax.hessian(f))
     x, x2 = point(n), point(n, seed=1)
     dense, dense2 = np.asarray(dense_fn(x)), np.asarray(dense_fn(x2))
-    passes = {}
     for decompression in ("direct", "substitution"):
         hess = stiffasd.hessian(f, decompression=decompression)
         for xi, di in ((x, dense), (x2, dense2)):
@@ -79,9 +78,25 @@ def test_matches_dense_hessian(name):
         assert sh.coloring.structure == "symmetric"
         assert sh.coloring.decompression == decompression
         assert sh.ncolors <= max(4, n // 4)  # far fewer passes than a dense Hessian
-        passes[decompression] = sh.ncolors
-    # the default picks the decompression with fewer passes
-    assert stiffasd.prepare_hessian(f, x).ncolors == min(passes.values())
+
+
+def test_auto_decompression():
+    """Star coloring unless acyclic coloring saves passes; then the faster of the two."""
+    for name in ("grid_energy", "separable"):
+        f, n = PROBLEMS[name]
+        x = point(n)
+        pattern = stiffasd.hessian_sparsity(f, x)
+        star = stiffasd.color(pattern, structure="symmetric", order="largest_first")
+        acyclic = stiffasd.color(
+            pattern, structure="symmetric", decompression="substitution", order="largest_first"
+        )
+        auto = stiffasd.prepare_hessian(f, x, sparsity=pattern)
+        if star.ncolors == acyclic.ncolors:
+            assert auto.coloring.decompression == "direct" and "choose" not in auto.timings
+        else:
+            assert "choose" in auto.timings
+            fastest = min(("direct", "substitution"), key=lambda d: auto.timings[f"eval_{d}"])
+            assert auto.coloring.decompression == fastest
 
 
 def test_star_coloring_of_arrowhead():
@@ -136,6 +151,12 @@ def test_input_errors():
         stiffasd.hessian(rosenbrock, format="dense")
     with pytest.raises(stiffasd.NonFiniteError):
         stiffasd.hessian(rosenbrock)(x.at[2].set(jnp.nan))
+
+
+def test_size_one_output():
+    x = point(6)
+    H = stiffasd.hessian(lambda x: jnp.sum(x**3, keepdims=True))(x)
+    assert np.allclose(H.toarray(), np.diag(6 * np.asarray(x)), rtol=1e-14)
 
 
 def test_linear_function_has_empty_hessian():

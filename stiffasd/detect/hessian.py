@@ -44,7 +44,17 @@ from ..errors import ShapeError, TracingError
 from ..pattern import SparsityPattern
 from . import _primitives as P
 from ._api import _normalize_argnums
-from ._sets import IndexSets, collapse, csr, empty, eye_block, from_pairs, matmul, union_or_empty, vstack
+from ._sets import (
+    IndexSets,
+    collapse,
+    csr,
+    empty,
+    eye_block,
+    from_pairs,
+    matmul,
+    union_or_empty,
+    vstack,
+)
 from .interpreter import Context, Equation, aval_info, inexact, to_numpy
 from .rules import get_rule
 from .rules._util import bcast_deps, positions, prod
@@ -138,14 +148,13 @@ class HessianContext(Context):
     def _merge(self) -> sp.csr_array:
         if not self.pieces:
             return empty(self.n, self.n)
+        if len(self.pieces) > 1:
+            # One sort over all pieces' entries, instead of a chain of pairwise sums.
+            coos = [sp.coo_array(p) for p in self.pieces]
+            rows = np.concatenate([c.row.astype(np.int64) for c in coos])
+            cols = np.concatenate([c.col.astype(np.int64) for c in coos])
+            self.pieces = [from_pairs(rows, cols, (self.n, self.n))]
         out = self.pieces[0]
-        for p in self.pieces[1:]:
-            out = out + p
-        out = sp.csr_array(out)
-        if out.dtype != bool:
-            out = out.astype(bool)
-        out.sum_duplicates()
-        self.pieces = [out]
         self.pending = 0
         self.merged_nnz = out.nnz
         return out
@@ -185,7 +194,7 @@ def _none(ctx, eqn, outs):
 
 def _from_outputs(ctx, eqn, outs):
     """Each output element couples everything it depends on: ``D^T D``."""
-    ds = [o.deps for o, d in zip(outs, eqn.out_dtypes) if inexact(d) and o.has_deps]
+    ds = [o.deps for o, d in zip(outs, eqn.out_dtypes, strict=True) if inexact(d) and o.has_deps]
     if ds:
         d = vstack(ds)
         ctx.interact(d, d)
@@ -294,7 +303,7 @@ def _custom_jvp(ctx, eqn, outs):
     def jvp_fn(primals, tangents):
         def f_diff(*dp):
             full = list(primals)
-            for i, v in zip(diff, dp):
+            for i, v in zip(diff, dp, strict=True):
                 full[i] = v
             return P.bind_eqn(prim, params, full)
 
@@ -303,8 +312,9 @@ def _custom_jvp(ctx, eqn, outs):
     avals = _avals(ins)
     closed = jax.make_jaxpr(jvp_fn)(avals, [avals[i] for i in diff])
     n = ctx.n
-    sub = HessianContext(n=2 * n, mode=ctx.mode, strict=ctx.strict, warned=ctx.warned,
-                         in_jvp_rule=True)
+    sub = HessianContext(
+        n=2 * n, mode=ctx.mode, strict=ctx.strict, warned=ctx.warned, in_jvp_rule=True
+    )
     primal = [IndexSets(x.shape, x.dtype, _widen(x.deps, 2 * n, 0), x.value) for x in ins]
     tangents = [
         IndexSets(ins[i].shape, ins[i].dtype, _widen(ins[i].deps, 2 * n, n), None) for i in diff
@@ -336,7 +346,7 @@ def _scan(ctx, eqn, outs):
             d = empty(s, ctx.n)
         xs_u.append(IndexSets(x.shape[1:], x.dtype, d, None))
     h, _ = _union_fixpoint(ctx, p["jaxpr"], consts, carry, xs_u, n_carry_out=nh)
-    fixed = [IndexSets(x.shape, x.dtype, d, None) for x, d in zip(carry, h)]
+    fixed = [IndexSets(x.shape, x.dtype, d, None) for x, d in zip(carry, h, strict=True)]
     ctx.eval_jaxpr(p["jaxpr"], [], consts + fixed + xs_u)
 
 
@@ -357,32 +367,128 @@ def _while2(ctx: HessianContext, params, ins):
         carry = ctx.eval_jaxpr(params["body_jaxpr"], [], bconsts + carry)
     carry = _forget_values(carry)
     h, _ = _union_fixpoint(ctx, params["body_jaxpr"], bconsts, carry)
-    fixed = [IndexSets(x.shape, x.dtype, d, None) for x, d in zip(carry, h)]
+    fixed = [IndexSets(x.shape, x.dtype, d, None) for x, d in zip(carry, h, strict=True)]
     ctx.eval_jaxpr(params["body_jaxpr"], [], bconsts + fixed)
     return fixed
 
 
 _LINEAR = (
     # linear
-    "neg", "add", "sub", "add_any", "convert_element_type", "copy", "copy_p", "reduce_precision",
-    "real", "imag", "complex", "conj", "pvary", "optimization_barrier", "reduce_sum", "cumsum",
-    "reduce_window_sum", "select_n", "fft", "reshape", "broadcast_in_dim", "transpose", "rev",
-    "squeeze", "slice", "concatenate", "pad", "dynamic_slice", "dynamic_update_slice", "gather",
-    "split", "tile", "stack", "unstack", "expand_dims", "scatter", "scatter-add", "scatter_add",
-    "scatter-sub", "scatter_sub",
+    "neg",
+    "add",
+    "sub",
+    "add_any",
+    "convert_element_type",
+    "copy",
+    "copy_p",
+    "reduce_precision",
+    "real",
+    "imag",
+    "complex",
+    "conj",
+    "pvary",
+    "optimization_barrier",
+    "reduce_sum",
+    "cumsum",
+    "reduce_window_sum",
+    "select_n",
+    "fft",
+    "reshape",
+    "broadcast_in_dim",
+    "transpose",
+    "rev",
+    "squeeze",
+    "slice",
+    "concatenate",
+    "pad",
+    "dynamic_slice",
+    "dynamic_update_slice",
+    "gather",
+    "split",
+    "tile",
+    "stack",
+    "unstack",
+    "expand_dims",
+    "scatter",
+    "scatter-add",
+    "scatter_add",
+    "scatter-sub",
+    "scatter_sub",
     # piecewise linear or piecewise constant: zero Hessian almost everywhere
-    "sign", "floor", "ceil", "round", "stop_gradient", "is_finite", "abs", "max", "min", "clamp",
-    "rem", "reduce_max", "reduce_min", "cummax", "cummin", "reduce_window_max",
-    "reduce_window_min", "sort", "top_k", "argmax", "argmin", "nextafter", "scatter-min",
-    "scatter_min", "scatter-max", "scatter_max",
+    "sign",
+    "floor",
+    "ceil",
+    "round",
+    "stop_gradient",
+    "is_finite",
+    "abs",
+    "max",
+    "min",
+    "clamp",
+    "rem",
+    "reduce_max",
+    "reduce_min",
+    "cummax",
+    "cummin",
+    "reduce_window_max",
+    "reduce_window_min",
+    "sort",
+    "top_k",
+    "argmax",
+    "argmin",
+    "nextafter",
+    "scatter-min",
+    "scatter_min",
+    "scatter-max",
+    "scatter_max",
     # higher-order primitives whose bodies are interpreted by this context
-    "pjit", "jit", "closed_call", "core_call", "call", "remat", "remat2", "checkpoint", "cond",
+    "pjit",
+    "jit",
+    "closed_call",
+    "core_call",
+    "call",
+    "remat",
+    "remat2",
+    "checkpoint",
+    "cond",
 )
 _UNARY = (
-    "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh",
-    "atanh", "exp", "exp2", "log", "log1p", "expm1", "sqrt", "rsqrt", "cbrt", "logistic", "erf",
-    "erfc", "erf_inv", "lgamma", "digamma", "square", "bessel_i0e", "bessel_i1e", "atan2",
-    "igamma", "igammac", "igamma_grad_a", "random_gamma_grad", "polygamma", "zeta",
+    "sin",
+    "cos",
+    "tan",
+    "asin",
+    "acos",
+    "atan",
+    "sinh",
+    "cosh",
+    "tanh",
+    "asinh",
+    "acosh",
+    "atanh",
+    "exp",
+    "exp2",
+    "log",
+    "log1p",
+    "expm1",
+    "sqrt",
+    "rsqrt",
+    "cbrt",
+    "logistic",
+    "erf",
+    "erfc",
+    "erf_inv",
+    "lgamma",
+    "digamma",
+    "square",
+    "bessel_i0e",
+    "bessel_i1e",
+    "atan2",
+    "igamma",
+    "igammac",
+    "igamma_grad_a",
+    "random_gamma_grad",
+    "polygamma",
+    "zeta",
     "regularized_incomplete_beta",
 )
 
@@ -442,8 +548,12 @@ def hessian_sparsity(
     nums = _normalize_argnums(argnums, len(args))
     try:
         closed = jax.make_jaxpr(f)(*args)
-    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError,
-            jax.errors.TracerBoolConversionError, jax.errors.TracerIntegerConversionError) as e:
+    except (
+        jax.errors.TracerArrayConversionError,
+        jax.errors.ConcretizationTypeError,
+        jax.errors.TracerBoolConversionError,
+        jax.errors.TracerIntegerConversionError,
+    ) as e:
         raise TracingError(
             f"{call}(f, ...) could not trace `f` with JAX: it uses a traced value where a "
             "concrete one is needed (numpy call, Python `if`/`int()` on an array...). Use "
@@ -471,7 +581,7 @@ def hessian_sparsity(
     ctx = HessianContext(n=n, mode=mode, strict=strict)
     flat = [leaf for ls in leaves_per_arg for leaf in ls]
     invals = []
-    for li, ((shape, dtype), leaf) in enumerate(zip(infos, flat)):
+    for li, ((shape, dtype), leaf) in enumerate(zip(infos, flat, strict=True)):
         value = to_numpy(leaf) if mode == "local" else None
         d = eye_block(sizes[li], n, col_off[li]) if li in col_off else empty(sizes[li], n)
         invals.append(IndexSets(shape, dtype, d, value))

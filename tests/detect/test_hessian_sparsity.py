@@ -16,7 +16,9 @@ from stiffasd.errors import ConservativePatternWarning, ShapeError, UnsupportedP
 def dense_support(f, x, points=3, seed=0):
     """Union of the nonzeros of the dense Hessian at a few random points (one compiled call)."""
     rng = np.random.default_rng(seed)
-    xs = jnp.asarray(rng.uniform(0.5, 1.5, (points,) + x.shape) * rng.choice([-1, 1], (points,) + x.shape))
+    xs = jnp.asarray(
+        rng.uniform(0.5, 1.5, (points,) + x.shape) * rng.choice([-1, 1], (points,) + x.shape)
+    )
     try:
         hs = jax.jit(jax.vmap(jax.hessian(f)))(xs)
     except ValueError:  # while loops have no reverse mode: forward-over-forward instead
@@ -115,7 +117,12 @@ def test_pytree_and_argnums():
     assert p.shape == (7, 7)
     # u (cols 0-2): diagonal, and coupled with b[0] (col 5); v and b[1] are linear
     d = p.to_dense().astype(bool)
-    assert np.array_equal(d[:3, :3], np.eye(3, dtype=bool)) and d[:3, 5].all() and not d[3:5].any() and not d[6].any()
+    assert (
+        np.array_equal(d[:3, :3], np.eye(3, dtype=bool))
+        and d[:3, 5].all()
+        and not d[3:5].any()
+        and not d[6].any()
+    )
     p0 = hessian_sparsity(f, a, b)  # argnums=0: u and v only
     assert p0.shape == (5, 5) and p0.nnz == 3
 
@@ -181,7 +188,9 @@ CASES = {
     "dot_const": lambda x: jnp.sum((M @ x) ** 2),
     "dot_vv": lambda x: jnp.dot(x[:3], x[3:]),
     "matmul": lambda x: jnp.sum(x[:4].reshape(2, 2) @ x[2:].reshape(2, 2)),
-    "batched": lambda x: jnp.sum(jnp.einsum("bi,bj->bij", x[:4].reshape(2, 2), x[2:].reshape(2, 2)) ** 2),
+    "batched": lambda x: jnp.sum(
+        jnp.einsum("bi,bj->bij", x[:4].reshape(2, 2), x[2:].reshape(2, 2)) ** 2
+    ),
     "outer_trace": lambda x: jnp.trace(jnp.outer(x, x)),
     "solve": lambda x: jnp.sum(jnp.linalg.solve(jnp.eye(2) * 3 + x[:4].reshape(2, 2), x[4:])),
     "cholesky": lambda x: jnp.sum(jnp.linalg.cholesky(jnp.eye(2) * 5 + jnp.outer(x[:2], x[:2]))),
@@ -199,19 +208,29 @@ CASES = {
     "reshape_transpose": lambda x: jnp.sum(x.reshape(2, 3).T ** 2 * jnp.arange(6.0).reshape(3, 2)),
     "roll_pad": lambda x: jnp.sum(jnp.roll(x, 2) * jnp.pad(x, (1, 0))[:-1]),
     "gather": lambda x: jnp.sum(x[jnp.array([0, 0, 5, 2])] ** 2 * x[jnp.array([1, 3, 5, 4])]),
-    "scatter": lambda x: jnp.sum(jnp.zeros(4).at[jnp.array([0, 2, 2])].add(x[:3]) ** 3)
-    + jnp.sum(x.at[1].set(7.0) ** 2),
+    "scatter": lambda x: (
+        jnp.sum(jnp.zeros(4).at[jnp.array([0, 2, 2])].add(x[:3]) ** 3)
+        + jnp.sum(x.at[1].set(7.0) ** 2)
+    ),
     "scatter_mul": lambda x: jnp.sum(x.at[jnp.array([0, 1])].multiply(x[4:], unique_indices=True)),
     "conv": lambda x: jnp.sum(jnp.convolve(x, jnp.array([1.0, -2.0, 1.0]), mode="same") ** 2),
     "conv_both": lambda x: jnp.sum(jnp.convolve(x[:4], x[4:], mode="full")),
     # control flow
     "cond": lambda x: jax.lax.cond(jnp.sum(x) > 0, lambda y: y[0] * y[1], lambda y: y[2] ** 2, x),
     "scan_short": lambda x: jax.lax.scan(lambda c, xi: (c * xi, None), 1.0, x[:4])[0],
-    "scan_long": lambda x: jax.lax.scan(lambda c, xi: (c + jnp.sin(c * xi), None), 0.1, jnp.tile(x[:3], 8))[0],
-    "scan_ys": lambda x: jnp.sum(jax.lax.scan(lambda c, xi: (c + xi, c * xi), 0.0, jnp.tile(x, 4))[1]),
+    "scan_long": lambda x: jax.lax.scan(
+        lambda c, xi: (c + jnp.sin(c * xi), None), 0.1, jnp.tile(x[:3], 8)
+    )[0],
+    "scan_ys": lambda x: jnp.sum(
+        jax.lax.scan(lambda c, xi: (c + xi, c * xi), 0.0, jnp.tile(x, 4))[1]
+    ),
     "fori": lambda x: jax.lax.fori_loop(0, 20, lambda i, c: c * 0.5 + x[i % 6] * x[0], 0.0),
-    "while": lambda x: jax.lax.while_loop(lambda c: c[1] < 3, lambda c: (c[0] * x[c[1]] + x[5], c[1] + 1), (1.0, 0))[0],
-    "while_data": lambda x: jax.lax.while_loop(lambda c: c[0] < 5.0, lambda c: (c[0] + x[1] ** 2 + 1.0, c[1] * x[2]), (x[0] * 0, x[3]))[1],
+    "while": lambda x: jax.lax.while_loop(
+        lambda c: c[1] < 3, lambda c: (c[0] * x[c[1]] + x[5], c[1] + 1), (1.0, 0)
+    )[0],
+    "while_data": lambda x: jax.lax.while_loop(
+        lambda c: c[0] < 5.0, lambda c: (c[0] + x[1] ** 2 + 1.0, c[1] * x[2]), (x[0] * 0, x[3])
+    )[1],
     "custom_jvp": lambda x: jnp.sum(jax.nn.relu(x) * x[0] + jax.nn.softplus(x) + jax.nn.silu(x)),
     "custom_jvp_logaddexp": lambda x: jnp.sum(jnp.logaddexp(x[:3], x[3:])),
     "jit_remat": lambda x: jax.jit(jax.checkpoint(lambda y: jnp.sum(jnp.sin(y[:3]) * y[3:])))(x),
