@@ -113,14 +113,20 @@ def colored_pattern(ax, sparse, max_size: int = 160, title: str | None = None) -
     pattern, c = sparse.pattern, sparse.coloring
     m, n = pattern.shape
     k = min(max_size, m, n)
-    rows, cols = pattern.rows, pattern.cols
+    rows, cols = pattern.csc_indices, pattern.csc_cols  # the data order decompression fills
+    gather = c.gather
+    if gather is not None:
+        # the flat buffer is [JVP color 0 (m values), JVP color 1, ..., VJP color 0 (n), ...]:
+        # where an entry is gathered from says which pass computes it
+        g = np.asarray(gather)
+        jvp_part = c.ncolors_column * m
+        which = np.where(g < jvp_part, g // max(m, 1),
+                         c.ncolors_column + (g - jvp_part) // max(n, 1))
+    else:  # substitution plans solve along trees: show the column's (or row's) color
+        col_c = np.asarray(c.column_colors)[cols]
+        which = np.where(col_c >= 0, col_c, c.ncolors_column + np.asarray(c.row_colors)[rows])
     keep = (rows < k) & (cols < k)
-    rows, cols = rows[keep], cols[keep]
-    col_c = np.asarray(c.column_colors)[cols]
-    row_c = np.asarray(c.row_colors)[rows]
-    # an entry is read from its column's JVP pass when that color is active, else from its
-    # row's VJP pass (bicoloring); VJP colors are shifted after the JVP ones
-    which = np.where(col_c >= 0, col_c, c.ncolors_column + row_c)
+    rows, cols, which = rows[keep], cols[keep], which[keep]
     cmap = plt.get_cmap("tab20", max(c.ncolors, 1))
     size = max(2.0, 1500.0 / k)
     ax.scatter(cols, rows, c=which, cmap=cmap, vmin=-0.5, vmax=max(c.ncolors, 1) - 0.5,

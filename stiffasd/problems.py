@@ -298,7 +298,7 @@ def reservoir_exchange(n_cells: int = 1000, *, D: float = 1.0, volume: float = 1
     column (every cell sees :math:`R`) and a dense last row (:math:`R` sees every cell).
     Any column coloring needs n colors (the dense row makes all columns conflict), any row
     coloring needs n colors too (the dense column); a bicoloring (forward and reverse
-    passes together) needs about four. This is where colored finite differences
+    passes together) needs a handful (7 with stiffasd's, whatever n). This is where colored finite differences
     (``jac_sparsity=``) cost n right-hand-side evaluations per Jacobian.
     """
     rng = np.random.default_rng(seed)
