@@ -59,13 +59,13 @@ JACOBIAN_SIZES = {
 }
 # one instance per problem for the whole solves (sizes where the dense default still runs)
 SOLVE_CASES = {
-    "brusselator_2d": dict(N=24),
-    "gray_scott_2d": dict(N=24, t_span=(0.0, 1000.0)),
-    "allen_cahn_3d": dict(N=12),
-    "advection_diffusion_reaction_2d": dict(N=32),
-    "robertson_diffusion_2d": dict(N=12),
-    "reservoir_exchange": dict(n_cells=400),
-    "flame_1d": dict(N=300),
+    "brusselator_2d": dict(N=16),
+    "gray_scott_2d": dict(N=16, t_span=(0.0, 1000.0)),
+    "allen_cahn_3d": dict(N=10),
+    "advection_diffusion_reaction_2d": dict(N=24),
+    "robertson_diffusion_2d": dict(N=10),
+    "reservoir_exchange": dict(n_cells=300),
+    "flame_1d": dict(N=250),
 }
 
 
@@ -534,7 +534,7 @@ def main(argv=None):
     parser.add_argument("--max-dense-n", type=int, default=1200,
                         help="dense jacfwd/jacrev only up to this n (Jacobian table)")
     parser.add_argument("--max-dense-n-scaling", type=int, default=5000)
-    parser.add_argument("--max-default-n", type=int, default=1500,
+    parser.add_argument("--max-default-n", type=int, default=600,
                         help="solve_ivp's dense finite-difference default only up to this n")
     parser.add_argument("--scaling-sizes", type=int, nargs="+",
                         default=[6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192])

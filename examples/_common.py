@@ -29,7 +29,7 @@ from stiffasd._compare import compare_solve_ivp, format_table  # noqa: E402
 from stiffasd.problems import OdeProblem  # noqa: E402
 
 
-def parser(doc: str, size_name: str, size_default: int, *, max_default_n: int = 1500
+def parser(doc: str, size_name: str, size_default: int, *, max_default_n: int = 600
            ) -> argparse.ArgumentParser:
     """The command line every example shares; ``size_name`` is the problem's size argument."""
     p = argparse.ArgumentParser(description=doc.splitlines()[0],
@@ -112,7 +112,10 @@ def colored_pattern(ax, sparse, max_size: int = 160, title: str | None = None) -
 
     pattern, c = sparse.pattern, sparse.coloring
     m, n = pattern.shape
-    k = min(max_size, m, n)
+    # a leading block shows a stencil best; a dense row or column (global coupling) only
+    # shows in the whole matrix
+    dense_line = max(pattern.row_counts.max(initial=0), pattern.col_counts.max(initial=0)) > 50
+    k = max(m, n) if dense_line else min(max_size, m, n)
     rows, cols = pattern.csc_indices, pattern.csc_cols  # the data order decompression fills
     gather = c.gather
     if gather is not None:
@@ -128,7 +131,7 @@ def colored_pattern(ax, sparse, max_size: int = 160, title: str | None = None) -
     keep = (rows < k) & (cols < k)
     rows, cols, which = rows[keep], cols[keep], which[keep]
     cmap = plt.get_cmap("tab20", max(c.ncolors, 1))
-    size = max(2.0, 1500.0 / k)
+    size = max(1.0, 1500.0 / k)
     ax.scatter(cols, rows, c=which, cmap=cmap, vmin=-0.5, vmax=max(c.ncolors, 1) - 0.5,
                s=size, marker="s", linewidths=0)
     ax.set_xlim(-0.5, k - 0.5)
