@@ -513,9 +513,23 @@ def write_docs_page(opts=None) -> Path:
         parts += [f"## {title}", "", md.read_text().strip(), ""]
         if name in DOC_FIGURES and (FIGURES.parent / DOC_FIGURES[name]).exists():
             parts += [f"![{title}]({DOC_FIGURES[name]})", ""]
-    for md in sorted(RESULTS.glob("*.md")):
-        if md.stem not in seen:
-            parts += [f"## {md.stem.replace('_', ' ')}", "", md.read_text().strip(), ""]
+    others = [md for md in sorted(RESULTS.glob("*.md")) if md.stem not in seen]
+    if others:
+        parts += ["## Other benchmark scripts", ""]
+    for md in others:
+        parts += [f"### {md.stem.replace('_', ' ')}", "", md.read_text().strip(), ""]
+    parts += [
+        "## Not measured here",
+        "",
+        "- asdex, sparsejac and CasADi were not installed on this machine, so the comparison "
+        "with them (same right-hand side; for CasADi an SX graph of it) is not in these tables.",
+        "- Jacobian times are for CPU only (no GPU on this machine).",
+        "- scipy's `solve_ivp` computes its colored finite differences with its own "
+        "`num_jac` (step-size control, same one evaluation per group); the Jacobian table "
+        "uses `approx_derivative`, the public-facing equivalent. In whole solves, "
+        "`jac_sparsity=` is exactly what users run.",
+        "",
+    ]
     out.write_text("\n".join(parts))
     return out
 
