@@ -350,7 +350,7 @@ def part_wp(opts) -> list[dict]:
     scale = np.maximum(np.abs(ref), 1.0)
     rows = []
     tols = opts.wp_tols[:3] if opts.quick else opts.wp_tols
-    for method in opts.methods:
+    for method in opts.wp_methods:
         for rtol in tols:
             strategies = ["jac_sparsity", "stiffasd"]
             if prob.n <= opts.max_default_n:
@@ -553,6 +553,7 @@ def main(argv=None):
     parser.add_argument("--scaling-sizes", type=int, nargs="+",
                         default=[6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192])
     parser.add_argument("--wp-N", type=int, default=16)
+    parser.add_argument("--wp-methods", nargs="+", default=["BDF", "Radau"])
     parser.add_argument("--wp-tols", type=float, nargs="+",
                         default=[1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8])
     opts = parser.parse_args(argv)
