@@ -8,7 +8,6 @@ Each ``examples/<name>.py`` only states its problem and defaults; run any of the
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import time
 from collections.abc import Callable
@@ -20,9 +19,10 @@ jax.config.update("jax_enable_x64", True)
 
 import numpy as np  # noqa: E402
 
-if importlib.util.find_spec("stiffasd") is None:
-    # running from a source checkout without installing: use the package next to examples/
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+_CHECKOUT = Path(__file__).resolve().parent.parent
+if (_CHECKOUT / "stiffasd" / "__init__.py").exists():
+    # run from a source checkout: use the package next to examples/, not an installed copy
+    sys.path.insert(0, str(_CHECKOUT))
 
 import stiffasd  # noqa: E402
 from stiffasd._compare import compare_solve_ivp, format_table  # noqa: E402
