@@ -32,11 +32,9 @@ import numpy as np
 from ._jacobian import (
     _DENSE_VERIFY_LIMIT,
     SparseJacobian,
-    _as_array,
     _as_pattern,
     _Cache,
-    _check_finite,
-    _out_shape,
+    _checked_inputs,
     _time_pass,
 )
 from .errors import PatternMismatchError, ShapeError
@@ -205,28 +203,11 @@ def prepare_hessian(
         A `SparseHessian`.
     """
     call = "stiffasd.prepare_hessian"
-    if not callable(f):
-        raise TypeError(f"{call}: f must be callable, got {type(f).__name__}.")
-    if not isinstance(argnums, (int, np.integer)) or not 0 <= argnums < len(args):
-        raise ValueError(
-            f"{call}: argnums must be the index of one argument (0 <= argnums < {len(args)}), "
-            f"got {argnums!r}."
-        )
     if decompression not in _DECOMPRESSIONS:
         raise ValueError(
             f"{call}: decompression must be one of {_DECOMPRESSIONS}, got {decompression!r}."
         )
-    args = list(args)
-    x = _as_array(args[argnums], f"args[{argnums}]", call)
-    if not jnp.issubdtype(x.dtype, jnp.inexact):
-        raise TypeError(
-            f"{call}: the differentiated argument must be a floating-point array, got dtype "
-            f"{jnp.result_type(x)}; convert it with .astype(float)."
-        )
-    if check_finite:
-        _check_finite(x, f"args[{argnums}]", call)
-    args[argnums] = x
-    out = _out_shape(f, args, call)
+    args, x, out = _checked_inputs(f, args, argnums, call, check_finite)
     if int(np.prod(out.shape)) != 1:
         raise ShapeError(
             f"{call}: f must return a scalar, got an output of shape {tuple(out.shape)}. For a "

@@ -135,6 +135,36 @@ def _out_shape(f: Callable, args: Sequence[Any], call: str) -> jax.ShapeDtypeStr
     return out
 
 
+def _checked_inputs(
+    f: Callable, args: Sequence[Any], argnums: Any, call: str, check_finite: bool
+) -> tuple[list[Any], Any, jax.ShapeDtypeStruct]:
+    """The checks every prepared derivative starts with: a callable, a valid ``argnums``, a
+    floating-point (and finite) differentiated argument, and a traceable ``f``.
+
+    Returns:
+        ``(args, x, out)``: the arguments as a list with ``args[argnums]`` checked, that
+        argument, and the shape/dtype of ``f(*args)``.
+    """
+    if not callable(f):
+        raise TypeError(f"{call}: f must be callable, got {type(f).__name__}.")
+    if not isinstance(argnums, (int, np.integer)) or not 0 <= argnums < len(args):
+        raise ValueError(
+            f"{call}: argnums must be the index of one argument (0 <= argnums < {len(args)}), "
+            f"got {argnums!r}."
+        )
+    args = list(args)
+    x = _as_array(args[argnums], f"args[{argnums}]", call)
+    if not jnp.issubdtype(x.dtype, jnp.inexact):
+        raise TypeError(
+            f"{call}: the differentiated argument must be a floating-point array, got dtype "
+            f"{jnp.result_type(x)}; convert it with .astype(float)."
+        )
+    if check_finite:
+        _check_finite(x, f"args[{argnums}]", call)
+    args[argnums] = x
+    return args, x, _out_shape(f, args, call)
+
+
 def _as_pattern(sparsity: Any, shape: tuple[int, int], call: str) -> SparsityPattern:
     if isinstance(sparsity, SparsityPattern):
         pattern = sparsity
@@ -432,21 +462,7 @@ def prepare_jacobian(
             f"{call}: structure='symmetric' uses forward passes (J v = J^T v); got mode={mode!r}, "
             "use mode='auto' or mode='forward'."
         )
-    if not 0 <= argnums < len(args):
-        raise ValueError(
-            f"{call}: argnums={argnums} but only {len(args)} argument(s) were given."
-        )
-    args = list(args)
-    x = _as_array(args[argnums], f"args[{argnums}]", call)
-    if not jnp.issubdtype(x.dtype, jnp.inexact):
-        raise TypeError(
-            f"{call}: the differentiated argument must be a floating-point array, got dtype "
-            f"{jnp.result_type(x)}; convert it with .astype(float)."
-        )
-    if check_finite:
-        _check_finite(x, f"args[{argnums}]", call)
-    args[argnums] = x
-    out = _out_shape(f, args, call)
+    args, x, out = _checked_inputs(f, args, argnums, call, check_finite)
     m, n = int(np.prod(out.shape)), int(np.size(x))
     timings: dict[str, float] = {}
     t0 = time.perf_counter()

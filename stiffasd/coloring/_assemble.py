@@ -77,6 +77,67 @@ def _result(prob: _Problem, meta: dict, col, row, plan) -> ColoringResult:
     )
 
 
+#: most (pairs of colors tried) x (adjacency entries) spent on merging colors
+MERGE_BUDGET = 10**7
+
+
+def _direct_ok(adj: Adjacency, vertex_color: np.ndarray, diag: np.ndarray) -> bool:
+    """Is every entry readable directly with these colors (see `_alone`)? With a diagonal,
+    a vertex must also not share its color with a neighbour (its own entry would be summed
+    in)."""
+    alone = _alone(adj.ptr, adj.idx, vertex_color)
+    if not np.all(alone | alone[adj.mate]):
+        return False
+    if diag.any():
+        src = np.repeat(np.arange(adj.nv), np.diff(adj.ptr))
+        c = vertex_color
+        if np.any((c[src] >= 0) & (c[src] == c[adj.idx])):
+            return False
+    return True
+
+
+def _merge_colors(prob: _Problem, adj: Adjacency, col, row, diag):
+    """Greedily merge pairs of colors of one side while direct decompression still works
+    (bicoloring only).
+
+    Greedy star coloring can split a set of mutually compatible vertices over several colors
+    (on the arrowhead, the diagonal columns end up in two classes); merging two classes of
+    the same side saves a pass whenever the merged coloring is still bi-orthogonal /
+    symmetrically orthogonal, which is re-verified after each merge. Bounded by
+    `MERGE_BUDGET`; a loop over pairs of colors, each trial O(nnz) in compiled code.
+    """
+    sides = [("col", col), ("row", row)] if prob.bidirectional else [("col", col)]
+    out = {"col": col.copy(), "row": row.copy()}
+
+    def vertex_colors():
+        if prob.bidirectional:
+            kc = _ncolors(out["col"])
+            r = out["row"]
+            return np.concatenate([np.where(r >= 0, r + kc, -1), out["col"]])
+        return out["col"]
+
+    budget = MERGE_BUDGET
+    for name, _ in sides:
+        k = _ncolors(out[name])
+        for a in range(k):
+            for b in range(k - 1, a, -1):
+                if budget < adj.idx.size:
+                    break
+                c = out[name]
+                if not (np.any(c == a) and np.any(c == b)):
+                    continue
+                trial = np.where(c == b, a, c)
+                saved = out[name]
+                out[name] = trial
+                budget -= adj.idx.size
+                if not _direct_ok(adj, vertex_colors(), diag):
+                    out[name] = saved
+        keep = np.zeros(max(_ncolors(out[name]), 1), dtype=bool)
+        keep[out[name][out[name] >= 0]] = True
+        out[name] = renumber(out[name], keep)
+    return out["col"], out["row"]
+
+
 def assemble_direct(prob: _Problem, adj: Adjacency, meta: dict, postprocess: bool):
     """Star coloring / bi-orthogonal bicoloring: choose the keys read, one gather."""
     p = prob.pattern
@@ -93,6 +154,10 @@ def assemble_direct(prob: _Problem, adj: Adjacency, meta: dict, postprocess: boo
     else:
         needed = np.ones(prob.nkeys, dtype=bool)
     col, row = prob.final_colors(needed)
+    if postprocess and prob.bidirectional:
+        # only bicoloring: its patterns (dense rows and columns) are where greedy star
+        # coloring splits compatible classes; stencil-like symmetric patterns gain nothing
+        col, row = _merge_colors(prob, adj, col, row, diag)
     if prob.bidirectional:
         final_color = np.concatenate([row, col])
     else:

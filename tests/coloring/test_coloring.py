@@ -324,3 +324,18 @@ def test_cli_color(tmp_path, capsys):
     assert "30 x 30, 88 nonzeros" in out
     assert "0 column colors + 3 row colors = 3 passes" in out and "[checked]" in out
     assert "column coloring >= 3" in out
+
+
+def test_merging_colors_keeps_direct_decompression():
+    # the merge step re-verifies every merge; compare with the unmerged (postprocess=False)
+    for seed in range(5):
+        p = random_pattern(40, 35, 0.08, seed)
+        d = p.to_dense()
+        d[seed, :] = True
+        d[:, seed] = True
+        p = SparsityPattern.from_dense(d)
+        on = color(p, partition="bidirectional", order="random", seed=seed)
+        off = color(p, partition="bidirectional", order="random", seed=seed, postprocess=False)
+        check_coloring(p, on)
+        assert on.ncolors <= off.ncolors
+        roundtrip(p, on)

@@ -111,7 +111,7 @@ def test_arrowhead_bicoloring():
     roundtrip_ok(p, r)
     r = color(p, partition="bidirectional", order="random")
     check_coloring(p, r)
-    assert r.ncolors <= 4
+    assert r.ncolors <= 3
 
 
 def test_small_arrowhead_best_bicoloring():
@@ -120,13 +120,14 @@ def test_small_arrowhead_best_bicoloring():
         r = color(p, partition="bidirectional", decompression=dec, order="best")
         check_coloring(p, r)
         roundtrip_ok(p, r)
-        assert r.ncolors <= (3 if dec == "substitution" else 4)
+        assert r.ncolors <= 3
 
 
 def test_postprocessing_saves_passes():
     p = arrowhead(50)
     on = color(p, partition="bidirectional", order="random", postprocess=True)
     off = color(p, partition="bidirectional", order="random", postprocess=False)
+    assert on.ncolors <= 3
     check_coloring(p, on)
     check_coloring(p, off)
     assert on.ncolors < off.ncolors
