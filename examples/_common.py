@@ -25,7 +25,7 @@ if (_CHECKOUT / "stiffasd" / "__init__.py").exists():
     sys.path.insert(0, str(_CHECKOUT))
 
 import stiffasd  # noqa: E402
-from stiffasd._compare import compare_solve_ivp, format_table  # noqa: E402
+from stiffasd._compare import compare_solve_ivp, format_table, warm_up  # noqa: E402,F401
 from stiffasd.problems import OdeProblem  # noqa: E402
 
 
@@ -49,16 +49,6 @@ def parser(doc: str, size_name: str, size_default: int, *, max_default_n: int = 
                    help="save the final state and the sparsity pattern with its coloring")
     p.set_defaults(max_default_n=max_default_n)
     return p
-
-
-def warm_up() -> float:
-    """Time numba's start-up apart: the first coloring of a process loads the compiled
-    kernels (seconds on a busy machine), whatever the pattern's size."""
-    start = time.perf_counter()
-    tiny = stiffasd.SparsityPattern.identity(2)
-    for partition in ("column", "row"):
-        stiffasd.color(tiny, partition=partition, order="largest_first")
-    return time.perf_counter() - start
 
 
 def describe(problem: OdeProblem) -> dict:

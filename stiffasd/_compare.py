@@ -16,7 +16,7 @@ from scipy.integrate import solve_ivp
 from ._ode import jac as make_jac
 from .problems import OdeProblem
 
-__all__ = ["SolveRecord", "compare_solve_ivp", "format_table"]
+__all__ = ["SolveRecord", "compare_solve_ivp", "format_table", "warm_up"]
 
 STRATEGIES = ("default", "jac_sparsity", "stiffasd")
 LABELS = {
@@ -24,6 +24,22 @@ LABELS = {
     "jac_sparsity": "colored finite differences (jac_sparsity=)",
     "stiffasd": "stiffasd.jac (exact, colored AD)",
 }
+
+
+def warm_up() -> float:
+    """Load the compiled coloring kernels (numba) and return the seconds it took.
+
+    The first coloring of a process pays this once, whatever the pattern's size, like importing
+    JAX or scipy; comparisons time it apart so that it is not charged to one problem size.
+    """
+    from .coloring import color
+    from .pattern import SparsityPattern
+
+    start = time.perf_counter()
+    tiny = SparsityPattern.identity(2)
+    for partition in ("column", "row"):
+        color(tiny, partition=partition, order="largest_first")
+    return time.perf_counter() - start
 
 
 @dataclass
@@ -52,7 +68,9 @@ def compare_solve_ivp(problem: OdeProblem, strategies=STRATEGIES, *, method: str
                       **solver_options: Any) -> list[SolveRecord]:
     """Solve ``problem`` with each Jacobian strategy; wall times include everything the
     strategy needs (stiffasd: detection, coloring and compilation, reported also as
-    ``prepare``)."""
+    ``prepare``). The once-per-process loading of the coloring kernels (`warm_up`) is done
+    first and charged to no strategy."""
+    warm_up()
     fun = problem.numpy_rhs()
     t0, y0, args = problem.t_span[0], problem.y0, problem.args
     np.asarray(fun(t0, y0, *args))  # compile the right-hand side once, for every strategy
