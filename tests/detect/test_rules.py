@@ -173,6 +173,7 @@ CASES = [
     ("argsort", lambda x: x[jnp.argsort(x)], (5,), "real", False, "fwd"),
     ("sort_multi", lambda x: lax.sort((x[:3], x[3:]), num_keys=1)[1], (6,), "real", False, "fwd"),
     ("top_k", lambda x: lax.top_k(x, 2)[0], (5,), "real", False, "fwd"),
+    ("top_k_axis0", lambda x: lax.top_k(x.reshape(3, 2), 2, axis=0)[0].ravel(), (6,), "real", False, "fwd"),
     # -- linear
     ("dot_matvec_const_sparse", lambda x: SPARSE_M @ x, (5,), "real", True, "fwd"),
     ("dot_vecmat_const", lambda x: x @ SPARSE_M, (5,), "real", True, "fwd"),

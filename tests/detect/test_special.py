@@ -315,3 +315,15 @@ def test_take_rows_fast_paths_agree():
     eye = sp.csr_array(np.eye(5, dtype=bool))
     got = take_rows(eye, np.array([4, -1, 1])).toarray()
     assert np.array_equal(got, np.array([np.eye(5)[4], np.zeros(5), np.eye(5)[1]], bool))
+
+
+def test_reduce_window_init_value_with_dependencies():
+    # JAX cannot differentiate through a dependent init value; the pattern is still sound:
+    # every output depends on the init value and on its window.
+    f = lambda x: jax.lax.reduce_window(x[1:], x[0], jax.lax.add, (2,), (1,), "VALID")  # noqa: E731
+    pat = jacobian_sparsity(f, np.ones(6)).to_dense()
+    expect = np.zeros((4, 6), bool)
+    expect[:, 0] = True
+    for i in range(4):
+        expect[i, 1 + i : 3 + i] = True
+    assert np.array_equal(pat, expect)

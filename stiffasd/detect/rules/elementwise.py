@@ -133,8 +133,9 @@ def clamp_rule(ctx, eqn):
     if not ctx.local or any(v is None for v in vs):
         return elementwise_rule(ctx, eqn)
     vl, vx, vh = vs
-    # JAX's clamp JVP: x's tangent where lo <= x <= hi, else the active bound's.
-    sel = [vx < vl, (vx >= vl) & (vx <= vh), vx > vh]
+    # JAX's clamp JVP: x's tangent strictly inside, a bound's tangent where it is active; ties
+    # keep both (a superset, whatever convention JAX uses at the tie).
+    sel = [vx <= vl, (vx >= vl) & (vx <= vh), vx >= vh]
     return _masked_products(ctx, eqn, lambda i, s: sel[i])
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._sets import empty, from_pairs, mask_rows, matmul, take_rows, union_or_empty
+from .._sets import empty, from_pairs, mask_rows, matmul, take_rows, union_or_empty, vstack
 from ..interpreter import concrete_eval, inexact
 from . import register_by_name
 from ._util import positions, prod
@@ -113,7 +113,13 @@ def window_rule(ctx, eqn):
             ds.append(take_rows(x.deps, src))
         res_all.append(union_or_empty(ds, prod(out_shape), ctx.n))
     if eqn.primitive.name == "reduce_window" and len(ops) > 0:
-        # Generic reduce_window with a user reducer: outputs may mix operands.
+        # Generic reduce_window with a user reducer: outputs may mix operands, and the init
+        # values enter every output element.
+        inits = [x.deps for x in eqn.invals[n_ops:] if inexact(x.dtype) and x.has_deps]
+        if inits:
+            from .._sets import collapse, repeat_row
+
+            res_all.append(repeat_row(collapse(vstack(inits)), prod(out_shape), ctx.n))
         u = union_or_empty(res_all, prod(out_shape), ctx.n)
         return [u] * n_ops
     return res_all
@@ -135,19 +141,17 @@ def sort_rule(ctx, eqn):
 
 
 def top_k_rule(ctx, eqn):
-    """top_k: values depend on the whole last-axis line (local: the selected elements)."""
+    """top_k along ``axis``: values depend on the whole line (local: the selected elements)."""
     x = eqn.invals[0]
     if not x.has_deps:
         return [None, None]
-    k = eqn.out_shapes[0][-1]
-    L = x.shape[-1]
-    lines = prod(x.shape[:-1])
+    axis = int(eqn.params.get("axis", -1)) % len(x.shape)
     if eqn.out_values is not None:
-        idx = np.asarray(eqn.out_values[1]).reshape(lines, k)
-        src = (np.arange(lines)[:, None] * L + idx).ravel()
+        idx = np.asarray(eqn.out_values[1]).astype(np.int64)
+        src = np.take_along_axis(positions(x.shape), idx, axis=axis).ravel()
         return [take_rows(x.deps, src), None]
-    red = reduce_deps(x, (len(x.shape) - 1,), ctx.n)
-    return [take_rows(red, np.repeat(np.arange(lines), k)), None]
+    red = reduce_deps(x, (axis,), ctx.n)
+    return [take_rows(red, _group_ids(eqn.out_shapes[0], (axis,))), None]
 
 
 def argminmax_rule(ctx, eqn):
