@@ -26,9 +26,9 @@ import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 import asdex  # noqa: E402
+import detect_problems as dp  # noqa: E402
 import numpy as np  # noqa: E402
 
-import detect_problems as dp  # noqa: E402
 from stiffasd.detect import jacobian_sparsity  # noqa: E402
 
 REPEATS = 3
@@ -80,7 +80,9 @@ def main():
         }
         r["speedup"] = r["asdex_s"] / r["stiffasd_s"]
         rows.append(r)
-        print(f"{name:28s} stiffasd {r['stiffasd_s']:.3f} s  asdex {r['asdex_s']:.3f} s  x{r['speedup']:.1f}  same={same}")
+        print(
+            f"{name:28s} stiffasd {r['stiffasd_s']:.3f} s  asdex {r['asdex_s']:.3f} s  x{r['speedup']:.1f}  same={same}"
+        )
     out = os.path.join(os.path.dirname(__file__), "results")
     os.makedirs(out, exist_ok=True)
     meta = {

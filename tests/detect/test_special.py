@@ -22,7 +22,11 @@ def _closed_call(f, x):
     """Bind the closed-call primitive (named closed_call or eval_jaxpr depending on JAX)."""
     closed = jax.make_jaxpr(f)(x)
     errors = []
-    for name, kw in (("closed_call", "call_jaxpr"), ("eval_jaxpr", "jaxpr"), ("eval_jaxpr", "call_jaxpr")):
+    for name, kw in (
+        ("closed_call", "call_jaxpr"),
+        ("eval_jaxpr", "jaxpr"),
+        ("eval_jaxpr", "call_jaxpr"),
+    ):
         p = P.get(name)
         if p is None:
             continue
@@ -47,7 +51,10 @@ def test_elementwise_without_second_derivative():
     # igamma_grad_a / random_gamma_grad appear in derivatives of gamma functions; JAX cannot
     # differentiate them again, so the check is structural: an element-wise (diagonal) pattern.
     for name, fn in (
-        ("igamma_grad_a", lambda x: jax.grad(lambda a: jax.scipy.special.gammainc(a, 2.0).sum())(x)),
+        (
+            "igamma_grad_a",
+            lambda x: jax.grad(lambda a: jax.scipy.special.gammainc(a, 2.0).sum())(x),
+        ),
         ("random_gamma_grad", lambda x: jax.random.gamma(jax.random.key(0), x + 1.0)),
     ):
         from detect_helpers import primitives_in
@@ -84,7 +91,8 @@ def test_bcoo_dot_general():
     # row i depends on exactly the stored entries of row i (padding entries are out of bounds).
     idx = np.asarray(M.indices)
     pat = jacobian_sparsity(
-        lambda d: sparse.BCOO((d, M.indices), shape=A.shape) @ jnp.arange(1.0, n + 1), np.ones(M.nse)
+        lambda d: sparse.BCOO((d, M.indices), shape=A.shape) @ jnp.arange(1.0, n + 1),
+        np.ones(M.nse),
     ).to_dense()
     expect = np.zeros((n, M.nse), bool)
     inb = (idx < n).all(axis=1)
@@ -264,7 +272,9 @@ def _brusselator(N):
     dx = 1.0 / (N - 1)
 
     def lap(u):
-        return jnp.roll(u, 1, 0) + jnp.roll(u, -1, 0) + jnp.roll(u, 1, 1) + jnp.roll(u, -1, 1) - 4 * u
+        return (
+            jnp.roll(u, 1, 0) + jnp.roll(u, -1, 0) + jnp.roll(u, 1, 1) + jnp.roll(u, -1, 1) - 4 * u
+        )
 
     def rhs(y):
         u, v = y[: N * N].reshape(N, N), y[N * N :].reshape(N, N)

@@ -28,7 +28,11 @@ def _group_ids(shape, axes) -> np.ndarray:
 def reduce_deps(x, axes, n):
     """Dependencies of the reduction of ``x`` over ``axes``."""
     gid = _group_ids(x.shape, axes)
-    k = int(gid.max()) + 1 if gid.size else prod([s for i, s in enumerate(x.shape) if i not in axes])
+    k = (
+        int(gid.max()) + 1
+        if gid.size
+        else prod([s for i, s in enumerate(x.shape) if i not in axes])
+    )
     m = from_pairs(gid, np.arange(x.size), (k, x.size))
     return matmul(m, x.deps)
 
@@ -75,7 +79,9 @@ def cumulative_rule(ctx, eqn):
     x = eqn.invals[0]
     if not x.has_deps:
         return [None]
-    dst, src = _prefix_pairs(x.shape, int(eqn.params["axis"]), bool(eqn.params.get("reverse", False)))
+    dst, src = _prefix_pairs(
+        x.shape, int(eqn.params["axis"]), bool(eqn.params.get("reverse", False))
+    )
     m = from_pairs(dst, src, (x.size, x.size))
     return [matmul(m, x.deps)]
 
@@ -101,13 +107,17 @@ def window_rule(ctx, eqn):
         import jax.lax as lax
 
         pos = positions(x.shape).astype(np.int64 if x.size >= 2**31 - 1 else np.int32)
-        cfg = [(lo, hi, b - 1) for (lo, hi), b in zip(pad, bd)]
-        padded = np.asarray(concrete_eval(lax.pad_p, {"padding_config": tuple(cfg)}, [pos, np.asarray(-1, pos.dtype)])[0])
+        cfg = [(lo, hi, b - 1) for (lo, hi), b in zip(pad, bd, strict=False)]
+        padded = np.asarray(
+            concrete_eval(
+                lax.pad_p, {"padding_config": tuple(cfg)}, [pos, np.asarray(-1, pos.dtype)]
+            )[0]
+        )
         ds = []
         for off in np.ndindex(*wd):
             idx = tuple(
                 slice(o * d, o * d + (m - 1) * s + 1, s)
-                for o, d, m, s in zip(off, wdil, out_shape, ws)
+                for o, d, m, s in zip(off, wdil, out_shape, ws, strict=False)
             )
             src = padded[idx].ravel()
             ds.append(take_rows(x.deps, src))
@@ -161,7 +171,9 @@ def argminmax_rule(ctx, eqn):
 
 register_by_name(("reduce_sum", "reduce_prod", "reduce_max", "reduce_min"), reduce_rule)
 register_by_name(("cumsum", "cumprod", "cummax", "cummin", "cumlogsumexp"), cumulative_rule)
-register_by_name(("reduce_window_sum", "reduce_window_max", "reduce_window_min", "reduce_window"), window_rule)
+register_by_name(
+    ("reduce_window_sum", "reduce_window_max", "reduce_window_min", "reduce_window"), window_rule
+)
 register_by_name("sort", sort_rule)
 register_by_name("top_k", top_k_rule)
 register_by_name(("argmax", "argmin"), argminmax_rule)
