@@ -22,10 +22,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
+import detect_problems as dp  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-import detect_problems as dp  # noqa: E402
 from stiffasd.detect import jacobian_sparsity  # noqa: E402
 
 lax = jax.lax
@@ -60,13 +60,33 @@ FUNCTIONS = [
     ("conv 5-point stencil 8x8", _conv_stencil(8), 64, "real"),
     ("BCOO tridiagonal matvec n=20", _sparse_lap(20), 20, "real"),
     ("interp, constant query points", _interp, 12, "real"),
-    ("scan recurrence n=40", lambda x: lax.scan(lambda c, xi: (0.5 * c + xi, c * xi), 0.0, x)[1], 40, "real"),
-    ("fori_loop diffusion, 40 steps, n=64", lambda x: lax.fori_loop(0, 40, lambda i, z: z + 0.1 * jnp.roll(z, 1), x), 64, "real"),
+    (
+        "scan recurrence n=40",
+        lambda x: lax.scan(lambda c, xi: (0.5 * c + xi, c * xi), 0.0, x)[1],
+        40,
+        "real",
+    ),
+    (
+        "fori_loop diffusion, 40 steps, n=64",
+        lambda x: lax.fori_loop(0, 40, lambda i, z: z + 0.1 * jnp.roll(z, 1), x),
+        64,
+        "real",
+    ),
     ("relu * roll (custom_jvp)", _relu_chain, 20, "real"),
-    ("where(x > 0, ...) (both branches)", lambda x: jnp.where(x > 0, x**2, jnp.sin(x[::-1])), 20, "real"),
+    (
+        "where(x > 0, ...) (both branches)",
+        lambda x: jnp.where(x > 0, x**2, jnp.sin(x[::-1])),
+        20,
+        "real",
+    ),
     ("max of neighbours", lambda x: jnp.maximum(x, jnp.roll(x, 1)), 20, "real"),
     ("sort", jnp.sort, 10, "real"),
-    ("dense solve (linalg)", lambda x: jnp.linalg.solve(x[:16].reshape(4, 4) + 5 * jnp.eye(4), x[16:]), 20, "pos"),
+    (
+        "dense solve (linalg)",
+        lambda x: jnp.linalg.solve(x[:16].reshape(4, 4) + 5 * jnp.eye(4), x[16:]),
+        20,
+        "pos",
+    ),
 ]
 
 
@@ -81,16 +101,28 @@ def main(out_dir=None):
         jf = jax.jit(jax.vmap(jax.jacfwd(f)))
         obs = (np.asarray(jf(np.stack(xs))).reshape(5, pat.shape[0], n) != 0).any(axis=0)
         assert not (obs & ~pat).any(), f"unsound pattern for {name}"
-        rows.append({"function": name, "n": n, "detected_nnz": int(pat.sum()), "observed_nnz": int(obs.sum()),
-                     "ratio": float(pat.sum() / max(obs.sum(), 1))})
-        print(f"{name:40s} {rows[-1]['detected_nnz']:6d} {rows[-1]['observed_nnz']:6d} {rows[-1]['ratio']:.2f}")
+        rows.append(
+            {
+                "function": name,
+                "n": n,
+                "detected_nnz": int(pat.sum()),
+                "observed_nnz": int(obs.sum()),
+                "ratio": float(pat.sum() / max(obs.sum(), 1)),
+            }
+        )
+        print(
+            f"{name:40s} {rows[-1]['detected_nnz']:6d} {rows[-1]['observed_nnz']:6d} {rows[-1]['ratio']:.2f}"
+        )
     with open(os.path.join(out_dir, "detect_precision.json"), "w") as fh:
         json.dump({"jax": jax.__version__, "rows": rows}, fh, indent=2)
     lines = [
-        f"| function | n | detected nnz | observed nnz | ratio |",
+        "| function | n | detected nnz | observed nnz | ratio |",
         "|---|---:|---:|---:|---:|",
     ]
-    lines += [f"| {r['function']} | {r['n']} | {r['detected_nnz']} | {r['observed_nnz']} | {r['ratio']:.2f} |" for r in rows]
+    lines += [
+        f"| {r['function']} | {r['n']} | {r['detected_nnz']} | {r['observed_nnz']} | {r['ratio']:.2f} |"
+        for r in rows
+    ]
     with open(os.path.join(out_dir, "detect_precision.md"), "w") as fh:
         fh.write("\n".join(lines) + "\n")
 

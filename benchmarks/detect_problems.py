@@ -13,9 +13,7 @@ def squared_differences(x):
 
 def laplacian_2d_periodic(u):
     """5-point periodic Laplacian (unit spacing) on an N x N grid via jnp.roll."""
-    return (
-        jnp.roll(u, 1, 0) + jnp.roll(u, -1, 0) + jnp.roll(u, 1, 1) + jnp.roll(u, -1, 1) - 4.0 * u
-    )
+    return jnp.roll(u, 1, 0) + jnp.roll(u, -1, 0) + jnp.roll(u, 1, 1) + jnp.roll(u, -1, 1) - 4.0 * u
 
 
 def brusselator_2d(N: int):
@@ -47,9 +45,12 @@ def heat_3d(N: int):
         u = y.reshape(N, N, N)
         p = jnp.pad(u, 1)
         lap = (
-            p[2:, 1:-1, 1:-1] + p[:-2, 1:-1, 1:-1]
-            + p[1:-1, 2:, 1:-1] + p[1:-1, :-2, 1:-1]
-            + p[1:-1, 1:-1, 2:] + p[1:-1, 1:-1, :-2]
+            p[2:, 1:-1, 1:-1]
+            + p[:-2, 1:-1, 1:-1]
+            + p[1:-1, 2:, 1:-1]
+            + p[1:-1, :-2, 1:-1]
+            + p[1:-1, 1:-1, 2:]
+            + p[1:-1, 1:-1, :-2]
             - 6.0 * u
         )
         return lap.ravel()

@@ -28,10 +28,10 @@ import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
+import detect_problems as dp  # noqa: E402
 import numpy as np  # noqa: E402
 import scipy  # noqa: E402
 
-import detect_problems as dp  # noqa: E402
 from stiffasd.detect import jacobian_sparsity  # noqa: E402
 
 REPEATS = 5
@@ -64,7 +64,9 @@ def machine():
         lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
     except OSError:
         lscpu = ""
-    model = next((ln.split(":", 1)[1].strip() for ln in lscpu.splitlines() if "Model name" in ln), "")
+    model = next(
+        (ln.split(":", 1)[1].strip() for ln in lscpu.splitlines() if "Model name" in ln), ""
+    )
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     return {
         "cpu": model or platform.processor(),
@@ -90,11 +92,15 @@ def main(out_dir=None):
         r = measure(f, n)
         r["problem"] = name
         res["problems"].append(r)
-        print(f"{name:28s} n={n:8d} nnz={r['nnz']:8d} {r['median_s']:.3f} s  {r['peak_numpy_MiB']:.0f} MiB")
+        print(
+            f"{name:28s} n={n:8d} nnz={r['nnz']:8d} {r['median_s']:.3f} s  {r['peak_numpy_MiB']:.0f} MiB"
+        )
     for n in (10**4, 3 * 10**4, 10**5, 3 * 10**5, 10**6):
         r = measure(dp.squared_differences, n)
         res["scaling"].append(r)
-        print(f"scaling n={n:8d} {r['median_s'] * 1e3:.1f} ms  {r['median_s'] / r['nnz'] * 1e9:.0f} ns/nnz")
+        print(
+            f"scaling n={n:8d} {r['median_s'] * 1e3:.1f} ms  {r['median_s'] / r['nnz'] * 1e9:.0f} ns/nnz"
+        )
     with open(os.path.join(out_dir, "detect.json"), "w") as fh:
         json.dump(res, fh, indent=2)
     lines = [

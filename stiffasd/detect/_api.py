@@ -83,8 +83,12 @@ def jacobian_sparsity(
     nums = _normalize_argnums(argnums, len(args))
     try:
         closed = jax.make_jaxpr(f)(*args)
-    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError,
-            jax.errors.TracerBoolConversionError, jax.errors.TracerIntegerConversionError) as e:
+    except (
+        jax.errors.TracerArrayConversionError,
+        jax.errors.ConcretizationTypeError,
+        jax.errors.TracerBoolConversionError,
+        jax.errors.TracerIntegerConversionError,
+    ) as e:
         raise TracingError(
             "jacobian_sparsity(f, ...) could not trace `f` with JAX: it uses a traced value where "
             "a concrete one is needed (numpy call, Python `if`/`int()` on an array...). Use "
@@ -110,7 +114,7 @@ def jacobian_sparsity(
     ctx = Context(n=n, mode=mode, strict=strict)
     flat = [leaf for ls in leaves_per_arg for leaf in ls]
     invals = []
-    for li, ((shape, dtype), leaf) in enumerate(zip(infos, flat)):
+    for li, ((shape, dtype), leaf) in enumerate(zip(infos, flat, strict=False)):
         value = to_numpy(leaf) if mode == "local" else None
         if li in col_off:
             d = eye_block(sizes[li], n, col_off[li])

@@ -55,7 +55,9 @@ def empty(k: int, n: int) -> sp.csr_array:
 
 def eye_block(k: int, n: int, offset: int) -> sp.csr_array:
     """Row i depends on column offset + i (the seed of an input of k elements)."""
-    return csr(np.arange(k + 1, dtype=np.int64), np.arange(offset, offset + k, dtype=np.int64), (k, n))
+    return csr(
+        np.arange(k + 1, dtype=np.int64), np.arange(offset, offset + k, dtype=np.int64), (k, n)
+    )
 
 
 def take_rows(d: sp.csr_array, src: np.ndarray) -> sp.csr_array:
@@ -150,7 +152,9 @@ def vstack(ds: list[sp.csr_array]) -> sp.csr_array:
         idx.append(d.indices.astype(np.int64, copy=False))
         off += int(ip[-1])
     k = sum(d.shape[0] for d in ds)
-    return csr(np.concatenate(indptrs), np.concatenate(idx) if idx else np.zeros(0, np.int64), (k, n))
+    return csr(
+        np.concatenate(indptrs), np.concatenate(idx) if idx else np.zeros(0, np.int64), (k, n)
+    )
 
 
 def collapse(d: sp.csr_array) -> np.ndarray:

@@ -102,7 +102,7 @@ class Context:
         return self.mode == "local"
 
     def child(self, n: int) -> Context:
-        """A context over another column space (used to compute transfer patterns of loop bodies)."""
+        """A context over another column space (transfer patterns of loop bodies)."""
         return Context(n=n, mode=self.mode, strict=self.strict, warned=self.warned)
 
     # -- values ---------------------------------------------------------------------------------
@@ -125,20 +125,24 @@ class Context:
         def read(v):
             if P.is_literal(v):
                 shape, dtype = aval_info(v.aval)
-                return self.const(np.asarray(v.val, dtype=dtype) if dtype != object else v.val, shape, dtype)
+                return self.const(
+                    np.asarray(v.val, dtype=dtype) if dtype is not object else v.val, shape, dtype
+                )
             return env[v]
 
-        for v, c in zip(jaxpr.constvars, consts):
+        for v, c in zip(jaxpr.constvars, consts, strict=False):
             env[v] = c if isinstance(c, IndexSets) else self.const(c, *aval_info(v.aval))
         if len(invals) != len(jaxpr.invars):
-            raise AssertionError(f"internal error: {len(invals)} inputs for {len(jaxpr.invars)} invars")
-        for v, x in zip(jaxpr.invars, invals):
+            raise AssertionError(
+                f"internal error: {len(invals)} inputs for {len(jaxpr.invars)} invars"
+            )
+        for v, x in zip(jaxpr.invars, invals, strict=False):
             env[v] = x
         for eqn in jaxpr.eqns:
             ins = [read(v) for v in eqn.invars]
             infos = [aval_info(v.aval) for v in eqn.outvars]
             outs = self.apply(eqn.primitive, eqn.params, ins, infos, bool(eqn.effects))
-            for v, o in zip(eqn.outvars, outs):
+            for v, o in zip(eqn.outvars, outs, strict=False):
                 if not P.is_dropvar(v):
                     env[v] = o
         return [read(v) for v in jaxpr.outvars]
@@ -160,7 +164,10 @@ class Context:
             vals = values if values is not None else [None] * len(infos)
             if no_deps and values is None and self.mode == "global" and all(x.known for x in ins):
                 pass  # evaluation failed: unknown values, still no dependency
-            return [IndexSets(s, d, empty(k, self.n), v) for s, d, k, v in zip(shapes, dtypes, sizes, vals)]
+            return [
+                IndexSets(s, d, empty(k, self.n), v)
+                for s, d, k, v in zip(shapes, dtypes, sizes, vals, strict=False)
+            ]
         from .rules import get_rule  # late import: rules import this module
 
         rule = get_rule(primitive)
@@ -175,7 +182,7 @@ class Context:
                 f"rule for {primitive} returned {len(res)} outputs, the equation has {len(infos)}"
             )
         outs = []
-        for i, (r, s, d, k) in enumerate(zip(res, shapes, dtypes, sizes)):
+        for i, (r, s, d, k) in enumerate(zip(res, shapes, dtypes, sizes, strict=False)):
             v = values[i] if values is not None else None
             if isinstance(r, IndexSets):
                 v = r.value if r.value is not None else v
@@ -231,14 +238,21 @@ class Context:
         sub = self.child(m)
         local_in = []
         for i, (shape, dtype, value, seed) in enumerate(specs):
-            d = eye_block(sizes[i], m, int(offs[i])) if (seed and inexact(dtype)) else empty(sizes[i], m)
+            d = (
+                eye_block(sizes[i], m, int(offs[i]))
+                if (seed and inexact(dtype))
+                else empty(sizes[i], m)
+            )
             local_in.append(IndexSets(shape, dtype, d, value))
         outs = sub.eval_jaxpr(jaxpr, consts, local_in)
         return outs, offs, m
 
 
 def conservative_rule(ctx: Context, eqn: Equation) -> list[Any]:
-    """Sound fallback: every inexact output element depends on every input element's dependencies."""
+    """Sound fallback: every inexact output element depends on all of the operands' dependencies."""
     ds = [x.deps for x in eqn.invals if x.has_deps]
     cols = collapse(vstack(ds)) if ds else np.zeros(0, np.int64)
-    return [repeat_row(cols, k, ctx.n) if inexact(d) else None for k, d in zip(eqn.out_sizes, eqn.out_dtypes)]
+    return [
+        repeat_row(cols, k, ctx.n) if inexact(d) else None
+        for k, d in zip(eqn.out_sizes, eqn.out_dtypes, strict=False)
+    ]

@@ -34,7 +34,10 @@ def observed(f, xs, mode="fwd"):
     if mode == "cols":  # one unbatched JVP per input element (primitives that do not vmap)
         nz = None
         for x in xs:
-            cols = [np.asarray(jax.jvp(f, (x,), (e.reshape(x.shape),))[1]).ravel() for e in np.eye(x.size)]
+            cols = [
+                np.asarray(jax.jvp(f, (x,), (e.reshape(x.shape),))[1]).ravel()
+                for e in np.eye(x.size)
+            ]
             J = np.stack(cols, axis=1) != 0
             nz = J if nz is None else nz | J
         return nz

@@ -28,8 +28,13 @@ STEPS = {
     "max_neighbour": lambda x: jnp.maximum(x, jnp.roll(x, 1)),
     "sum_bcast": lambda x: x + 0.01 * jnp.sum(x[:2]),
     "matvec_tridiag": lambda x: (
-        jnp.diag(jnp.ones(x.shape[0] - 1), 1) - 2 * jnp.eye(x.shape[0]) + jnp.diag(jnp.ones(x.shape[0] - 1), -1)
-    ) @ x,
+        (
+            jnp.diag(jnp.ones(x.shape[0] - 1), 1)
+            - 2 * jnp.eye(x.shape[0])
+            + jnp.diag(jnp.ones(x.shape[0] - 1), -1)
+        )
+        @ x
+    ),
     "gather_const": lambda x: x[(jnp.arange(x.shape[0]) * 3) % x.shape[0]],
     "scatter_add": lambda x: x.at[jnp.arange(x.shape[0]) // 2].add(x),
     "reshape_transpose": lambda x: x.reshape(2, -1).T.ravel(),

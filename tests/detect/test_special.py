@@ -22,7 +22,11 @@ def _closed_call(f, x):
     """Bind the closed-call primitive (named closed_call or eval_jaxpr depending on JAX)."""
     closed = jax.make_jaxpr(f)(x)
     errors = []
-    for name, kw in (("closed_call", "call_jaxpr"), ("eval_jaxpr", "jaxpr"), ("eval_jaxpr", "call_jaxpr")):
+    for name, kw in (
+        ("closed_call", "call_jaxpr"),
+        ("eval_jaxpr", "jaxpr"),
+        ("eval_jaxpr", "call_jaxpr"),
+    ):
         p = P.get(name)
         if p is None:
             continue
@@ -47,7 +51,10 @@ def test_elementwise_without_second_derivative():
     # igamma_grad_a / random_gamma_grad appear in derivatives of gamma functions; JAX cannot
     # differentiate them again, so the check is structural: an element-wise (diagonal) pattern.
     for name, fn in (
-        ("igamma_grad_a", lambda x: jax.grad(lambda a: jax.scipy.special.gammainc(a, 2.0).sum())(x)),
+        (
+            "igamma_grad_a",
+            lambda x: jax.grad(lambda a: jax.scipy.special.gammainc(a, 2.0).sum())(x),
+        ),
         ("random_gamma_grad", lambda x: jax.random.gamma(jax.random.key(0), x + 1.0)),
     ):
         from detect_helpers import primitives_in
@@ -84,7 +91,8 @@ def test_bcoo_dot_general():
     # row i depends on exactly the stored entries of row i (padding entries are out of bounds).
     idx = np.asarray(M.indices)
     pat = jacobian_sparsity(
-        lambda d: sparse.BCOO((d, M.indices), shape=A.shape) @ jnp.arange(1.0, n + 1), np.ones(M.nse)
+        lambda d: sparse.BCOO((d, M.indices), shape=A.shape) @ jnp.arange(1.0, n + 1),
+        np.ones(M.nse),
     ).to_dense()
     expect = np.zeros((n, M.nse), bool)
     inb = (idx < n).all(axis=1)
@@ -264,7 +272,9 @@ def _brusselator(N):
     dx = 1.0 / (N - 1)
 
     def lap(u):
-        return jnp.roll(u, 1, 0) + jnp.roll(u, -1, 0) + jnp.roll(u, 1, 1) + jnp.roll(u, -1, 1) - 4 * u
+        return (
+            jnp.roll(u, 1, 0) + jnp.roll(u, -1, 0) + jnp.roll(u, 1, 1) + jnp.roll(u, -1, 1) - 4 * u
+        )
 
     def rhs(y):
         u, v = y[: N * N].reshape(N, N), y[N * N :].reshape(N, N)
@@ -315,3 +325,15 @@ def test_take_rows_fast_paths_agree():
     eye = sp.csr_array(np.eye(5, dtype=bool))
     got = take_rows(eye, np.array([4, -1, 1])).toarray()
     assert np.array_equal(got, np.array([np.eye(5)[4], np.zeros(5), np.eye(5)[1]], bool))
+
+
+def test_reduce_window_init_value_with_dependencies():
+    # JAX cannot differentiate through a dependent init value; the pattern is still sound:
+    # every output depends on the init value and on its window.
+    f = lambda x: jax.lax.reduce_window(x[1:], x[0], jax.lax.add, (2,), (1,), "VALID")  # noqa: E731
+    pat = jacobian_sparsity(f, np.ones(6)).to_dense()
+    expect = np.zeros((4, 6), bool)
+    expect[:, 0] = True
+    for i in range(4):
+        expect[i, 1 + i : 3 + i] = True
+    assert np.array_equal(pat, expect)

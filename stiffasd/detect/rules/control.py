@@ -92,7 +92,7 @@ def custom_jvp_rule(ctx, eqn):
     def jvp_fn(primals, tangents):
         def f_diff(*dp):
             full = list(primals)
-            for i, v in zip(diff, dp):
+            for i, v in zip(diff, dp, strict=False):
                 full[i] = v
             return P.bind_eqn(prim, params, full)
 
@@ -105,7 +105,8 @@ def custom_jvp_rule(ctx, eqn):
     outs = ctx.eval_jaxpr(closed, [], primal_in + tangent_in)
     n_out = len(eqn.out_shapes)
     tangents = outs[n_out:]
-    return [t.deps if inexact(dt) else None for t, dt in zip(tangents, eqn.out_dtypes)]
+    pairs = zip(tangents, eqn.out_dtypes, strict=False)
+    return [t.deps if inexact(dt) else None for t, dt in pairs]
 
 
 def custom_vjp_rule(ctx, eqn):
@@ -117,13 +118,13 @@ def custom_vjp_rule(ctx, eqn):
     def vjp_fn(primals, cts):
         def f_diff(*dp):
             full = list(primals)
-            for i, v in zip(diff, dp):
+            for i, v in zip(diff, dp, strict=False):
                 full[i] = v
             return P.bind_eqn(prim, params, full)
 
         _, pullback = jax.vjp(f_diff, *[primals[i] for i in diff])
         full_cts = [_float0_zeros(s) for s in eqn.out_shapes]
-        for j, c in zip(outs_inexact, cts):
+        for j, c in zip(outs_inexact, cts, strict=False):
             full_cts[j] = c
         return pullback(full_cts)
 
@@ -133,7 +134,7 @@ def custom_vjp_rule(ctx, eqn):
     specs = [(x.shape, x.dtype, x.value, False) for x in ins]
     specs += [(eqn.out_shapes[j], eqn.out_dtypes[j], None, True) for j in outs_inexact]
     louts, offs, m = ctx.transfer(closed, [], specs)
-    # louts[k]: cotangent of input diff[k] (in_size x m); columns of output j start at offs[len(ins)+.]
+    # louts[k]: cotangent of input diff[k] (in_size x m); output cotangent columns follow inputs
     bt = vstack([o.deps for o in louts])  # (sum diff sizes) x m  == J^T restricted
     base = int(offs[len(ins)])
     jac = bt.T.tocsr()  # m x (sum diff sizes)
@@ -211,7 +212,7 @@ def while_rule(ctx, eqn):
         carry = ctx.eval_jaxpr(p["body_jaxpr"], [], list(bconsts) + carry)
     carry = _forget_values(carry)
     h, _ = _union_fixpoint(ctx, p["body_jaxpr"], bconsts, carry)
-    return [IndexSets(x.shape, x.dtype, d, None) for x, d in zip(carry, h)]
+    return [IndexSets(x.shape, x.dtype, d, None) for x, d in zip(carry, h, strict=False)]
 
 
 def _xs_slice(x: IndexSets, i: int) -> IndexSets:
@@ -276,7 +277,7 @@ def _scan_transfer(ctx, eqn, body, consts, carry, xs, L, order, nh, n_y):
     specs += slice_specs
     louts, offs, m = ctx.transfer(body, [], specs)
     nc = len(consts)
-    c_lo, h_lo, x_lo = int(offs[0]), int(offs[nc]), int(offs[nc + nh])
+    x_lo = int(offs[nc + nh])
     t_h = vstack([o.deps for o in louts[:nh]])
     hsz = [x.size for x in carry]
     hcut = np.concatenate([[0], np.cumsum(hsz)]).astype(np.int64)
@@ -306,7 +307,9 @@ def _scan_transfer(ctx, eqn, body, consts, carry, xs, L, order, nh, n_y):
         from .reductions import reduce_deps
 
         for x in xs:
-            xall.append(reduce_deps(x, (0,), ctx.n) if x.has_deps else empty(prod(x.shape[1:]), ctx.n))
+            xall.append(
+                reduce_deps(x, (0,), ctx.n) if x.has_deps else empty(prod(x.shape[1:]), ctx.n)
+            )
         h = h0
         while True:
             new = matmul(t_h, vstack(cdeps + split(h) + xall))
@@ -316,7 +319,7 @@ def _scan_transfer(ctx, eqn, body, consts, carry, xs, L, order, nh, n_y):
             h = merged
         final = h
         step_h = [h] * L
-    res = [IndexSets(x.shape, x.dtype, d, None) for x, d in zip(carry, split(final))]
+    res = [IndexSets(x.shape, x.dtype, d, None) for x, d in zip(carry, split(final), strict=False)]
     # Stacked outputs: ys[p] = T_y (C, H_t, X_p) with p = order[t].
     distinct, dindex = [], {}
     pos_of_step = {}
@@ -349,7 +352,9 @@ def _scan_transfer(ctx, eqn, body, consts, carry, xs, L, order, nh, n_y):
     return res
 
 
-register_by_name(("pjit", "jit", "closed_call", "eval_jaxpr", "remat", "remat2", "checkpoint"), call_rule)
+register_by_name(
+    ("pjit", "jit", "closed_call", "eval_jaxpr", "remat", "remat2", "checkpoint"), call_rule
+)
 register_by_name("call_hi_primitive", jvp_trace_rule)
 register_by_name("custom_jvp_call", custom_jvp_rule)
 register_by_name("custom_vjp_call", custom_vjp_rule)

@@ -22,13 +22,61 @@ from ._util import bcast_deps, bcast_value, prod
 __all__ = ["elementwise_rule", "zero_rule", "identity_rule"]
 
 UNARY_BINARY = (
-    "neg", "add", "sub", "abs", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh",
-    "tanh", "asinh", "acosh", "atanh", "exp", "exp2", "log", "log1p", "expm1", "sqrt", "rsqrt",
-    "cbrt", "logistic", "erf", "erfc", "erf_inv", "lgamma", "digamma", "igamma", "igammac",
-    "igamma_grad_a", "random_gamma_grad", "bessel_i0e", "bessel_i1e", "polygamma", "zeta",
-    "regularized_incomplete_beta", "pow", "atan2", "rem", "square", "conj", "real", "imag",
-    "complex", "reduce_precision", "copy", "copy_p", "convert_element_type",
-    "add_any", "clamp", "max", "min",
+    "neg",
+    "add",
+    "sub",
+    "abs",
+    "sin",
+    "cos",
+    "tan",
+    "asin",
+    "acos",
+    "atan",
+    "sinh",
+    "cosh",
+    "tanh",
+    "asinh",
+    "acosh",
+    "atanh",
+    "exp",
+    "exp2",
+    "log",
+    "log1p",
+    "expm1",
+    "sqrt",
+    "rsqrt",
+    "cbrt",
+    "logistic",
+    "erf",
+    "erfc",
+    "erf_inv",
+    "lgamma",
+    "digamma",
+    "igamma",
+    "igammac",
+    "igamma_grad_a",
+    "random_gamma_grad",
+    "bessel_i0e",
+    "bessel_i1e",
+    "polygamma",
+    "zeta",
+    "regularized_incomplete_beta",
+    "pow",
+    "atan2",
+    "rem",
+    "square",
+    "conj",
+    "real",
+    "imag",
+    "complex",
+    "reduce_precision",
+    "copy",
+    "copy_p",
+    "convert_element_type",
+    "add_any",
+    "clamp",
+    "max",
+    "min",
 )
 ZERO = ("sign", "floor", "ceil", "round", "stop_gradient", "is_finite")
 
@@ -133,8 +181,9 @@ def clamp_rule(ctx, eqn):
     if not ctx.local or any(v is None for v in vs):
         return elementwise_rule(ctx, eqn)
     vl, vx, vh = vs
-    # JAX's clamp JVP: x's tangent where lo <= x <= hi, else the active bound's.
-    sel = [vx < vl, (vx >= vl) & (vx <= vh), vx > vh]
+    # JAX's clamp JVP: x's tangent strictly inside, a bound's tangent where it is active; ties
+    # keep both (a superset, whatever convention JAX uses at the tie).
+    sel = [vx <= vl, (vx >= vl) & (vx <= vh), vx >= vh]
     return _masked_products(ctx, eqn, lambda i, s: sel[i])
 
 

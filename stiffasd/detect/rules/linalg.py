@@ -20,7 +20,12 @@ __all__ = ["dense_block_rule"]
 
 #: Number of trailing (matrix) dimensions per primitive; everything before is a batch dimension.
 _CORE_DIMS = {
-    "lu": 2, "cholesky": 2, "qr": 2, "eigh": 2, "svd": 2, "triangular_solve": 2,
+    "lu": 2,
+    "cholesky": 2,
+    "qr": 2,
+    "eigh": 2,
+    "svd": 2,
+    "triangular_solve": 2,
     "tridiagonal_solve": 2,
 }
 
@@ -49,10 +54,14 @@ def dense_block_rule(ctx, eqn):
     for x in eqn.invals:
         if inexact(x.dtype) and x.has_deps:
             per = x.size // B
-            red.append(matmul(from_pairs(np.repeat(np.arange(B), per), np.arange(x.size), (B, x.size)), x.deps))
+            red.append(
+                matmul(
+                    from_pairs(np.repeat(np.arange(B), per), np.arange(x.size), (B, x.size)), x.deps
+                )
+            )
     per_batch = union_or_empty(red, B, ctx.n)
     res = []
-    for k, dt in zip(eqn.out_sizes, eqn.out_dtypes):
+    for k, dt in zip(eqn.out_sizes, eqn.out_dtypes, strict=False):
         res.append(take_rows(per_batch, np.repeat(np.arange(B), k // B)) if inexact(dt) else None)
     return res
 

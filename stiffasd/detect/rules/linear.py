@@ -54,7 +54,9 @@ def dot_general_rule(ctx, eqn):
             parts.append(matmul(from_pairs(dst, src, (out_size, lhs.size)), lhs.deps))
     if inexact(rhs.dtype) and rhs.has_deps:
         if lhs.value is None:
-            m = from_pairs(np.repeat(np.arange(B * G), K), rpos.transpose(0, 2, 1).ravel(), (B * G, rhs.size))
+            m = from_pairs(
+                np.repeat(np.arange(B * G), K), rpos.transpose(0, 2, 1).ravel(), (B * G, rhs.size)
+            )
             red = matmul(m, rhs.deps)  # rows (b, g)
             bb, ff, gg = np.meshgrid(np.arange(B), np.arange(F), np.arange(G), indexing="ij")
             parts.append(take_rows(red, (bb * G + gg).ravel()))
@@ -85,7 +87,11 @@ def conv_rule(ctx, eqn):
     parts = []
     if inexact(lhs.dtype) and lhs.has_deps:
         kshape = rhs.shape
-        nzk = np.flatnonzero(np.asarray(rhs.value) != 0) if rhs.value is not None else np.arange(prod(kshape))
+        nzk = (
+            np.flatnonzero(np.asarray(rhs.value) != 0)
+            if rhs.value is not None
+            else np.arange(prod(kshape))
+        )
         x64 = jax.config.jax_enable_x64
         limit = 2**53 if x64 else 2**24
         if len(nzk) > MAX_CONV_PROBES or lhs.size + 1 >= limit:

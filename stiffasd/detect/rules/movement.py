@@ -45,7 +45,7 @@ def move(ctx, eqn, fn: Callable[[list], list]):
     outs = fn(args)
     stacked = vstack([eqn.invals[i].deps for i in data]) if data else None
     res = []
-    for o, dt in zip(outs, eqn.out_dtypes):
+    for o, dt in zip(outs, eqn.out_dtypes, strict=False):
         if not inexact(dt) or stacked is None:
             res.append(None)
             continue
@@ -90,21 +90,25 @@ def _np_broadcast_in_dim(p):
 def _np_slice(p):
     def f(a):
         strides = p.get("strides") or (1,) * len(p["start_indices"])
-        idx = tuple(slice(s, e, st) for s, e, st in zip(p["start_indices"], p["limit_indices"], strides))
+        idx = tuple(
+            slice(s, e, st)
+            for s, e, st in zip(p["start_indices"], p["limit_indices"], strides, strict=False)
+        )
         return [a[0][idx]]
 
     return f
 
 
 def _clamped_starts(starts, shape, sizes):
-    return [int(min(max(int(np.asarray(s)), 0), d - z)) for s, d, z in zip(starts, shape, sizes)]
+    triples = zip(starts, shape, sizes, strict=False)
+    return [int(min(max(int(np.asarray(s)), 0), d - z)) for s, d, z in triples]
 
 
 def _np_dynamic_slice(p):
     def f(a):
         x, sizes = a[0], p["slice_sizes"]
         st = _clamped_starts(a[1 : 1 + x.ndim], x.shape, sizes)
-        return [x[tuple(slice(s, s + z) for s, z in zip(st, sizes))]]
+        return [x[tuple(slice(s, s + z) for s, z in zip(st, sizes, strict=False))]]
 
     return f
 
@@ -113,7 +117,7 @@ def _np_dynamic_update_slice(p):
     def f(a):
         x, u = a[0].copy(), a[1]
         st = _clamped_starts(a[2 : 2 + x.ndim], x.shape, u.shape)
-        x[tuple(slice(s, s + z) for s, z in zip(st, u.shape))] = u
+        x[tuple(slice(s, s + z) for s, z in zip(st, u.shape, strict=False))] = u
         return [x]
 
     return f
@@ -124,7 +128,18 @@ _NUMPY = {
     "broadcast_in_dim": _np_broadcast_in_dim,
     "transpose": lambda p: lambda a: [np.transpose(a[0], p["permutation"])],
     "rev": lambda p: lambda a: [np.flip(a[0], tuple(p["dimensions"]))],
-    "squeeze": lambda p: lambda a: [np.reshape(a[0], tuple(s for i, s in enumerate(a[0].shape) if i not in set(int(d) % max(a[0].ndim, 1) for d in p["dimensions"])))],
+    "squeeze": lambda p: (
+        lambda a: [
+            np.reshape(
+                a[0],
+                tuple(
+                    s
+                    for i, s in enumerate(a[0].shape)
+                    if i not in set(int(d) % max(a[0].ndim, 1) for d in p["dimensions"])
+                ),
+            )
+        ]
+    ),
     "slice": _np_slice,
     "concatenate": lambda p: lambda a: [np.concatenate(a, axis=p["dimension"])],
     "dynamic_slice": _np_dynamic_slice,
@@ -135,12 +150,16 @@ _NUMPY = {
 def movement_rule(ctx, eqn):
     """Exact source map by running the primitive on element positions."""
     name = eqn.primitive.name
-    dyn_shape = any(k == "shape" and v is not None and any(not isinstance(s, (int, np.integer)) for s in v) for k, v in eqn.params.items())
+    dyn_shape = any(
+        k == "shape" and v is not None and any(not isinstance(s, (int, np.integer)) for s in v)
+        for k, v in eqn.params.items()
+    )
     if name in _NUMPY and not dyn_shape:
         fn = _NUMPY[name](eqn.params)
     elif name == "pad":
         cfg = eqn.params["padding_config"]
         if all(lo >= 0 and hi >= 0 and it == 0 for lo, hi, it in cfg):
+
             def fn(a, cfg=cfg):
                 return [np.pad(a[0], [(lo, hi) for lo, hi, _ in cfg], constant_values=a[1])]
         else:
@@ -158,9 +177,22 @@ def movement_rule(ctx, eqn):
 
 register_by_name(
     (
-        "reshape", "broadcast_in_dim", "transpose", "rev", "squeeze", "slice", "concatenate",
-        "pad", "dynamic_slice", "dynamic_update_slice", "gather", "split", "tile", "stack",
-        "unstack", "expand_dims",
+        "reshape",
+        "broadcast_in_dim",
+        "transpose",
+        "rev",
+        "squeeze",
+        "slice",
+        "concatenate",
+        "pad",
+        "dynamic_slice",
+        "dynamic_update_slice",
+        "gather",
+        "split",
+        "tile",
+        "stack",
+        "unstack",
+        "expand_dims",
     ),
     movement_rule,
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._sets import empty, from_pairs, mask_rows, matmul, take_rows, union_or_empty
+from .._sets import empty, from_pairs, mask_rows, matmul, take_rows, union_or_empty, vstack
 from ..interpreter import concrete_eval, inexact
 from . import register_by_name
 from ._util import positions, prod
@@ -28,7 +28,11 @@ def _group_ids(shape, axes) -> np.ndarray:
 def reduce_deps(x, axes, n):
     """Dependencies of the reduction of ``x`` over ``axes``."""
     gid = _group_ids(x.shape, axes)
-    k = int(gid.max()) + 1 if gid.size else prod([s for i, s in enumerate(x.shape) if i not in axes])
+    k = (
+        int(gid.max()) + 1
+        if gid.size
+        else prod([s for i, s in enumerate(x.shape) if i not in axes])
+    )
     m = from_pairs(gid, np.arange(x.size), (k, x.size))
     return matmul(m, x.deps)
 
@@ -75,7 +79,9 @@ def cumulative_rule(ctx, eqn):
     x = eqn.invals[0]
     if not x.has_deps:
         return [None]
-    dst, src = _prefix_pairs(x.shape, int(eqn.params["axis"]), bool(eqn.params.get("reverse", False)))
+    dst, src = _prefix_pairs(
+        x.shape, int(eqn.params["axis"]), bool(eqn.params.get("reverse", False))
+    )
     m = from_pairs(dst, src, (x.size, x.size))
     return [matmul(m, x.deps)]
 
@@ -101,19 +107,29 @@ def window_rule(ctx, eqn):
         import jax.lax as lax
 
         pos = positions(x.shape).astype(np.int64 if x.size >= 2**31 - 1 else np.int32)
-        cfg = [(lo, hi, b - 1) for (lo, hi), b in zip(pad, bd)]
-        padded = np.asarray(concrete_eval(lax.pad_p, {"padding_config": tuple(cfg)}, [pos, np.asarray(-1, pos.dtype)])[0])
+        cfg = [(lo, hi, b - 1) for (lo, hi), b in zip(pad, bd, strict=False)]
+        padded = np.asarray(
+            concrete_eval(
+                lax.pad_p, {"padding_config": tuple(cfg)}, [pos, np.asarray(-1, pos.dtype)]
+            )[0]
+        )
         ds = []
         for off in np.ndindex(*wd):
             idx = tuple(
                 slice(o * d, o * d + (m - 1) * s + 1, s)
-                for o, d, m, s in zip(off, wdil, out_shape, ws)
+                for o, d, m, s in zip(off, wdil, out_shape, ws, strict=False)
             )
             src = padded[idx].ravel()
             ds.append(take_rows(x.deps, src))
         res_all.append(union_or_empty(ds, prod(out_shape), ctx.n))
     if eqn.primitive.name == "reduce_window" and len(ops) > 0:
-        # Generic reduce_window with a user reducer: outputs may mix operands.
+        # Generic reduce_window with a user reducer: outputs may mix operands, and the init
+        # values enter every output element.
+        inits = [x.deps for x in eqn.invals[n_ops:] if inexact(x.dtype) and x.has_deps]
+        if inits:
+            from .._sets import collapse, repeat_row
+
+            res_all.append(repeat_row(collapse(vstack(inits)), prod(out_shape), ctx.n))
         u = union_or_empty(res_all, prod(out_shape), ctx.n)
         return [u] * n_ops
     return res_all
@@ -135,19 +151,17 @@ def sort_rule(ctx, eqn):
 
 
 def top_k_rule(ctx, eqn):
-    """top_k: values depend on the whole last-axis line (local: the selected elements)."""
+    """top_k along ``axis``: values depend on the whole line (local: the selected elements)."""
     x = eqn.invals[0]
     if not x.has_deps:
         return [None, None]
-    k = eqn.out_shapes[0][-1]
-    L = x.shape[-1]
-    lines = prod(x.shape[:-1])
+    axis = int(eqn.params.get("axis", -1)) % len(x.shape)
     if eqn.out_values is not None:
-        idx = np.asarray(eqn.out_values[1]).reshape(lines, k)
-        src = (np.arange(lines)[:, None] * L + idx).ravel()
+        idx = np.asarray(eqn.out_values[1]).astype(np.int64)
+        src = np.take_along_axis(positions(x.shape), idx, axis=axis).ravel()
         return [take_rows(x.deps, src), None]
-    red = reduce_deps(x, (len(x.shape) - 1,), ctx.n)
-    return [take_rows(red, np.repeat(np.arange(lines), k)), None]
+    red = reduce_deps(x, (axis,), ctx.n)
+    return [take_rows(red, _group_ids(eqn.out_shapes[0], (axis,))), None]
 
 
 def argminmax_rule(ctx, eqn):
@@ -157,7 +171,9 @@ def argminmax_rule(ctx, eqn):
 
 register_by_name(("reduce_sum", "reduce_prod", "reduce_max", "reduce_min"), reduce_rule)
 register_by_name(("cumsum", "cumprod", "cummax", "cummin", "cumlogsumexp"), cumulative_rule)
-register_by_name(("reduce_window_sum", "reduce_window_max", "reduce_window_min", "reduce_window"), window_rule)
+register_by_name(
+    ("reduce_window_sum", "reduce_window_max", "reduce_window_min", "reduce_window"), window_rule
+)
 register_by_name("sort", sort_rule)
 register_by_name("top_k", top_k_rule)
 register_by_name(("argmax", "argmin"), argminmax_rule)

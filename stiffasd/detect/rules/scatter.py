@@ -53,7 +53,9 @@ def scatter_destinations(operand_shape, indices, updates_shape, dnums, mode) -> 
         "mode": lax.GatherScatterMode.from_any(gmode),
         "fill_value": -1,
     }
-    out = concrete_eval(lax.gather_p, params, [positions(operand_shape).astype(pdt), np.asarray(indices)])[0]
+    out = concrete_eval(
+        lax.gather_p, params, [positions(operand_shape).astype(pdt), np.asarray(indices)]
+    )[0]
     dest = np.asarray(out).astype(np.int64).ravel()
     return np.where((dest >= 0) & (dest < size), dest, -1)
 
@@ -70,7 +72,11 @@ def scatter_rule(ctx, eqn):
             parts.append(repeat_row(collapse(updates.deps), out_size, ctx.n))
         return [union_or_empty(parts, out_size, ctx.n)]
     dest = scatter_destinations(
-        operand.shape, indices.value, updates.shape, eqn.params["dimension_numbers"], eqn.params.get("mode")
+        operand.shape,
+        indices.value,
+        updates.shape,
+        eqn.params["dimension_numbers"],
+        eqn.params.get("mode"),
     )
     ok = dest >= 0
     m = from_pairs(dest[ok], np.flatnonzero(ok), (out_size, updates.size))
@@ -86,7 +92,18 @@ def scatter_rule(ctx, eqn):
 
 
 register_by_name(
-    ("scatter", "scatter-add", "scatter_add", "scatter-sub", "scatter_sub", "scatter-mul",
-     "scatter_mul", "scatter-min", "scatter_min", "scatter-max", "scatter_max"),
+    (
+        "scatter",
+        "scatter-add",
+        "scatter_add",
+        "scatter-sub",
+        "scatter_sub",
+        "scatter-mul",
+        "scatter_mul",
+        "scatter-min",
+        "scatter_min",
+        "scatter-max",
+        "scatter_max",
+    ),
     scatter_rule,
 )

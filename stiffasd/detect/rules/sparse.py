@@ -43,7 +43,9 @@ def _sparse_dot(ctx, eqn, data, idx, rhs):
     g = np.arange(G)
     dst = (b * F * G + f * G)[:, None] + g[None, :]
     if inexact(rhs.dtype) and rhs.has_deps:
-        rpos = np.arange(rhs.size).reshape(rhs.shape).transpose(rb + rc + tuple(rf)).reshape(B, -1, G)
+        rpos = (
+            np.arange(rhs.size).reshape(rhs.shape).transpose(rb + rc + tuple(rf)).reshape(B, -1, G)
+        )
         src = rpos[b[:, None], k[:, None], g[None, :]]
         parts.append(matmul(from_pairs(dst, src, (out_size, rhs.size)), rhs.deps))
     if inexact(data.dtype) and data.has_deps:
