@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -91,18 +92,32 @@ def ken11_counts(repeat: int) -> list[dict]:
     rows = []
     for partition, published in (("column", PUBLISHED_COLUMN), ("row", PUBLISHED_ROW)):
         for order in BEST_ORDERS:
-            t, r = timed(lambda: color(p, partition=partition, order=order), repeat)
+            t, r = timed(partial(color, p, partition=partition, order=order), repeat)
             check_coloring(p, r)
-            rows.append(dict(problem=f"{partition}", order=order, colors=r.ncolors,
-                             published=published.get(order), seconds=t))
+            rows.append(
+                dict(
+                    problem=f"{partition}",
+                    order=order,
+                    colors=r.ncolors,
+                    published=published.get(order),
+                    seconds=t,
+                )
+            )
     for dec in ("direct", "substitution"):
         for order in BEST_ORDERS:
-            t, r = timed(lambda: color(p, partition="bidirectional", order=order,
-                                       decompression=dec), 1)
+            t, r = timed(
+                partial(color, p, partition="bidirectional", order=order, decompression=dec), 1
+            )
             check_coloring(p, r)
-            rows.append(dict(problem=f"bidirectional/{dec}", order=order,
-                             colors=f"{r.ncolors} ({r.ncolors_column}+{r.ncolors_row})",
-                             published=None, seconds=t))
+            rows.append(
+                dict(
+                    problem=f"bidirectional/{dec}",
+                    order=order,
+                    colors=f"{r.ncolors} ({r.ncolors_column}+{r.ncolors_row})",
+                    published=None,
+                    seconds=t,
+                )
+            )
     return rows
 
 
@@ -113,33 +128,60 @@ def scale(quick: bool, repeat: int) -> list[dict]:
     p = banded(n, 2)
     p.csc_indices  # noqa: B018 - the pattern's cached CSC arrays, built once per pattern
     for order in ("natural", "largest_first", "smallest_last", "saturation_degree"):
-        t, r = timed(lambda: color(p, order=order), repeat)
+        t, r = timed(partial(color, p, order=order), repeat)
         check_coloring(p, r)
-        out.append(dict(case=f"banded n={n}, 5 nnz/row", problem="column", order=order,
-                        colors=r.ncolors, seconds=t, cpu_seconds=timed.cpu, target_seconds=1.0))
+        out.append(
+            dict(
+                case=f"banded n={n}, 5 nnz/row",
+                problem="column",
+                order=order,
+                colors=r.ncolors,
+                seconds=t,
+                cpu_seconds=timed.cpu,
+                target_seconds=1.0,
+            )
+        )
     lap = laplacian_2d(N)
     lap.csc_indices  # noqa: B018
     for dec, name in (("direct", "star"), ("substitution", "acyclic")):
         for order in ("natural", "largest_first", "smallest_last"):
             t, r = timed(
-                lambda: color(lap, structure="symmetric", order=order, decompression=dec), repeat
+                partial(color, lap, structure="symmetric", order=order, decompression=dec), repeat
             )
             check_coloring(lap, r)
-            out.append(dict(case=f"2D Laplacian n={N * N}", problem=name, order=order,
-                            colors=r.ncolors, seconds=t, cpu_seconds=timed.cpu,
-                            target_seconds=5.0))
+            out.append(
+                dict(
+                    case=f"2D Laplacian n={N * N}",
+                    problem=name,
+                    order=order,
+                    colors=r.ncolors,
+                    seconds=t,
+                    cpu_seconds=timed.cpu,
+                    target_seconds=5.0,
+                )
+            )
     a = arrowhead(10**4)
     for kw, name in (
         (dict(partition="column"), "column"),
         (dict(partition="bidirectional", order="random"), "bidirectional/direct (random)"),
-        (dict(partition="bidirectional", decompression="substitution"),
-         "bidirectional/substitution"),
+        (
+            dict(partition="bidirectional", decompression="substitution"),
+            "bidirectional/substitution",
+        ),
     ):
-        t, r = timed(lambda: color(a, **kw), 1)
+        t, r = timed(partial(color, a, **kw), 1)
         check_coloring(a, r)
-        out.append(dict(case="arrowhead n=10000", problem=name, order=kw.get("order", "natural"),
-                        colors=f"{r.ncolors} ({r.ncolors_column}+{r.ncolors_row})", seconds=t,
-                        cpu_seconds=timed.cpu, target_seconds=None))
+        out.append(
+            dict(
+                case="arrowhead n=10000",
+                problem=name,
+                order=kw.get("order", "natural"),
+                colors=f"{r.ncolors} ({r.ncolors_column}+{r.ncolors_row})",
+                seconds=t,
+                cpu_seconds=timed.cpu,
+                target_seconds=None,
+            )
+        )
     return out
 
 
@@ -172,29 +214,52 @@ def compile_times() -> dict:
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "NUMBA_CACHE_DIR": cache, "PYTHONPATH": str(root)}
         for label in ("cold (compile)", "cached"):
-            proc = subprocess.run([sys.executable, "-c", _COMPILE_SNIPPET], env=env,
-                                  capture_output=True, text=True, check=True, cwd=root)
+            proc = subprocess.run(
+                [sys.executable, "-c", _COMPILE_SNIPPET],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=root,
+            )
             res[label] = json.loads(proc.stdout.strip().splitlines()[-1])
     return res
 
 
 def markdown(ken, big, comp) -> str:
-    lines = ["# Coloring benchmarks", "",
-             "## lp_ken_11 (14694 x 21349, 49058 nonzeros) vs ColPack's published counts", "",
-             "| problem | order | colors | ColPack | time [ms] |", "|---|---|---|---|---|"]
+    lines = [
+        "# Coloring benchmarks",
+        "",
+        "## lp_ken_11 (14694 x 21349, 49058 nonzeros) vs ColPack's published counts",
+        "",
+        "| problem | order | colors | ColPack | time [ms] |",
+        "|---|---|---|---|---|",
+    ]
     for r in ken:
         pub = "" if r["published"] is None else str(r["published"])
-        lines.append(f"| {r['problem']} | {r['order']} | {r['colors']} | {pub} | "
-                     f"{r['seconds'] * 1e3:.1f} |")
-    lines += ["", "## Speed at scale (after compilation; min over repeats)", "",
-              "| case | problem | order | colors | wall [s] | CPU [s] | target [s] |",
-              "|---|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {r['problem']} | {r['order']} | {r['colors']} | {pub} | {r['seconds'] * 1e3:.1f} |"
+        )
+    lines += [
+        "",
+        "## Speed at scale (after compilation; min over repeats)",
+        "",
+        "| case | problem | order | colors | wall [s] | CPU [s] | target [s] |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in big:
         tgt = "" if r["target_seconds"] is None else f"< {r['target_seconds']:g}"
-        lines.append(f"| {r['case']} | {r['problem']} | {r['order']} | {r['colors']} | "
-                     f"{r['seconds']:.3f} | {r['cpu_seconds']:.3f} | {tgt} |")
-    lines += ["", "## numba compile time (first calls in a fresh process, 30x30 pattern) [s]", "",
-              "| step | " + " | ".join(comp) + " |", "|---|" + "---|" * len(comp)]
+        lines.append(
+            f"| {r['case']} | {r['problem']} | {r['order']} | {r['colors']} | "
+            f"{r['seconds']:.3f} | {r['cpu_seconds']:.3f} | {tgt} |"
+        )
+    lines += [
+        "",
+        "## numba compile time (first calls in a fresh process, 30x30 pattern) [s]",
+        "",
+        "| step | " + " | ".join(comp) + " |",
+        "|---|" + "---|" * len(comp),
+    ]
     steps = list(next(iter(comp.values())))
     for s in steps:
         lines.append(f"| {s} | " + " | ".join(f"{comp[k][s]:.2f}" for k in comp) + " |")
@@ -214,13 +279,18 @@ def main(argv=None) -> None:
     big = scale(args.quick, args.repeat)
     table = markdown(ken, big, comp)
     load = os.getloadavg()
-    table += (f"\n\nLoad average during the run: {load[0]:.1f} (1 min), {load[2]:.1f} (15 min) "
-              f"on {os.cpu_count()} cores: the machine is shared, so wall times are inflated by "
-              "roughly load/cores; CPU time is the single-thread work (kernels are serial).")
+    table += (
+        f"\n\nLoad average during the run: {load[0]:.1f} (1 min), {load[2]:.1f} (15 min) "
+        f"on {os.cpu_count()} cores: the machine is shared, so wall times are inflated by "
+        "roughly load/cores; CPU time is the single-thread work (kernels are serial)."
+    )
     print(table)
     if not args.quick:
-        write_results("coloring", {"lp_ken_11": ken, "scale": big, "compile": comp,
-                                   "load_average": load}, table)
+        write_results(
+            "coloring",
+            {"lp_ken_11": ken, "scale": big, "compile": comp, "load_average": load},
+            table,
+        )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Stiff test problems for the diffrax benchmarks and tests (JAX right-hand sides ``f(t, y, args)``).
+"""Stiff test problems for the diffrax tests and benchmarks (JAX right-hand sides f(t, y, args)).
 
 * `brusselator_2d`: the 2D Brusselator reaction-diffusion system on an N-by-N periodic grid with
   the localized forcing of Hairer & Wanner (Solving ODEs II, IV.10) as used in the SciML

@@ -8,7 +8,6 @@ Each ``examples/<name>.py`` only states its problem and defaults; run any of the
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import time
 from collections.abc import Callable
@@ -20,16 +19,17 @@ jax.config.update("jax_enable_x64", True)
 
 import numpy as np  # noqa: E402
 
-if importlib.util.find_spec("stiffasd") is None:
-    # running from a source checkout without installing: use the package next to examples/
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+_CHECKOUT = Path(__file__).resolve().parent.parent
+if (_CHECKOUT / "stiffasd" / "__init__.py").exists():
+    # run from a source checkout: use the package next to examples/, not an installed copy
+    sys.path.insert(0, str(_CHECKOUT))
 
 import stiffasd  # noqa: E402
 from stiffasd._compare import compare_solve_ivp, format_table  # noqa: E402
 from stiffasd.problems import OdeProblem  # noqa: E402
 
 
-def parser(doc: str, size_name: str, size_default: int, *, max_default_n: int = 1500
+def parser(doc: str, size_name: str, size_default: int, *, max_default_n: int = 600
            ) -> argparse.ArgumentParser:
     """The command line every example shares; ``size_name`` is the problem's size argument."""
     p = argparse.ArgumentParser(description=doc.splitlines()[0],
@@ -112,17 +112,26 @@ def colored_pattern(ax, sparse, max_size: int = 160, title: str | None = None) -
 
     pattern, c = sparse.pattern, sparse.coloring
     m, n = pattern.shape
-    k = min(max_size, m, n)
-    rows, cols = pattern.rows, pattern.cols
+    # a leading block shows a stencil best; a dense row or column (global coupling) only
+    # shows in the whole matrix
+    dense_line = max(pattern.row_counts.max(initial=0), pattern.col_counts.max(initial=0)) > 50
+    k = max(m, n) if dense_line else min(max_size, m, n)
+    rows, cols = pattern.csc_indices, pattern.csc_cols  # the data order decompression fills
+    gather = c.gather
+    if gather is not None:
+        # the flat buffer is [JVP color 0 (m values), JVP color 1, ..., VJP color 0 (n), ...]:
+        # where an entry is gathered from says which pass computes it
+        g = np.asarray(gather)
+        jvp_part = c.ncolors_column * m
+        which = np.where(g < jvp_part, g // max(m, 1),
+                         c.ncolors_column + (g - jvp_part) // max(n, 1))
+    else:  # substitution plans solve along trees: show the column's (or row's) color
+        col_c = np.asarray(c.column_colors)[cols]
+        which = np.where(col_c >= 0, col_c, c.ncolors_column + np.asarray(c.row_colors)[rows])
     keep = (rows < k) & (cols < k)
-    rows, cols = rows[keep], cols[keep]
-    col_c = np.asarray(c.column_colors)[cols]
-    row_c = np.asarray(c.row_colors)[rows]
-    # an entry is read from its column's JVP pass when that color is active, else from its
-    # row's VJP pass (bicoloring); VJP colors are shifted after the JVP ones
-    which = np.where(col_c >= 0, col_c, c.ncolors_column + row_c)
+    rows, cols, which = rows[keep], cols[keep], which[keep]
     cmap = plt.get_cmap("tab20", max(c.ncolors, 1))
-    size = max(2.0, 1500.0 / k)
+    size = max(1.0, 1500.0 / k)
     ax.scatter(cols, rows, c=which, cmap=cmap, vmin=-0.5, vmax=max(c.ncolors, 1) - 0.5,
                s=size, marker="s", linewidths=0)
     ax.set_xlim(-0.5, k - 0.5)

@@ -4,8 +4,8 @@
 
 Every cell sees the reservoir (a dense column) and the reservoir sees every cell (a dense row):
 one-sided colorings need one pass per unknown, and so do colored finite differences
-(jac_sparsity=). Bicoloring (forward and reverse passes together) needs about four; stiffasd.jac
-picks it automatically where the installed coloring supports it.
+(jac_sparsity=). Bicoloring (forward and reverse passes together) needs 7 whatever n, and
+stiffasd.jac's automatic mode picks it.
 """
 
 from _common import main

@@ -283,8 +283,8 @@ def robertson_diffusion_2d(N: int = 16, *, D: float = 0.1,
                       {"N": N, "fields": fields})
 
 
-def reservoir_exchange(n_cells: int = 1000, *, D: float = 1.0, volume: float = 1.0,
-                       t_span: tuple[float, float] = (0.0, 5.0),
+def reservoir_exchange(n_cells: int = 1000, *, D: float = 1.0, volume: float | None = None,
+                       t_span: tuple[float, float] = (0.0, 2.0),
                        seed: int = 0) -> OdeProblem:
     """A chain of cells exchanging with one shared, well-mixed reservoir (global coupling).
 
@@ -293,18 +293,19 @@ def reservoir_exchange(n_cells: int = 1000, *, D: float = 1.0, volume: float = 1
         \\qquad \\dot R = \\frac{1}{V} \\sum_i \\kappa_i (u_i - R)
 
     with zero-flux chain ends and exchange rates :math:`\\kappa_i` spread over
-    :math:`[1, 10^3]` (the fast ones make it stiff). State ``[u_1..u_n, R]``
+    :math:`[1, 10^3]` (the fast ones make it stiff); the reservoir volume defaults to
+    ``n_cells`` (a mean field: :math:`R` follows the average exchange). State ``[u_1..u_n, R]``
     (n = ``n_cells`` + 1). The Jacobian is an *arrowhead*: tridiagonal plus a dense last
     column (every cell sees :math:`R`) and a dense last row (:math:`R` sees every cell).
     Any column coloring needs n colors (the dense row makes all columns conflict), any row
     coloring needs n colors too (the dense column); a bicoloring (forward and reverse
-    passes together) needs about four. This is where colored finite differences
+    passes together) needs a handful (7 with stiffasd's, whatever n). This is where colored finite differences
     (``jac_sparsity=``) cost n right-hand-side evaluations per Jacobian.
     """
     rng = np.random.default_rng(seed)
     kappa = 10.0 ** rng.uniform(0.0, 3.0, n_cells)
     y0 = np.concatenate([1.0 + 0.5 * np.sin(np.linspace(0.0, 6.0 * np.pi, n_cells)), [0.0]])
-    p = np.array([D, 1.0 / volume])
+    p = np.array([D, 1.0 / (n_cells if volume is None else volume)])
 
     def rhs(t, y, p):
         d, inv_v = p[0], p[1]

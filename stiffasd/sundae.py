@@ -15,7 +15,8 @@ installed build) import it, lazily.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -245,8 +246,9 @@ def jacobian(
     return SundaeJacobian(_FromMatrix(jac, sparsity), sparsity, args)
 
 
-def cvode_options(jac: Callable, y0=None, *, t0: float = 0.0, args: tuple = (),
-                  pattern: Any = None) -> dict:
+def cvode_options(
+    jac: Callable, y0=None, *, t0: float = 0.0, args: tuple = (), pattern: Any = None
+) -> dict:
     """Keyword arguments for ``sksundae.cvode.CVODE``: ``linsolver="sparse"``, ``sparsity=`` and
     ``jacfn=`` from a stiffasd Jacobian.
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import gc
-import importlib.util
 import resource
-import warnings
 
 import diffrax
 import jax
@@ -20,38 +18,9 @@ from benchmarks.diffrax_problems import brusselator_2d, heat_reaction_1d, robert
 from stiffasd._sparse_linalg import DirectLU, FactorCache, Krylov
 from stiffasd.pattern import SparsityPattern
 
-HAVE_PREPARE = importlib.util.find_spec("stiffasd._jacobian") is not None
-
-
-class _DenseReference:
-    """Reference stand-in for `stiffasd.prepare_jacobian`: dense jacfwd, pattern taken as the
-    nonzeros at random points (used only while the real one is unavailable)."""
-
-    def __init__(self, f, *args, argnums=0, sparsity=None, **kwargs):
-        self.f, self.argnums = f, argnums
-        rng = np.random.default_rng(0)
-        mask = None
-        for _ in range(2):
-            a = jax.tree_util.tree_map(
-                lambda x: jnp.asarray(rng.uniform(0.5, 1.5, np.shape(x)), jnp.result_type(x))
-                if jnp.issubdtype(jnp.result_type(x), jnp.floating)
-                else x,
-                list(args),
-            )
-            jac = np.asarray(jax.jacfwd(f, argnums=argnums)(*a))
-            mask = (jac != 0) if mask is None else mask | (jac != 0)
-        self.pattern = SparsityPattern.from_dense(mask) if sparsity is None else sparsity
-        self._r = jnp.asarray(self.pattern.csc_indices)
-        self._c = jnp.asarray(self.pattern.csc_cols)
-
-    def data(self, *args):
-        return jax.jacfwd(self.f, argnums=self.argnums)(*args)[self._r, self._c]
-
 
 @pytest.fixture(autouse=True)
-def _prepare(monkeypatch):
-    if not HAVE_PREPARE:
-        monkeypatch.setattr(sdx, "_prepare_jacobian", _DenseReference)
+def _reset_counters():
     sdx.reset_stats()
     yield
 
@@ -185,41 +154,50 @@ def test_jit_vmap_saveat_args(heat_dense, kwargs):
     assert np.all(np.abs(np.asarray(steps) - np.asarray(ref_steps)) <= 3)
 
 
-def test_float32_state_warns():
-    import optimistix as optx
-
-    finder = sdx.sparse(diffrax.Kvaerno5()).root_finder
-    finder = eqx_tree_tols(finder)
-    with pytest.warns(stiffasd.errors.PrecisionWarning, match="float32"):
-        sol = optx.root_find(lambda y, a: y**2 - a, finder, jnp.full(3, 1.9, jnp.float32),
-                             jnp.full(3, 4.0, jnp.float32), throw=False)
-    np.testing.assert_allclose(np.asarray(sol.value), 2.0, rtol=1e-3)
-
-
-def eqx_tree_tols(finder):
+def _tols(finder):
     import equinox as eqx
 
     return eqx.tree_at(lambda s: (s.rtol, s.atol, s.norm), finder,
                        (1e-6, 1e-6, lambda x: jnp.max(jnp.abs(x))))
 
 
-def test_root_finder_matches_diffrax_verychord_iterates():
-    """Same chord iteration as diffrax's VeryChord (exact Jacobian either way)."""
-    import optimistix as optx
+def _chord_iterates(finder, fn, y, args, steps=6):
+    """Run a root finder's init/step/terminate protocol directly (as diffrax does)."""
+    state = finder.init(fn, y, args, {}, jax.eval_shape(lambda: y), None, frozenset())
+    ys, done = [], []
+    for _ in range(steps):
+        y, state, _ = finder.step(fn, y, args, {}, state, frozenset())
+        ys.append(np.asarray(y))
+        done.append(bool(finder.terminate(fn, y, args, {}, state, frozenset())[0]))
+    return np.stack(ys), done
 
-    finder = eqx_tree_tols(sdx.sparse(diffrax.Kvaerno5()).root_finder)
+
+def test_float32_state_warns():
+    finder = _tols(sdx.sparse(diffrax.Kvaerno5()).root_finder)
+
+    def fn(y, a):
+        return y**2 - a, None
+
+    with pytest.warns(stiffasd.errors.PrecisionWarning, match="float32"):
+        ys, _ = _chord_iterates(finder, fn, jnp.full(3, 1.9, jnp.float32),
+                                jnp.full(3, 4.0, jnp.float32))
+    np.testing.assert_allclose(ys[-1], 2.0, rtol=1e-4)
+
+
+def test_root_finder_matches_diffrax_verychord_iterates():
+    """Same chord iteration and termination as diffrax's VeryChord (exact Jacobian either way)."""
+    finder = _tols(sdx.sparse(diffrax.Kvaerno5()).root_finder)
     reference = diffrax.VeryChord(rtol=1e-6, atol=1e-6, norm=finder.norm)
     target = jnp.linspace(1.0, 2.0, 7)
 
     def fn(y, a):
-        return y**3 - a**3 + 0.1 * jnp.roll(y - a, 1)
+        return y**3 - a**3 + 0.1 * jnp.roll(y - a, 1), None
 
     for start in (target + 0.05, target + 0.3):
-        ours = optx.root_find(fn, finder, start, target, throw=False)
-        ref = optx.root_find(fn, reference, start, target, throw=False)
-        np.testing.assert_allclose(np.asarray(ours.value), np.asarray(ref.value), rtol=1e-12)
-        assert ours.result == ref.result
-        assert int(ours.stats["num_steps"]) == int(ref.stats["num_steps"])
+        ours, ours_done = _chord_iterates(finder, fn, start, target)
+        ref, ref_done = _chord_iterates(reference, fn, start, target)
+        np.testing.assert_allclose(ours, ref, rtol=1e-12)
+        assert ours_done == ref_done
 
 
 def test_untraceable_vector_field_raises_clearly():

@@ -49,8 +49,9 @@ def test_non_canonical_matrices_and_pattern_errors():
     np.testing.assert_array_equal(
         sp.csc_matrix((JJ, sub.sparsity.indices, sub.sparsity.indptr)).toarray(), np.eye(10)
     )
-    far = sd.jacobian(lambda t, y: sp.csc_matrix(([1.0], ([0], [9])), shape=(10, 10)),
-                      pattern=pattern)
+    far = sd.jacobian(
+        lambda t, y: sp.csc_matrix(([1.0], ([0], [9])), shape=(10, 10)), pattern=pattern
+    )
     with pytest.raises(PatternMismatchError, match="outside the sparsity"):
         far(0.0, P.y0, None, JJ)
     with pytest.raises(TypeError, match="exactly one"):
@@ -83,8 +84,15 @@ def test_cvode_values_and_userdata():
         yp[:] = userdata[0] * P.rhs(t, y)
 
     J = sd.jacobian(values=lambda t, y, s: s * P.jac.data(t, y), pattern=P.sparsity)
-    solver = sksundae.cvode.CVODE(rhsfn, userdata=(scale,), linsolver="sparse",
-                                  sparsity=J.sparsity, jacfn=J.with_userdata, rtol=1e-8, atol=1e-10)
+    solver = sksundae.cvode.CVODE(
+        rhsfn,
+        userdata=(scale,),
+        linsolver="sparse",
+        sparsity=J.sparsity,
+        jacfn=J.with_userdata,
+        rtol=1e-8,
+        atol=1e-10,
+    )
     soln = solver.solve(np.array(P.t_span), P.y0)
     ref = solve_ivp(P.rhs, P.t_span, P.y0, method="Radau", jac=P.jac, rtol=1e-10, atol=1e-12)
     assert soln.success
@@ -103,7 +111,8 @@ def test_cvode_with_stiffasd_jac():
     assert opts["sparsity"].nnz == jac.pattern.nnz
     solver = sd.cvode(fun, jac, args=prob.args, rtol=1e-8, atol=1e-10)
     soln = solver.solve(np.array(prob.t_span), prob.y0)
-    ref = solve_ivp(fun, prob.t_span, prob.y0, method="BDF", args=prob.args, jac=jac,
-                    rtol=1e-10, atol=1e-12)
+    ref = solve_ivp(
+        fun, prob.t_span, prob.y0, method="BDF", args=prob.args, jac=jac, rtol=1e-10, atol=1e-12
+    )
     assert soln.success and soln.njev > 0
     np.testing.assert_allclose(soln.y[-1], ref.y[:, -1], rtol=1e-5, atol=1e-7)

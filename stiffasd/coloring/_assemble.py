@@ -136,15 +136,19 @@ def assemble_substitution(
     if not postprocess:
         needed[:] = True
     nodes = NodeGraph(adj, prob.raw)
-    child, parent, sign, end, entry = forest_plan(nodes, prob.vkey, needed, postprocess)
+    (lc_seed, lc_target, lc_sign, child, parent, entry, sign, direct, start, end) = forest_plan(
+        nodes, prob.vkey, needed, postprocess
+    )
     col, row = prob.final_colors(needed)
     kc, kr = _ncolors(col), _ncolors(row)
     flat_size = kc * m + kr * n
-    L = child.size
-    pre_gather = prob.flatpos(parent, child, col, row)
-    # every pattern entry (CSC position) -> flat position or flat_size + tree edge
+    pre_gather = prob.flatpos(lc_seed, lc_target, col, row)
+    # every pattern entry (CSC position) -> flat position (direct) or flat_size + solved edge
     final = np.full(p.nnz, -1, dtype=_I)
-    tree_edge = flat_size + np.arange(L, dtype=_I)
+    solved = ~direct
+    tree_edge = np.empty(child.size, dtype=_I)
+    tree_edge[direct] = prob.flatpos(parent[direct], child[direct], col, row)
+    tree_edge[solved] = flat_size + np.arange(int(solved.sum()), dtype=_I)
     if prob.bidirectional:
         nnz = p.nnz
         to_csc = np.empty(nnz, dtype=_I)
@@ -163,10 +167,10 @@ def assemble_substitution(
         raise InvalidColoringError("internal: an entry is in no 2-colored tree; please report.")
     plan = SubstitutionPlan(
         pre_gather=_ro(pre_gather),
-        pre_sign=_ro(sign, np.float64),
-        start=_ro(np.arange(L)),
-        end=_ro(end),
-        edge_sign=_ro(sign, np.float64),
+        pre_sign=_ro(lc_sign, np.float64),
+        start=_ro(start[solved]),
+        end=_ro(end[solved]),
+        edge_sign=_ro(sign[solved], np.float64),
         final=_ro(final),
         flat_size=int(flat_size),
     )

@@ -30,8 +30,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("file", help="Matrix Market file (.mtx or .mtx.gz); stored entries count")
     p.add_argument("--partition", choices=PARTITIONS, default="column")
-    p.add_argument("--order", choices=ORDERS + ("best", "all"), default="natural",
-                   help="vertex order; 'all' prints one line per order")
+    p.add_argument(
+        "--order",
+        choices=ORDERS + ("best", "all"),
+        default="natural",
+        help="vertex order; 'all' prints one line per order",
+    )
     p.add_argument("--structure", choices=STRUCTURES, default="nonsymmetric")
     p.add_argument("--decompression", choices=DECOMPRESSIONS, default="direct")
     p.add_argument("--no-postprocess", action="store_true", help="keep every color")

@@ -22,7 +22,11 @@ from .symmetric import acyclic_coloring, star_coloring
 
 
 def bicoloring(
-    pattern: SparsityPattern, order: str, decompression: str, postprocess: bool, seed: int,
+    pattern: SparsityPattern,
+    order: str,
+    decompression: str,
+    postprocess: bool,
+    seed: int,
     meta: dict,
 ) -> ColoringResult:
     """Bidirectional coloring of ``pattern``; see the module docstring."""

@@ -140,7 +140,7 @@ class NodeGraph:
 
 
 @numba.njit(cache=True)
-def _forest_plan(nptr, nadj, nentry, nvert, vkey, needed, postprocess):  # pragma: no cover - compiled
+def _forest_plan(nptr, nadj, nentry, nvert, vkey, needed, postprocess):  # pragma: no cover
     """Root every 2-colored tree and list its non-root nodes in DFS preorder.
 
     Roots are chosen so that few keys are read (GTMP 2007, Section 3.2 decompresses a tree
@@ -150,9 +150,10 @@ def _forest_plan(nptr, nadj, nentry, nvert, vkey, needed, postprocess):  # pragm
     (both of its colors are read anyway). ``needed`` (keys already required, e.g. by the
     diagonal) is updated in place.
 
-    Returns, per non-root node in preorder: child vertex, parent vertex, sign ``(-1)**depth``,
-    the end of its subtree's preorder range, and the adjacency entry (parent -> child) of the
-    tree edge to its parent.
+    Returns the prefix-sum list (seed vertex, target vertex and sign ``(-1)**depth`` of every
+    node of a deep tree, in preorder) and, per tree edge (non-root node): child and parent
+    vertex, adjacency entry (parent -> child), sign of the child, whether it is read directly,
+    and the child's subtree range in the list.
     """
     nn = nptr.size - 1
     comp = np.full(nn, -1, dtype=np.int64)
@@ -219,20 +220,38 @@ def _forest_plan(nptr, nadj, nentry, nvert, vkey, needed, postprocess):  # pragm
             needed[ka] = True
         cnt[ka] -= 1
         cnt[kb] -= 1
-    # DFS from the roots: preorder of non-root nodes, subtree ranges
-    L = nn - nc
-    child_v = np.empty(L, dtype=np.int64)
-    parent_v = np.empty(L, dtype=np.int64)
-    sign = np.empty(L, dtype=np.float64)
-    end = np.empty(L, dtype=np.int64)
-    edge_entry = np.empty(L, dtype=np.int64)
+    # DFS from the roots. Trees of depth 1 (stars rooted at their centre, single edges) are
+    # read directly. Deeper trees are listed in preorder, root included with its value
+    # (the compressed row of the root at its children's color, available since both colors
+    # of a deep tree are read), so that every tree's signed values sum to zero exactly and
+    # the running prefix sum returns to ~0 between trees (no drift of rounding errors).
+    ne_ = nn - nc
+    lc_seed = np.empty(nn, dtype=np.int64)
+    lc_target = np.empty(nn, dtype=np.int64)
+    lc_sign = np.empty(nn, dtype=np.float64)
+    e_child = np.empty(ne_, dtype=np.int64)
+    e_parent = np.empty(ne_, dtype=np.int64)
+    e_entry = np.empty(ne_, dtype=np.int64)
+    e_sign = np.empty(ne_, dtype=np.float64)
+    e_direct = np.zeros(ne_, dtype=np.bool_)
+    e_start = np.zeros(ne_, dtype=np.int64)
+    e_end = np.zeros(ne_, dtype=np.int64)
     it = nptr[:-1].copy()
     par = np.full(nn, -1, dtype=np.int64)
     depth = np.zeros(nn, dtype=np.int64)
-    start = np.full(nn, -1, dtype=np.int64)
+    kidx = np.full(nn, -1, dtype=np.int64)
     pos = 0
+    k = 0
     for t in range(nc):
         r = roots[t]
+        if csize[t] < 2:
+            continue
+        deep = nptr[r + 1] - nptr[r] != csize[t] - 1
+        if deep:
+            lc_seed[pos] = nvert[nadj[nptr[r]]]
+            lc_target[pos] = nvert[r]
+            lc_sign[pos] = 1.0
+            pos += 1
         stack[0] = r
         top = 1
         while top > 0:
@@ -245,25 +264,50 @@ def _forest_plan(nptr, nadj, nentry, nvert, vkey, needed, postprocess):  # pragm
                     continue
                 par[b] = a
                 depth[b] = depth[a] + 1
-                start[b] = pos
-                child_v[pos] = nvert[b]
-                parent_v[pos] = nvert[a]
-                edge_entry[pos] = e
-                sign[pos] = 1.0 if depth[b] % 2 == 0 else -1.0
-                pos += 1
+                sg = 1.0 if depth[b] % 2 == 0 else -1.0
+                e_child[k] = nvert[b]
+                e_parent[k] = nvert[a]
+                e_entry[k] = e
+                e_sign[k] = sg
+                # a leaf edge is its own compressed value: read it directly
+                e_direct[k] = (not deep) or (nptr[b + 1] - nptr[b] == 1)
+                if deep:
+                    lc_seed[pos] = nvert[a]
+                    lc_target[pos] = nvert[b]
+                    lc_sign[pos] = sg
+                    e_start[k] = pos
+                    pos += 1
+                kidx[b] = k
+                k += 1
                 stack[top] = b
                 top += 1
             else:
                 top -= 1
-                if a != r:
-                    end[start[a]] = pos
-    return child_v[:pos], parent_v[:pos], sign[:pos], end[:pos], edge_entry[:pos]
+                if a != r and deep:
+                    e_end[kidx[a]] = pos
+    return (
+        lc_seed[:pos],
+        lc_target[:pos],
+        lc_sign[:pos],
+        e_child[:k],
+        e_parent[:k],
+        e_entry[:k],
+        e_sign[:k],
+        e_direct[:k],
+        e_start[:k],
+        e_end[:k],
+    )
 
 
 def forest_plan(nodes: NodeGraph, vkey: np.ndarray, needed: np.ndarray, postprocess: bool):
     return _forest_plan(
-        nodes.ptr, nodes.adj, nodes.entry, nodes.vertex, np.ascontiguousarray(vkey, np.int64), needed,
-        bool(postprocess)
+        nodes.ptr,
+        nodes.adj,
+        nodes.entry,
+        nodes.vertex,
+        np.ascontiguousarray(vkey, np.int64),
+        needed,
+        bool(postprocess),
     )
 
 

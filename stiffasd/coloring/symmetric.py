@@ -204,14 +204,14 @@ def _acyclic_coloring(order, ptr, idx, edge, ne):  # pragma: no cover - compiled
 
 def star_coloring(adj: Adjacency, order: np.ndarray) -> np.ndarray:
     """Star coloring (colors ``0..k-1``) of ``adj`` in ``order``."""
-    return _star_coloring(np.ascontiguousarray(order, np.int64), adj.ptr, adj.idx, adj.edge,
-                          adj.ne)
+    return _star_coloring(np.ascontiguousarray(order, np.int64), adj.ptr, adj.idx, adj.edge, adj.ne)
 
 
 def acyclic_coloring(adj: Adjacency, order: np.ndarray) -> np.ndarray:
     """Acyclic coloring (colors ``0..k-1``) of ``adj`` in ``order``."""
-    return _acyclic_coloring(np.ascontiguousarray(order, np.int64), adj.ptr, adj.idx, adj.edge,
-                             adj.ne)
+    return _acyclic_coloring(
+        np.ascontiguousarray(order, np.int64), adj.ptr, adj.idx, adj.edge, adj.ne
+    )
 
 
 def symmetric_coloring(pattern, order, decompression, postprocess, seed, meta):

@@ -7,14 +7,6 @@ import dataclasses
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-import stiffasd
-from stiffasd.coloring import ColoringResult, check_coloring, color
-from stiffasd.errors import InvalidColoringError, ShapeError
-from stiffasd.pattern import SparsityPattern
-
 from coloring_strategies import (
     arrowhead,
     banded,
@@ -26,6 +18,13 @@ from coloring_strategies import (
     symmetric_patterns,
     symmetrize,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import stiffasd
+from stiffasd.coloring import ColoringResult, check_coloring, color
+from stiffasd.errors import InvalidColoringError, ShapeError
+from stiffasd.pattern import SparsityPattern
 
 ORDERS = [
     "natural",
@@ -87,7 +86,11 @@ def assert_contract(p: SparsityPattern, r: ColoringResult):
 def test_nonsymmetric_roundtrip(p, order, prob, seed, postprocess):
     partition, decompression = prob
     r = color(
-        p, partition=partition, order=order, decompression=decompression, seed=seed,
+        p,
+        partition=partition,
+        order=order,
+        decompression=decompression,
+        seed=seed,
         postprocess=postprocess,
     )
     assert_contract(p, r)
@@ -109,7 +112,11 @@ def test_nonsymmetric_roundtrip(p, order, prob, seed, postprocess):
 )
 def test_symmetric_roundtrip(p, order, decompression, seed, postprocess):
     r = color(
-        p, structure="symmetric", order=order, decompression=decompression, seed=seed,
+        p,
+        structure="symmetric",
+        order=order,
+        decompression=decompression,
+        seed=seed,
         postprocess=postprocess,
     )
     assert_contract(p, r)
@@ -151,7 +158,10 @@ def test_fixed_symmetric_families(order, decompression):
     ]:
         for postprocess in (True, False):
             r = color(
-                p, structure="symmetric", order=order, decompression=decompression,
+                p,
+                structure="symmetric",
+                order=order,
+                decompression=decompression,
                 postprocess=postprocess,
             )
             assert_contract(p, r)
@@ -251,8 +261,9 @@ def test_check_names_star_violation():
         check_coloring(p, bad)
     # the same colors are a fine acyclic coloring of the path
     sub = color(p, structure="symmetric", decompression="substitution")
-    check_coloring(p, dataclasses.replace(sub, column_colors=np.array([0, 1, 0, 1]),
-                                          ncolors_column=2))
+    check_coloring(
+        p, dataclasses.replace(sub, column_colors=np.array([0, 1, 0, 1]), ncolors_column=2)
+    )
 
 
 def test_check_names_acyclic_violations():
@@ -273,7 +284,10 @@ def test_check_names_bidirectional_violation():
     r = color(p, partition="bidirectional")
     check_coloring(p, r)
     bad = dataclasses.replace(
-        r, column_colors=np.array([0, 0]), row_colors=np.array([-1, -1]), ncolors_column=1,
+        r,
+        column_colors=np.array([0, 0]),
+        row_colors=np.array([-1, -1]),
+        ncolors_column=1,
         ncolors_row=0,
     )
     with pytest.raises(InvalidColoringError, match="not bi-orthogonal"):

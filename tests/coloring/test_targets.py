@@ -8,11 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io
+from coloring_strategies import arrowhead, random_values
 
 from stiffasd.coloring import check_coloring, color
 from stiffasd.pattern import SparsityPattern
-
-from coloring_strategies import arrowhead, random_values
 
 DATA = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "lp_ken_11.mtx.gz"
 
