@@ -224,6 +224,12 @@ def _elementwise(ctx, eqn, outs):
         ctx.interact(s, s)
 
 
+def _abs_sign(ctx, eqn, outs):
+    """Piecewise linear on real numbers; the modulus (and phase) of a complex number is not."""
+    if np.issubdtype(np.dtype(eqn.invals[0].dtype), np.complexfloating):
+        _elementwise(ctx, eqn, outs)
+
+
 def _integer_pow(ctx, eqn, outs):
     if int(eqn.params["y"]) in (0, 1):
         return
@@ -415,13 +421,11 @@ _LINEAR = (
     "scatter-sub",
     "scatter_sub",
     # piecewise linear or piecewise constant: zero Hessian almost everywhere
-    "sign",
     "floor",
     "ceil",
     "round",
     "stop_gradient",
     "is_finite",
-    "abs",
     "max",
     "min",
     "clamp",
@@ -494,6 +498,7 @@ _UNARY = (
 
 _by_name(_LINEAR, _none)
 _by_name(_UNARY, _elementwise)
+_by_name(("abs", "sign"), _abs_sign)
 _by_name("integer_pow", _integer_pow)
 _by_name("mul", _mul)
 _by_name("div", _div)
