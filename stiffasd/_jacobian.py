@@ -135,6 +135,36 @@ def _out_shape(f: Callable, args: Sequence[Any], call: str) -> jax.ShapeDtypeStr
     return out
 
 
+def _checked_inputs(
+    f: Callable, args: Sequence[Any], argnums: Any, call: str, check_finite: bool
+) -> tuple[list[Any], Any, jax.ShapeDtypeStruct]:
+    """The checks every prepared derivative starts with: a callable, a valid ``argnums``, a
+    floating-point (and finite) differentiated argument, and a traceable ``f``.
+
+    Returns:
+        ``(args, x, out)``: the arguments as a list with ``args[argnums]`` checked, that
+        argument, and the shape/dtype of ``f(*args)``.
+    """
+    if not callable(f):
+        raise TypeError(f"{call}: f must be callable, got {type(f).__name__}.")
+    if not isinstance(argnums, (int, np.integer)) or not 0 <= argnums < len(args):
+        raise ValueError(
+            f"{call}: argnums must be the index of one argument (0 <= argnums < {len(args)}), "
+            f"got {argnums!r}."
+        )
+    args = list(args)
+    x = _as_array(args[argnums], f"args[{argnums}]", call)
+    if not jnp.issubdtype(x.dtype, jnp.inexact):
+        raise TypeError(
+            f"{call}: the differentiated argument must be a floating-point array, got dtype "
+            f"{jnp.result_type(x)}; convert it with .astype(float)."
+        )
+    if check_finite:
+        _check_finite(x, f"args[{argnums}]", call)
+    args[argnums] = x
+    return args, x, _out_shape(f, args, call)
+
+
 def _as_pattern(sparsity: Any, shape: tuple[int, int], call: str) -> SparsityPattern:
     if isinstance(sparsity, SparsityPattern):
         pattern = sparsity
@@ -389,6 +419,7 @@ def prepare_jacobian(
     vjp_cost: float | None = None,
     chunk_size: int | None = None,
     check_finite: bool = True,
+    structure: str = "nonsymmetric",
 ) -> SparseJacobian:
     """Detect, color and compile the sparse Jacobian of ``f`` with respect to ``args[argnums]``.
 
@@ -411,6 +442,10 @@ def prepare_jacobian(
         vjp_cost: relative cost of one VJP against one JVP for ``mode="auto"``.
         chunk_size: evaluate at most this many seeds at once (bounds memory for many colors).
         check_finite: raise `NonFiniteError` if ``args[argnums]`` contains NaN or inf.
+        structure: ``"nonsymmetric"`` (default) or ``"symmetric"``: the Jacobian is symmetric
+            (the gradient of an energy, a self-adjoint discretization). The pattern must be
+            symmetric (`ShapeError` otherwise); symmetric coloring needs fewer forward passes.
+            With ``verify=True`` the symmetry of the values is checked numerically too.
 
     Returns:
         A `SparseJacobian`.
@@ -418,21 +453,16 @@ def prepare_jacobian(
     call = "stiffasd.prepare_jacobian"
     if mode not in _MODES:
         raise ValueError(f"{call}: mode must be one of {_MODES}, got {mode!r}.")
-    if not 0 <= argnums < len(args):
+    if structure not in ("nonsymmetric", "symmetric"):
         raise ValueError(
-            f"{call}: argnums={argnums} but only {len(args)} argument(s) were given."
+            f"{call}: structure must be 'nonsymmetric' or 'symmetric', got {structure!r}."
         )
-    args = list(args)
-    x = _as_array(args[argnums], f"args[{argnums}]", call)
-    if not jnp.issubdtype(x.dtype, jnp.inexact):
-        raise TypeError(
-            f"{call}: the differentiated argument must be a floating-point array, got dtype "
-            f"{jnp.result_type(x)}; convert it with .astype(float)."
+    if structure == "symmetric" and mode not in ("auto", "forward"):
+        raise ValueError(
+            f"{call}: structure='symmetric' uses forward passes (J v = J^T v); got mode={mode!r}, "
+            "use mode='auto' or mode='forward'."
         )
-    if check_finite:
-        _check_finite(x, f"args[{argnums}]", call)
-    args[argnums] = x
-    out = _out_shape(f, args, call)
+    args, x, out = _checked_inputs(f, args, argnums, call, check_finite)
     m, n = int(np.prod(out.shape)), int(np.size(x))
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -458,11 +488,25 @@ def prepare_jacobian(
             return _measure_vjp_ratio(fx, xflat)
 
     t0 = time.perf_counter()
-    chosen_mode, coloring = _choose_coloring(pattern, mode, order, forward_ok, vjp_cost)
+    if structure == "symmetric":  # symmetric Jacobians: see stiffasd/_hessian.py
+        from ._hessian import symmetric_coloring
+
+        if not forward_ok:
+            raise ValueError(
+                f"{call}: structure='symmetric' needs forward passes but the function has no "
+                "forward-mode derivative (it uses a jax.custom_vjp); use structure='nonsymmetric'."
+            )
+        chosen_mode, coloring = "forward", symmetric_coloring(pattern, order=order, call=call)
+    else:
+        chosen_mode, coloring = _choose_coloring(pattern, mode, order, forward_ok, vjp_cost)
     timings["color"] = time.perf_counter() - t0
     sj = SparseJacobian(f, args, argnums, pattern, coloring, chosen_mode, chunk_size)
     sj.timings = timings
     if verify:
+        if structure == "symmetric":
+            from ._hessian import verify_symmetric
+
+            verify_symmetric(sj, *args)
         verify_jacobian(sj, *args)
     return sj
 
@@ -563,9 +607,11 @@ def jacobian(
     Args:
         f: JAX-traceable function returning one array.
         argnums: the argument to differentiate.
-        sparsity, mode, **options: as in [`prepare_jacobian`][stiffasd.prepare_jacobian].
+        sparsity: a known pattern, as in [`prepare_jacobian`][stiffasd.prepare_jacobian].
+        mode: the pass direction, as in [`prepare_jacobian`][stiffasd.prepare_jacobian].
         format: ``"scipy"`` (`scipy.sparse.csc_matrix`, host), ``"bcoo"`` (a
             `jax.experimental.sparse.BCOO`, traceable), or ``"data"`` (the CSC data vector).
+        **options: further options of [`prepare_jacobian`][stiffasd.prepare_jacobian].
     """
     if format not in ("scipy", "bcoo", "data"):
         raise ValueError(

@@ -142,11 +142,15 @@ class DirectLU:
             COLAMD on the 2D Brusselator (docs/diffrax.md).
         diag_pivot_thresh: SuperLU's threshold partial pivoting parameter; I - γhJ is usually
             close to diagonally dominant, so a small value keeps the symmetric ordering intact.
+        reuse_ordering: compute the fill-reducing ordering once per pattern (it depends on the
+            structure only) and factor the permuted matrix with no reordering: 20-30% faster
+            factorizations on the Brusselator (docs/diffrax.md).
         cache: the handle cache; the process-wide `factor_cache` by default.
     """
 
     permc_spec: str = "MMD_AT_PLUS_A"
     diag_pivot_thresh: float = 0.1
+    reuse_ordering: bool = True
     cache: FactorCache = field(default=factor_cache, repr=False)
 
     def bind(self, pattern: SparsityPattern) -> _BoundDirect:
@@ -158,17 +162,39 @@ class _BoundDirect:
 
     def __init__(self, cfg: DirectLU, pattern: SparsityPattern):
         self.cfg = cfg
-        self.n = pattern.shape[0]
+        self.n = n = pattern.shape[0]
         self.indptr = np.asarray(pattern.csc_indptr)
         self.indices = np.asarray(pattern.csc_indices)
+        self.order = None  # fill-reducing symmetric permutation, computed once per pattern
+        if cfg.reuse_ordering and cfg.permc_spec != "NATURAL" and n > 1:
+            # The ordering depends on the structure only: compute it once on a diagonally
+            # dominant matrix with this pattern, then factor P A P^T with no reordering.
+            nnz = self.indices.size
+            probe = sp.csc_matrix((np.ones(nnz), self.indices, self.indptr), shape=(n, n))
+            probe = (probe + n * sp.identity(n, format="csc")).tocsc()
+            perm_c = spla.splu(probe, permc_spec=cfg.permc_spec).perm_c
+            order = np.argsort(perm_c)
+            # where each entry of P A P^T comes from in A's CSC data
+            pos = sp.csc_matrix(
+                (np.arange(1, nnz + 1, dtype=np.float64), self.indices, self.indptr), shape=(n, n)
+            )[order][:, order].tocsc()
+            pos.sort_indices()
+            self.order = order
+            self.p_src = pos.data.astype(np.int64) - 1
+            self.p_indices, self.p_indptr = pos.indices, pos.indptr
 
     # host side -----------------------------------------------------------------------
     def _factor_one(self, data: np.ndarray) -> Any | None:
-        a = sp.csc_matrix((data, self.indices, self.indptr), shape=(self.n, self.n))
+        if self.order is not None:
+            a = sp.csc_matrix((data[self.p_src], self.p_indices, self.p_indptr), (self.n, self.n))
+            spec = "NATURAL"
+        else:
+            a = sp.csc_matrix((data, self.indices, self.indptr), shape=(self.n, self.n))
+            spec = self.cfg.permc_spec
         try:
             return spla.splu(
                 a,
-                permc_spec=self.cfg.permc_spec,
+                permc_spec=spec,
                 diag_pivot_thresh=self.cfg.diag_pivot_thresh,
                 options={"SymmetricMode": self.cfg.permc_spec == "MMD_AT_PLUS_A"},
             )
@@ -213,7 +239,11 @@ class _BoundDirect:
                     out[i] = np.nan
                     continue
                 self.cfg.cache.reinsert(h, lu)
-            out[i] = lu.solve(np.asarray(bs[i], dtype=np.float64))
+            rhs = np.asarray(bs[i], dtype=np.float64)
+            if self.order is None:
+                out[i] = lu.solve(rhs)
+            else:  # solve P A P^T z = P b, x = P^T z
+                out[i][self.order] = lu.solve(rhs[self.order])
         return out.reshape(batch + b.shape[-1:])
 
     # traced side ---------------------------------------------------------------------

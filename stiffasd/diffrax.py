@@ -41,16 +41,25 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.tree_util as jtu
 import numpy as np
-import optimistix as optx
 from jax.flatten_util import ravel_pytree
 
+from ._jacobian import prepare_jacobian
 from ._sparse_linalg import DirectLU, Krylov, factor_cache, with_diagonal
-from .errors import PrecisionWarning, ShapeError, TracingError
+from .errors import MissingDependencyError, PrecisionWarning, ShapeError, TracingError
+
+try:
+    import diffrax as _diffrax
+    import equinox as eqx
+    import optimistix as optx
+except ImportError as _exc:  # pragma: no cover - depends on the environment
+    raise MissingDependencyError(
+        f"stiffasd.diffrax needs diffrax, equinox and optimistix ({_exc}); install them with "
+        "`pip install 'stiffasd[diffrax]'`."
+    ) from _exc
 from .pattern import SparsityPattern
 
 __all__ = ["sparse", "SparseVeryChord", "DirectLU", "Krylov", "stats", "reset_stats"]
@@ -91,13 +100,6 @@ def reset_stats() -> None:
 
 
 # --------------------------------------------------------------------------- preparation
-def _prepare_jacobian(f: Callable, *args: Any, **kwargs: Any) -> Any:
-    """Indirection to `stiffasd.prepare_jacobian` (tests may substitute a reference)."""
-    from ._jacobian import prepare_jacobian
-
-    return prepare_jacobian(f, *args, **kwargs)
-
-
 def _is_tracer(x: Any) -> bool:
     return isinstance(x, jax.core.Tracer)
 
@@ -194,15 +196,15 @@ class _Flat:
 
     def dyn(self, args: Any) -> list[Any]:
         leaves = jtu.tree_leaves(args)
-        return [leaf for leaf, k in zip(leaves, self.kinds) if k == "dyn"]
+        return [leaf for leaf, k in zip(leaves, self.kinds, strict=True) if k == "dyn"]
 
     def residual(self, zflat: jax.Array, dyn: list[Any]) -> jax.Array:
         it = iter(dyn)
-        leaves = [next(it) if k == "dyn" else c for k, c in zip(self.kinds, self.consts)]
+        leaves = [
+            next(it) if k == "dyn" else c for k, c in zip(self.kinds, self.consts, strict=True)
+        ]
         args = jtu.tree_unflatten(self.treedef, leaves)
-        out = self.fn(self.unravel_y(zflat), args)
-        if isinstance(out, tuple) and len(out) == 2:  # optimistix root-find fns return (f, aux)
-            out = out[0]
+        out, _ = self.fn(self.unravel_y(zflat), args)  # root-find functions return (f, aux)
         oflat, _ = ravel_pytree(out)
         return oflat
 
@@ -211,11 +213,13 @@ class _Flat:
         zs = jax.ShapeDtypeStruct((self.unravel_y_size(),), self.yflat_dtype)
         try:
             jaxpr = jax.make_jaxpr(self.residual)(zs, abstract)
-        except Exception as exc:  # noqa: BLE001 - re-raised with context
+        except jax.errors.JAXTypeError as exc:
             raise _tracing_error(exc) from exc
         # The jaxpr text reflects every static part (functions, closure-converted jaxprs);
         # constants closed over are keyed by value.
-        consts = tuple(_fingerprint(c) for c, k in zip(self.consts, self.kinds) if k == "const")
+        consts = tuple(
+            _fingerprint(c) for c, k in zip(self.consts, self.kinds, strict=True) if k == "const"
+        )
         return (str(jaxpr), consts, tuple(_fingerprint(c) for c in jaxpr.consts))
 
     def unravel_y_size(self) -> int:
@@ -233,7 +237,7 @@ def _tracing_error(exc: Exception) -> TracingError:
 
 def _example(d: Any) -> Any:
     """A concrete stand-in for a traced leaf (detection is global: its value is irrelevant)."""
-    return np.zeros(np.shape(d), jnp.result_type(d)) if _is_tracer(d) else d
+    return jnp.zeros(np.shape(d), jnp.result_type(d)) if _is_tracer(d) else d
 
 
 # --------------------------------------------------------------------------- root finder
@@ -308,18 +312,18 @@ class SparseVeryChord(optx.AbstractRootFinder):
                 "and imaginary parts)."
             )
         dyn = flat.dyn(args)
-        key = (flat.key(dyn), id(self.linear_solver), _sparsity_key(self.sparsity))
+        key = (flat.key(dyn), id(self.linear_solver), self.sparsity)
 
         def build() -> _Prepared:
             n = flat.unravel_y_size()
-            z0 = np.zeros((n,), flat.yflat_dtype)
+            z0 = jnp.zeros((n,), flat.yflat_dtype)
             sparsity = None
             if self.sparsity is not None:
                 sparsity = _stage_sparsity(self.sparsity, n)
             try:
                 # host-side work on concrete example values: keep it out of the outer trace
                 with jax.ensure_compile_time_eval():
-                    sj = _prepare_jacobian(
+                    sj = prepare_jacobian(
                         flat.residual,
                         z0,
                         [_example(d) for d in dyn],
@@ -408,9 +412,7 @@ class SparseVeryChord(optx.AbstractRootFinder):
         with jax.numpy_dtype_promotion("standard"):
             scale = jtu.tree_map(lambda v: self.atol + self.rtol * jnp.abs(v), new_y)
             diffsize = self.norm(jtu.tree_map(lambda d, s: d / s, diff, scale))
-        result = optx.RESULTS.where(
-            finite, optx.RESULTS.successful, optx.RESULTS.singular
-        )
+        result = optx.RESULTS.where(finite, optx.RESULTS.successful, optx.RESULTS.singular)
         new_state = _SparseChordState(
             linear_state=state.linear_state,
             diff=diff,
@@ -447,23 +449,18 @@ class SparseVeryChord(optx.AbstractRootFinder):
         return y, aux, {}
 
 
-def _sparsity_key(sparsity: Any) -> Any:
-    if sparsity is None:
-        return None
-    if isinstance(sparsity, SparsityPattern):
-        return sparsity
-    return id(sparsity)
-
-
-def _stage_sparsity(sparsity: Any, n: int) -> SparsityPattern:
+def _as_pattern(sparsity: Any) -> SparsityPattern:
     import scipy.sparse as sp
 
     if isinstance(sparsity, SparsityPattern):
-        pattern = sparsity
-    elif sp.issparse(sparsity):
-        pattern = SparsityPattern.from_scipy(sparsity)
-    else:
-        pattern = SparsityPattern.from_dense(np.asarray(sparsity))
+        return sparsity
+    if sp.issparse(sparsity):
+        return SparsityPattern.from_scipy(sparsity)
+    return SparsityPattern.from_dense(np.asarray(sparsity))
+
+
+def _stage_sparsity(sparsity: Any, n: int) -> SparsityPattern:
+    pattern = _as_pattern(sparsity)
     if pattern.shape != (n, n):
         raise ShapeError(
             f"stiffasd.diffrax.sparse(sparsity=...): the pattern must be (n, n) = ({n}, {n}) "
@@ -527,15 +524,13 @@ def sparse(
     else:
         old_rtol, old_atol, old_norm = old.rtol, old.atol, old.norm
         kappa = getattr(old, "kappa", 1e-2)
-    import diffrax
-
-    convention = "runge_kutta" if isinstance(solver, diffrax.AbstractRungeKutta) else None
+    convention = "runge_kutta" if isinstance(solver, _diffrax.AbstractRungeKutta) else None
     new = SparseVeryChord(
         rtol=np.inf,
         atol=np.inf,
         kappa=kappa,
         linear_solver=_make_linear_solver(linear_solver, linear_solver_options),
-        sparsity=sparsity,
+        sparsity=None if sparsity is None else _as_pattern(sparsity),
         stage_convention=convention,
     )
     # tolerances may be diffrax's "use the step size controller's" sentinels: copy them as-is

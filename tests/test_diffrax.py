@@ -1,0 +1,315 @@
+"""stiffasd.diffrax: sparse root finder against diffrax's dense default, linear solvers, memory."""
+
+from __future__ import annotations
+
+import gc
+import resource
+
+import diffrax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import stiffasd
+import stiffasd.diffrax as sdx
+from benchmarks.diffrax_problems import brusselator_2d, heat_reaction_1d, robertson
+from stiffasd._sparse_linalg import DirectLU, FactorCache, Krylov
+from stiffasd.pattern import SparsityPattern
+
+
+@pytest.fixture(autouse=True)
+def _reset_counters():
+    sdx.reset_stats()
+    yield
+
+
+def _solve(solver, rhs, y0, t1, args=None, rtol=1e-6, atol=1e-9, dt0=1e-4, saveat=None, t0=0.0):
+    return diffrax.diffeqsolve(
+        diffrax.ODETerm(rhs),
+        solver,
+        t0,
+        t1,
+        dt0,
+        y0,
+        args=args,
+        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
+        saveat=saveat or diffrax.SaveAt(t1=True),
+        max_steps=20_000,
+    )
+
+
+def _assert_close_to_tol(y, ref, rtol, atol, factor=10.0):
+    y, ref = np.asarray(y), np.asarray(ref)
+    err = np.abs(y - ref) / (atol + rtol * np.abs(ref))
+    assert np.max(err) <= factor, f"max scaled error {np.max(err):.3g}"
+
+
+# ------------------------------------------------------------------------- end to end
+ROBERTSON_ARGS = (0.04, 3e7, 1e4)
+HEAT_TS = jnp.linspace(0.0, 0.2, 3)
+HEAT_DS = jnp.array([0.05, 0.2])
+
+
+@pytest.fixture(scope="module")
+def robertson_dense():
+    return _solve(diffrax.Kvaerno5(), robertson, jnp.array([1.0, 0.0, 0.0]), 100.0, ROBERTSON_ARGS)
+
+
+def _heat_batch(solver, n=12):
+    """Heat/reaction solved for each D in HEAT_DS (vmap over parameters and initial data)."""
+    rhs, y0 = heat_reaction_1d(n)
+    y0s = jnp.stack([y0, 0.5 * y0])
+
+    @jax.jit
+    def run(y0, D):
+        sol = _solve(solver, rhs, y0, 0.2, (D, 5.0), 1e-6, 1e-9, 1e-3, diffrax.SaveAt(ts=HEAT_TS))
+        return sol.ys, sol.stats["num_steps"]
+
+    return jax.vmap(run)(y0s, HEAT_DS)
+
+
+@pytest.fixture(scope="module")
+def heat_dense():
+    return _heat_batch(diffrax.Kvaerno5())
+
+
+def test_robertson_matches_dense_and_counts_one_jacobian_per_step(robertson_dense):
+    sdx.reset_stats()
+    y0 = jnp.array([1.0, 0.0, 0.0])
+    sparse = _solve(sdx.sparse(diffrax.Kvaerno5()), robertson, y0, 100.0, ROBERTSON_ARGS)
+    _assert_close_to_tol(sparse.ys, robertson_dense.ys, 1e-6, 1e-9)
+    steps = int(sparse.stats["num_steps"])
+    assert abs(steps - int(robertson_dense.stats["num_steps"])) <= max(2, steps // 10)
+    st = sdx.stats()
+    # ESDIRK: the "diagonal = 0" linearisation at each step start is skipped, so exactly one
+    # Jacobian and one factorization per step (accepted or rejected)
+    assert st["jacobians"] == steps
+    assert st["factorizations"] == steps
+    assert st["cached"] <= sdx.DirectLU().cache.maxsize
+
+
+@pytest.mark.slow
+def test_pytree_state_is_raveled_internally(robertson_dense):
+    def rhs_tree(t, y, args):
+        a, bc = y
+        out = robertson(t, jnp.concatenate([a, bc]), args)
+        return (out[:1], out[1:])
+
+    y0 = (jnp.array([1.0]), jnp.array([0.0, 0.0]))
+    sparse = _solve(sdx.sparse(diffrax.Kvaerno5()), rhs_tree, y0, 100.0, ROBERTSON_ARGS)
+    _assert_close_to_tol(jnp.concatenate(sparse.ys, axis=-1), robertson_dense.ys, 1e-6, 1e-9)
+
+
+@pytest.mark.parametrize(
+    "linear_solver", ["direct", pytest.param("gmres", marks=pytest.mark.slow)]
+)
+def test_brusselator_matches_dense(linear_solver):
+    rhs, y0 = brusselator_2d(6)
+    kw = dict(rtol=1e-5, atol=1e-8, dt0=1e-3)
+    dense = _solve(diffrax.Kvaerno5(), rhs, y0, 1.5, **kw)
+    solver = sdx.sparse(diffrax.Kvaerno5(), linear_solver=linear_solver)
+    sparse = _solve(solver, rhs, y0, 1.5, **kw)
+    _assert_close_to_tol(sparse.ys, dense.ys, kw["rtol"], kw["atol"])
+    nd, ns = int(dense.stats["num_steps"]), int(sparse.stats["num_steps"])
+    assert abs(ns - nd) <= max(3, nd // 10), (ns, nd)
+
+
+@pytest.mark.parametrize(
+    "make_solver",
+    [
+        # optimistix Chord convention, not Runge--Kutta
+        pytest.param(diffrax.ImplicitEuler, marks=pytest.mark.slow),
+        pytest.param(diffrax.Kvaerno3, marks=pytest.mark.slow),
+        pytest.param(diffrax.Kvaerno4, marks=pytest.mark.slow),
+    ],
+)
+def test_heat_reaction_other_solvers_with_args(make_solver):
+    rhs, y0 = heat_reaction_1d(20)
+    args = (jnp.array(0.1), jnp.array(5.0))
+    kw = dict(rtol=1e-5, atol=1e-8, dt0=1e-3)
+    dense = _solve(make_solver(), rhs, y0, 0.5, args, **kw)
+    sparse = _solve(sdx.sparse(make_solver()), rhs, y0, 0.5, args, **kw)
+    _assert_close_to_tol(sparse.ys, dense.ys, kw["rtol"], kw["atol"])
+    assert sdx.stats()["jacobians"] > 0
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(),
+        dict(linear_solver="gmres", block_size=4),
+        pytest.param(dict(sparsity=sp.diags([1, 1, 1], [-1, 0, 1], shape=(12, 12))),
+                     marks=pytest.mark.slow),
+    ],
+    ids=["direct", "gmres", "known-sparsity"],
+)
+def test_jit_vmap_saveat_args(heat_dense, kwargs):
+    ys, steps = _heat_batch(sdx.sparse(diffrax.Kvaerno5(), **kwargs))
+    ref_ys, ref_steps = heat_dense
+    assert ys.shape == (2, 3, 12)
+    for i in range(2):
+        _assert_close_to_tol(ys[i], ref_ys[i], 1e-6, 1e-9)
+    assert np.all(np.abs(np.asarray(steps) - np.asarray(ref_steps)) <= 3)
+
+
+def _tols(finder):
+    import equinox as eqx
+
+    return eqx.tree_at(lambda s: (s.rtol, s.atol, s.norm), finder,
+                       (1e-6, 1e-6, lambda x: jnp.max(jnp.abs(x))))
+
+
+def _chord_iterates(finder, fn, y, args, steps=6):
+    """Run a root finder's init/step/terminate protocol directly (as diffrax does)."""
+    state = finder.init(fn, y, args, {}, jax.eval_shape(lambda: y), None, frozenset())
+    ys, done = [], []
+    for _ in range(steps):
+        y, state, _ = finder.step(fn, y, args, {}, state, frozenset())
+        ys.append(np.asarray(y))
+        done.append(bool(finder.terminate(fn, y, args, {}, state, frozenset())[0]))
+    return np.stack(ys), done
+
+
+def test_float32_state_warns():
+    finder = _tols(sdx.sparse(diffrax.Kvaerno5()).root_finder)
+
+    def fn(y, a):
+        return y**2 - a, None
+
+    with pytest.warns(stiffasd.errors.PrecisionWarning, match="float32"):
+        ys, _ = _chord_iterates(finder, fn, jnp.full(3, 1.9, jnp.float32),
+                                jnp.full(3, 4.0, jnp.float32))
+    np.testing.assert_allclose(ys[-1], 2.0, rtol=1e-4)
+
+
+def test_root_finder_matches_diffrax_verychord_iterates():
+    """Same chord iteration and termination as diffrax's VeryChord (exact Jacobian either way)."""
+    finder = _tols(sdx.sparse(diffrax.Kvaerno5()).root_finder)
+    reference = diffrax.VeryChord(rtol=1e-6, atol=1e-6, norm=finder.norm)
+    target = jnp.linspace(1.0, 2.0, 7)
+
+    def fn(y, a):
+        return y**3 - a**3 + 0.1 * jnp.roll(y - a, 1), None
+
+    for start in (target + 0.05, target + 0.3):
+        ours, ours_done = _chord_iterates(finder, fn, start, target)
+        ref, ref_done = _chord_iterates(reference, fn, start, target)
+        np.testing.assert_allclose(ours, ref, rtol=1e-12)
+        assert ours_done == ref_done
+
+
+def test_untraceable_vector_field_raises_clearly():
+    def bad(t, y, args):
+        return -np.asarray(y)  # numpy on a traced value
+
+    with pytest.raises((stiffasd.TracingError, jax.errors.TracerArrayConversionError)):
+        _solve(sdx.sparse(diffrax.Kvaerno5()), bad, jnp.ones(3), 1.0)
+
+
+def test_sparse_argument_errors():
+    with pytest.raises(TypeError, match="root_finder"):
+        sdx.sparse(diffrax.Tsit5())
+    with pytest.raises(ValueError, match="linear_solver"):
+        sdx.sparse(diffrax.Kvaerno5(), linear_solver="cholesky")
+    solver = sdx.sparse(diffrax.Kvaerno5(), linear_solver="gmres", restart=10)
+    assert solver.root_finder.linear_solver.restart == 10
+    with pytest.raises(stiffasd.ShapeError, match="sparsity"):
+        rhs, y0 = heat_reaction_1d(5)
+        _solve(sdx.sparse(diffrax.Kvaerno5(), sparsity=np.eye(4)), rhs, y0, 0.1, (0.1, 5.0))
+
+
+# ------------------------------------------------------------------------- linear algebra
+def _random_system(n, seed=0):
+    rng = np.random.default_rng(seed)
+    a = sp.random(n, n, density=4.0 / n, random_state=seed, format="csc") + 4 * sp.identity(n)
+    pattern = SparsityPattern.from_scipy(a)
+    a = a.tocsc()
+    a.sort_indices()
+    return pattern, jnp.asarray(a.data), a.toarray(), rng.standard_normal(n)
+
+
+@pytest.mark.parametrize("solver", [DirectLU(), Krylov(rtol=1e-12, block_size=3)])
+def test_linear_solvers_against_dense(solver):
+    pattern, data, dense, b = _random_system(60)
+    bound = solver.bind(pattern)
+    x = jax.jit(lambda d, b: bound.solve(bound.factor(d), b))(data, jnp.asarray(b))
+    np.testing.assert_allclose(np.asarray(x), np.linalg.solve(dense, b), rtol=1e-8, atol=1e-10)
+    # batched data and right-hand sides
+    datas = jnp.stack([data, 2 * data])
+    bs = jnp.stack([jnp.asarray(b), -jnp.asarray(b)])
+    xs = jax.vmap(lambda d, b: bound.solve(bound.factor(d), b))(datas, bs)
+    np.testing.assert_allclose(np.asarray(xs[1]), np.linalg.solve(2 * dense, -b), rtol=1e-8)
+
+
+def test_evicted_factorization_is_recomputed_from_data():
+    cache = FactorCache(maxsize=1)
+    pattern, data, dense, b = _random_system(40, seed=1)
+    bound = DirectLU(cache=cache).bind(pattern)
+    st1 = bound.factor(data)
+    st2 = bound.factor(2 * data)  # evicts the first factorization
+    assert len(cache) == 1
+    x1 = bound.solve(st1, jnp.asarray(b))
+    np.testing.assert_allclose(np.asarray(x1), np.linalg.solve(dense, b), rtol=1e-9)
+    assert cache.stats()["refactorizations"] == 1
+    x2 = bound.solve(st2, jnp.asarray(b))
+    np.testing.assert_allclose(np.asarray(x2), np.linalg.solve(2 * dense, b), rtol=1e-9)
+
+
+def test_singular_matrix_gives_nan_not_crash():
+    pattern = SparsityPattern.identity(5)
+    bound = DirectLU(cache=FactorCache()).bind(pattern)
+    x = bound.solve(bound.factor(jnp.zeros(5)), jnp.ones(5))
+    assert np.all(np.isnan(np.asarray(x)))
+
+
+def _rss_mb():
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def test_memory_stays_bounded_over_many_factorizations():
+    """Factor many (distinct) matrices inside one jitted loop: RSS must not grow with their
+    number (the bug of factor-once bindings that never free)."""
+    k = 50
+    t = sp.diags([-1.0, 2.5, -1.0], [-1, 0, 1], shape=(k, k))
+    lap = (sp.kron(t, sp.identity(k)) + sp.kron(sp.identity(k), t)).tocsc()  # 2D grid
+    lap.sort_indices()
+    n = k * k
+    pattern = SparsityPattern.from_scipy(lap)
+    cache = FactorCache(maxsize=4)
+    bound = DirectLU(cache=cache).bind(pattern)
+    data0 = jnp.asarray(lap.data)
+    b = jnp.ones(n)
+
+    @jax.jit
+    def many(k):
+        def body(i, acc):
+            state = bound.factor(data0 * (1.0 + 1e-3 * i))
+            return acc + bound.solve(state, b)[0]
+
+        return jax.lax.fori_loop(0, k, body, 0.0)
+
+    many(50).block_until_ready()
+    gc.collect()
+    before = _rss_mb()
+    many(600).block_until_ready()
+    gc.collect()
+    after = _rss_mb()
+    assert cache.stats()["factorizations"] == 650
+    assert len(cache) <= 4
+    # one factorization (L + U of a 2500-point grid) holds ~1 MB: 600 kept would be ~600 MB
+    assert after - before < 40, (before, after)
+
+
+@pytest.mark.skipif(
+    not any(d.platform == "gpu" for d in jax.devices()), reason="no GPU in this environment"
+)
+def test_gmres_on_gpu():
+    rhs, y0 = heat_reaction_1d(16)
+    y0 = jax.device_put(y0, jax.devices("gpu")[0])
+    solver = sdx.sparse(diffrax.Kvaerno5(), linear_solver="gmres")
+    out = _solve(solver, rhs, y0, 0.1, (0.1, 5.0), 1e-6, 1e-9, 1e-3).ys
+    ref = _solve(diffrax.Kvaerno5(), rhs, y0, 0.1, (0.1, 5.0), 1e-6, 1e-9, 1e-3).ys
+    _assert_close_to_tol(out, ref, 1e-6, 1e-9)
