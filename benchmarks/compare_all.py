@@ -362,8 +362,11 @@ def part_wp(opts) -> list[dict]:
             strategies = ["jac_sparsity", "stiffasd"]
             if prob.n <= opts.max_default_n:
                 strategies.insert(0, "default")
-            recs = compare_solve_ivp(prob, strategies, method=method, rtol=rtol,
-                                     atol=rtol * 1e-2)
+            # best of a few repeats: single walls on a shared machine vary by several x
+            runs = [compare_solve_ivp(prob, strategies, method=method, rtol=rtol,
+                                      atol=rtol * 1e-2) for _ in range(opts.wp_repeats)]
+            recs = [min((run[i] for run in runs), key=lambda r: r.wall)
+                    for i in range(len(strategies))]
             for r in recs:
                 d = r.as_dict()
                 d.update(rtol=rtol, error=float(np.max(np.abs(r.y_final - ref) / scale)))
@@ -372,8 +375,8 @@ def part_wp(opts) -> list[dict]:
                       f"err={d['error']:.1e}", flush=True)
     lines = [
         f"Work-precision, {prob.name} (n = {prob.n}), atol = rtol / 100; error = max relative "
-        "deviation (floor 1) from a Radau rtol=1e-10 reference; wall includes stiffasd's "
-        "preparation.",
+        "deviation (floor 1) from a Radau rtol=1e-10 reference; wall (best of "
+        f"{opts.wp_repeats} runs) includes stiffasd's preparation.",
         "",
         "| method | rtol | strategy | wall [s] | error | nfev | njev | nlu | steps |",
         "|" + "---|" * 9,
@@ -485,6 +488,21 @@ def _findings(results: Path) -> list[str]:
             "dominate." + (f" Slower than `jac_sparsity` in: {', '.join(worse)} (mostly the "
                            "one-time preparation on small problems, and noise of the shared "
                            "machine)." if worse else ""))
+        by = {(d["problem"], d["method"]): d for d in sv["rows"] if d["strategy"] == "jac_sparsity"}
+        q2 = np.array([by[(d["problem"], d["method"])]["wall"] / (d["wall"] - d["prepare"])
+                       for d in rows if (d["problem"], d["method"]) in by])
+        prep = np.array([d["prepare"] for d in rows])
+        lines.append(
+            f"- **The same runs without stiffasd's one-time preparation** (detection, coloring, "
+            f"compilation: {np.min(prep):.1f} to {np.max(prep):.1f} s here, almost all of it "
+            f"XLA compilation of the compressed passes, plus the bicoloring search for the "
+            f"arrowhead, on this loaded machine): "
+            f"{np.min(q2):.2f}x to {np.max(q2):.2f}x (median {np.median(q2):.2f}x) against "
+            "`jac_sparsity`. The preparation pays off on long or repeated solves of one "
+            "right-hand side (it is cached per input structure), not on a single short solve of "
+            "a small problem. Single runs on the shared machine vary by 2-5x (e.g. a BDF run with "
+            "one Jacobian taking 0.2 s in one strategy and 1.7 s in the other with identical "
+            "counts), so read the counts as the hard numbers and the walls as indications.")
         dd = [d for d in rows if "speedup_vs_default" in d]
         if dd:
             q = np.array([d["speedup_vs_default"] for d in dd])
@@ -576,6 +594,7 @@ def main(argv=None):
                         default=[6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192])
     parser.add_argument("--wp-N", type=int, default=16)
     parser.add_argument("--wp-methods", nargs="+", default=["BDF", "Radau"])
+    parser.add_argument("--wp-repeats", type=int, default=3)
     parser.add_argument("--wp-tols", type=float, nargs="+",
                         default=[1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8])
     opts = parser.parse_args(argv)
