@@ -15,7 +15,7 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 from benchmarks._machine import write_results  # noqa: E402
-from stiffasd._compare import LABELS, compare_solve_ivp  # noqa: E402
+from stiffasd._compare import FULL_STACK, LABELS, compare_solve_ivp  # noqa: E402
 from stiffasd.problems import brusselator_2d  # noqa: E402
 
 
@@ -32,7 +32,7 @@ def main(argv=None):
     rows = []
     for N in opts.sizes:
         prob = brusselator_2d(N)
-        strategies = ["jac_sparsity", "stiffasd"]
+        strategies = ["jac_sparsity", "stiffasd", FULL_STACK]
         if prob.n <= opts.max_default_n:
             strategies.insert(0, "default")
         recs = compare_solve_ivp(prob, strategies, method=opts.method, rtol=opts.rtol,

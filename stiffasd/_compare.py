@@ -19,7 +19,10 @@ from .problems import OdeProblem
 __all__ = ["SolveRecord", "compare_solve_ivp", "format_table", "warm_up"]
 
 STRATEGIES = ("default", "jac_sparsity", "stiffasd")
+# the whole stack: exact sparse Jacobians and the fixed-pattern LU of stiffasd.scipy
+FULL_STACK = "stiffasd+lu"
 LABELS = {
+    FULL_STACK: "stiffasd.jac + stiffasd.scipy solver (fixed-pattern LU)",
     "default": "dense finite differences (default)",
     "jac_sparsity": "colored finite differences (jac_sparsity=)",
     "stiffasd": "stiffasd.jac (exact, colored AD)",
@@ -81,12 +84,16 @@ def compare_solve_ivp(problem: OdeProblem, strategies=STRATEGIES, *, method: str
                                     **solver_options)
         prepare = 0.0
         start = time.perf_counter()
-        if strategy == "stiffasd":
+        if strategy in ("stiffasd", FULL_STACK):
             j = make_jac(problem.rhs)
             j.prepare(t0, y0, *args)
             j(t0, y0, *args)  # compile
             prepare = time.perf_counter() - start
             opts["jac"] = j
+            if strategy == FULL_STACK:
+                from . import scipy as stiffasd_scipy
+
+                opts["method"] = getattr(stiffasd_scipy, method)
         elif strategy == "jac_sparsity":
             # what a user hand-feeds: the exact pattern (taken from detection, not timed)
             pattern_start = time.perf_counter()
@@ -95,7 +102,7 @@ def compare_solve_ivp(problem: OdeProblem, strategies=STRATEGIES, *, method: str
             opts["jac_sparsity"] = sparsity
         elif strategy != "default":
             raise ValueError(f"compare_solve_ivp: unknown strategy {strategy!r}; one of "
-                             f"{STRATEGIES}.")
+                             f"{STRATEGIES + (FULL_STACK,)}.")
         sol = solve_ivp(fun, problem.t_span, y0, **opts)
         wall = time.perf_counter() - start
         records.append(SolveRecord(strategy, method, problem.n, wall, prepare, sol.nfev,

@@ -34,7 +34,7 @@ def demo(argv: list[str] | None = None) -> int:
     import jax
 
     from . import jac
-    from ._compare import compare_solve_ivp, format_table
+    from ._compare import FULL_STACK, compare_solve_ivp, format_table
     from .problems import brusselator_2d
 
     problem = brusselator_2d(opts.N)
@@ -50,10 +50,11 @@ def demo(argv: list[str] | None = None) -> int:
     print(f"\n{sj.mode} mode: {sj.ncolors} compressed passes per Jacobian instead of "
           f"{problem.n}; detection {sj.timings['detect']:.3f} s, coloring "
           f"{sj.timings['color']:.3f} s\n")
-    strategies = ("jac_sparsity", "stiffasd") if opts.skip_default else None
-    kwargs = {"strategies": strategies} if strategies else {}
-    records = compare_solve_ivp(problem, method=opts.method, rtol=opts.rtol, atol=opts.atol,
-                                **kwargs)
+    strategies = ("jac_sparsity", "stiffasd", FULL_STACK)
+    if not opts.skip_default:
+        strategies = ("default", *strategies)
+    records = compare_solve_ivp(problem, strategies, method=opts.method, rtol=opts.rtol,
+                                atol=opts.atol)
     print(format_table(records))
     ok = all(r.success for r in records)
     worst = max(r.max_rel_diff for r in records)
