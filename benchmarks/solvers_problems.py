@@ -43,7 +43,9 @@ class FixedPatternJac:
         m = sp.coo_matrix(self._make(t, y))
         keys = m.col.astype(np.int64) * self.shape[0] + m.row
         pos = np.searchsorted(self._keys, keys)
-        if np.any(pos >= self._keys.size) or np.any(self._keys[np.minimum(pos, self._keys.size - 1)] != keys):
+        if np.any(pos >= self._keys.size) or np.any(
+            self._keys[np.minimum(pos, self._keys.size - 1)] != keys
+        ):
             raise ValueError("FixedPatternJac: an entry falls outside the fixed pattern.")
         out = np.zeros(self.indices.size)
         np.add.at(out, pos, m.data)

@@ -25,6 +25,10 @@ from ._jacobian import SparseJacobian as SparseJacobian
 from ._jacobian import jacobian as jacobian
 from ._jacobian import prepare_jacobian as prepare_jacobian
 from ._jacobian import verify_jacobian as verify_jacobian
+from .detect import hessian_sparsity as hessian_sparsity
+from ._hessian import SparseHessian as SparseHessian
+from ._hessian import hessian as hessian
+from ._hessian import prepare_hessian as prepare_hessian
 from ._ode import OdeJacobian as OdeJacobian
 from ._ode import jac as jac
 from . import problems as problems

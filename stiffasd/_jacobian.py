@@ -389,6 +389,7 @@ def prepare_jacobian(
     vjp_cost: float | None = None,
     chunk_size: int | None = None,
     check_finite: bool = True,
+    structure: str = "nonsymmetric",
 ) -> SparseJacobian:
     """Detect, color and compile the sparse Jacobian of ``f`` with respect to ``args[argnums]``.
 
@@ -411,6 +412,10 @@ def prepare_jacobian(
         vjp_cost: relative cost of one VJP against one JVP for ``mode="auto"``.
         chunk_size: evaluate at most this many seeds at once (bounds memory for many colors).
         check_finite: raise `NonFiniteError` if ``args[argnums]`` contains NaN or inf.
+        structure: ``"nonsymmetric"`` (default) or ``"symmetric"``: the Jacobian is symmetric
+            (the gradient of an energy, a self-adjoint discretization). The pattern must be
+            symmetric (`ShapeError` otherwise); symmetric coloring needs fewer forward passes.
+            With ``verify=True`` the symmetry of the values is checked numerically too.
 
     Returns:
         A `SparseJacobian`.
@@ -418,6 +423,15 @@ def prepare_jacobian(
     call = "stiffasd.prepare_jacobian"
     if mode not in _MODES:
         raise ValueError(f"{call}: mode must be one of {_MODES}, got {mode!r}.")
+    if structure not in ("nonsymmetric", "symmetric"):
+        raise ValueError(
+            f"{call}: structure must be 'nonsymmetric' or 'symmetric', got {structure!r}."
+        )
+    if structure == "symmetric" and mode not in ("auto", "forward"):
+        raise ValueError(
+            f"{call}: structure='symmetric' uses forward passes (J v = J^T v); got mode={mode!r}, "
+            "use mode='auto' or mode='forward'."
+        )
     if not 0 <= argnums < len(args):
         raise ValueError(
             f"{call}: argnums={argnums} but only {len(args)} argument(s) were given."
@@ -458,11 +472,25 @@ def prepare_jacobian(
             return _measure_vjp_ratio(fx, xflat)
 
     t0 = time.perf_counter()
-    chosen_mode, coloring = _choose_coloring(pattern, mode, order, forward_ok, vjp_cost)
+    if structure == "symmetric":  # symmetric Jacobians: see stiffasd/_hessian.py
+        from ._hessian import symmetric_coloring
+
+        if not forward_ok:
+            raise ValueError(
+                f"{call}: structure='symmetric' needs forward passes but the function has no "
+                "forward-mode derivative (it uses a jax.custom_vjp); use structure='nonsymmetric'."
+            )
+        chosen_mode, coloring = "forward", symmetric_coloring(pattern, order=order, call=call)
+    else:
+        chosen_mode, coloring = _choose_coloring(pattern, mode, order, forward_ok, vjp_cost)
     timings["color"] = time.perf_counter() - t0
     sj = SparseJacobian(f, args, argnums, pattern, coloring, chosen_mode, chunk_size)
     sj.timings = timings
     if verify:
+        if structure == "symmetric":
+            from ._hessian import verify_symmetric
+
+            verify_symmetric(sj, *args)
         verify_jacobian(sj, *args)
     return sj
 
@@ -563,9 +591,11 @@ def jacobian(
     Args:
         f: JAX-traceable function returning one array.
         argnums: the argument to differentiate.
-        sparsity, mode, **options: as in [`prepare_jacobian`][stiffasd.prepare_jacobian].
+        sparsity: a known pattern, as in [`prepare_jacobian`][stiffasd.prepare_jacobian].
+        mode: the pass direction, as in [`prepare_jacobian`][stiffasd.prepare_jacobian].
         format: ``"scipy"`` (`scipy.sparse.csc_matrix`, host), ``"bcoo"`` (a
             `jax.experimental.sparse.BCOO`, traceable), or ``"data"`` (the CSC data vector).
+        **options: further options of [`prepare_jacobian`][stiffasd.prepare_jacobian].
     """
     if format not in ("scipy", "bcoo", "data"):
         raise ValueError(

@@ -25,7 +25,7 @@ class OdeJacobian:
     `scipy.sparse.csc_matrix` whose ``indices``/``indptr`` are the same cached arrays at every
     call (only ``data`` is new), or LSODA's banded array with ``format="banded"``.
 
-    Detection and coloring happen on the first call (or on [`prepare`][]) and are cached per
+    Detection and coloring happen on the first call (or on `prepare`) and are cached per
     input structure (shapes and dtypes of ``t``, ``y`` and ``args``).
 
     Attributes:
@@ -159,7 +159,7 @@ def jac(rhs: Callable, *, sparsity: Any = None, mode: str = "auto", format: str 
             `PatternMismatchError` if a user-supplied pattern misses nonzeros).
         strict: error instead of a conservative pattern on primitives without a rule.
         **options: passed to `prepare_jacobian` (``order``, ``chunk_size``, ``vjp_cost``,
-            ``check_finite``).
+            ``check_finite``, ``structure="symmetric"`` for a symmetric Jacobian).
 
     Returns:
         An [`OdeJacobian`][stiffasd.OdeJacobian]: call it as ``jac(t, y, *args)``.

@@ -30,8 +30,8 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 class SparsityPattern:
     """Immutable sparsity pattern of an ``m``-by-``n`` matrix.
 
-    Build it with [`SparsityPattern.from_scipy`][], [`SparsityPattern.from_dense`][],
-    [`SparsityPattern.from_coo`][] or directly from CSR arrays (``indptr`` of length ``m + 1``
+    Build it with `SparsityPattern.from_scipy`, `SparsityPattern.from_dense`,
+    `SparsityPattern.from_coo` or directly from CSR arrays (``indptr`` of length ``m + 1``
     and sorted, unique column ``indices`` per row).
 
     Attributes:

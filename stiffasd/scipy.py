@@ -89,7 +89,8 @@ class FixedPatternLU:
     Attributes:
         nnz: entries of the Newton-matrix pattern.
         stats: counters and accumulated seconds (``n_factor``, ``factor_s``, ``n_solve``,
-            ``solve_s``).
+            ``solve_s``; ``ordering_s`` is the part of ``factor_s`` spent in the first
+            factorization, which computes the ordering).
     """
 
     def __init__(
@@ -210,14 +211,19 @@ class FixedPatternLU:
             data[self._adpos] += sigma
         return data
 
-    def _a_from_key_pos(self, keypos: np.ndarray) -> np.ndarray:
-        """Map positions in the key-sorted Newton pattern to positions in the factored layout."""
-        if not hasattr(self, "_key_to_a") or self._key_to_a[0] is not self._q:
+    def _key_to_layout(self) -> np.ndarray:
+        """For every entry of the key-sorted Newton pattern, its position in the factored
+        layout (cached per layout)."""
+        cached = getattr(self, "_key_map", None)
+        if cached is None or cached[0] is not self._q:
             m = np.empty(self.nnz, dtype=np.int64)
-            m[self._jpos] = self._ajpos
+            m[self._jpos] = self._ajpos  # keys = J's entries and the diagonal: m is complete
             m[self._dpos] = self._adpos
-            self._key_to_a = (self._q, m)
-        return self._key_to_a[1][keypos]
+            self._key_map = cached = (self._q, m)
+        return cached[1]
+
+    def _a_from_key_pos(self, keypos: np.ndarray) -> np.ndarray:
+        return self._key_to_layout()[keypos]
 
     def factor(self, jdata: np.ndarray, sigma=1.0, alpha=1.0, *, keypos=None) -> _Factor:
         """Factor ``sigma * I - alpha * J`` where ``J`` has values ``jdata`` in the CSC order of
@@ -278,12 +284,9 @@ class FixedPatternLU:
         return fac
 
     def _relayout(self, data_natural: np.ndarray) -> np.ndarray:
-        """Move data assembled in the unpermuted layout into the current (permuted) one."""
+        """Move data assembled in the unpermuted (key-sorted) layout into the current one."""
         out = np.empty_like(data_natural)
-        m = np.empty(self.nnz, dtype=np.int64)
-        m[self._jpos] = self._ajpos
-        m[self._dpos] = self._adpos
-        out[m] = data_natural
+        out[self._key_to_layout()] = data_natural
         return out
 
 
@@ -367,7 +370,10 @@ class _NewtonLU:
             for k, v in self.flu.stats.items():
                 self._retired[k] += v
         self.flu = FixedPatternLU(
-            J.indptr, J.indices, self.n, ordering=self.ordering,
+            J.indptr,
+            J.indices,
+            self.n,
+            ordering=self.ordering,
             diag_pivot_thresh=self.diag_pivot_thresh,
         )
         self._indptr, self._indices = J.indptr, J.indices
@@ -460,8 +466,9 @@ class BDF(_si.BDF):
         + _OPTIONS_DOC.format(name="BDF")
     )
 
-    def __init__(self, fun, t0, y0, t_bound, *, ordering="MMD_AT_PLUS_A", diag_pivot_thresh=1.0,
-                 **options):
+    def __init__(
+        self, fun, t0, y0, t_bound, *, ordering="MMD_AT_PLUS_A", diag_pivot_thresh=1.0, **options
+    ):
         super().__init__(fun, t0, y0, t_bound, **options)
         _install_hooks(self, ordering, diag_pivot_thresh)
         if hasattr(self, "_newton_lu"):
@@ -484,8 +491,9 @@ class Radau(_si.Radau):
         + _OPTIONS_DOC.format(name="Radau")
     )
 
-    def __init__(self, fun, t0, y0, t_bound, *, ordering="MMD_AT_PLUS_A", diag_pivot_thresh=1.0,
-                 **options):
+    def __init__(
+        self, fun, t0, y0, t_bound, *, ordering="MMD_AT_PLUS_A", diag_pivot_thresh=1.0, **options
+    ):
         super().__init__(fun, t0, y0, t_bound, **options)
         _install_hooks(self, ordering, diag_pivot_thresh)
         if hasattr(self, "_newton_lu"):
@@ -569,26 +577,30 @@ def to_banded(data_csc: Any, pattern, lband: int, uband: int, *, gather=None, ou
         data_csc: values of the nonzeros, in the pattern's CSC order (length ``nnz``).
         pattern: the `SparsityPattern` (or scipy sparse matrix) they belong to.
         lband, uband: bandwidths, usually from `banded_layout`; they may exceed the pattern's.
-        gather: the positions from `banded_layout` for these ``lband``/``uband`` (computed when
-            omitted).
+        gather: the positions from `banded_layout` for these ``lband``/``uband``; when given, the
+            pattern is not re-read (the fast per-call path), so it must match.
         out: optional preallocated ``(lband + uband + 1, n)`` array to fill.
 
     Returns:
         The packed array: ``packed[uband + i - j, j] = J[i, j]``.
     """
-    rows, cols, n = _csc_rows_cols(pattern)
     data_csc = np.asarray(data_csc)
-    if data_csc.shape != (rows.size,):
+    if gather is None:
+        rows, cols, n = _csc_rows_cols(pattern)
+        nnz = rows.size
+    else:  # the per-call path (stiffasd.jac(format="banded")): no index work at all
+        n, nnz = int(pattern.shape[1]), int(np.asarray(gather).size)
+    if data_csc.shape != (nnz,):
         raise ShapeError(
-            f"to_banded(data_csc=...): expected {rows.size} values (the pattern's nnz), got "
+            f"to_banded(data_csc=...): expected {nnz} values (the pattern's nnz), got "
             f"shape {data_csc.shape}."
         )
-    if rows.size and (np.any(rows - cols > lband) or np.any(cols - rows > uband)):
-        raise BandwidthError(
-            f"to_banded: the pattern has entries outside lband={lband}, uband={uband}; use the "
-            "bandwidths returned by banded_layout(pattern)."
-        )
     if gather is None:
+        if nnz and (np.any(rows - cols > lband) or np.any(cols - rows > uband)):
+            raise BandwidthError(
+                f"to_banded: the pattern has entries outside lband={lband}, uband={uband}; use "
+                "the bandwidths returned by banded_layout(pattern)."
+            )
         gather = (uband + rows - cols) * n + cols
     shape = (lband + uband + 1, n)
     if out is None:

@@ -113,6 +113,17 @@ def test_reservoir_is_an_arrowhead():
     # one-sided colorings need a color per column / row: what bicoloring fixes
     assert stiffasd.color(pattern, partition="column").ncolors == nc + 1
     assert stiffasd.color(pattern, partition="row").ncolors == nc + 1
+    # bicoloring needs a handful of passes whatever n, and stiffasd.jac's auto mode picks it
+    bi = stiffasd.color(pattern, partition="bidirectional", order="best")
+    assert bi.ncolors <= 8
+    stiffasd.check_coloring(pattern, bi)
+    # (auto mode considers bicoloring once the dense row/column stand out: n = 81 here)
+    prob = PROBLEMS["reservoir_exchange"](n_cells=80)
+    sj = stiffasd.jac(prob.rhs).prepare(0.0, prob.y0, *prob.args)
+    assert sj.mode == "bidirectional" and sj.ncolors <= 8
+    J = np.asarray(jax.jacfwd(prob.rhs, argnums=1)(0.3, _random_points(prob)[0], *prob.args))
+    got = sj.csc(0.3, _random_points(prob)[0], *prob.args).toarray()
+    np.testing.assert_allclose(got, J, rtol=1e-12, atol=1e-12)
 
 
 def _dense_jac(prob):

@@ -5,6 +5,8 @@ to rounding) on three JAX-free problems with analytic sparse Jacobians whose CSC
 cached (as `stiffasd.jac` returns them).
 """
 
+import functools
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -91,12 +93,17 @@ def test_constant_sparse_jac_and_csr(method):
     _assert_same_run(ref, sol)
 
 
+@functools.lru_cache(maxsize=1)
+def _brusselator_fine_reference():
+    P = Brusselator2D(8, t_end=1.5)
+    return P, _solve(P, "Radau", jac=P.jac, rtol=1e-10, atol=1e-12)
+
+
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_tight_tolerance_accuracy_matches_scipy(method):
     """Radau's Jacobian-reuse decisions are rounding-sensitive (scipy's own finite-difference
     variant already takes other steps at tight tolerances): compare accuracy, not steps."""
-    P = Brusselator2D(8, t_end=1.5)
-    ref_fine = _solve(P, "Radau", jac=P.jac, rtol=1e-10, atol=1e-12)
+    P, ref_fine = _brusselator_fine_reference()
     ref = _solve(P, method, jac=P.jac, rtol=1e-7, atol=1e-10)
     sol = _solve(P, METHODS[method], jac=P.jac, rtol=1e-7, atol=1e-10)
     err_ref = np.abs(ref.y[:, -1] - ref_fine.y[:, -1]).max()
@@ -134,14 +141,14 @@ def test_pattern_changes_are_followed():
     assert stats["n_factor"] == sol.nlu
 
 
-@pytest.mark.parametrize("ordering", ["MMD_AT_PLUS_A", "COLAMD", "MMD_ATA", "RCM", "NATURAL", "perm"])
+@pytest.mark.parametrize(
+    "ordering", ["MMD_AT_PLUS_A", "COLAMD", "MMD_ATA", "RCM", "NATURAL", "perm"]
+)
 @pytest.mark.parametrize("sigma", [1.0, 2.5 + 1.5j])
 def test_fixed_pattern_lu_solves(ordering, sigma):
     rng = np.random.default_rng(3)
     n = 80
-    J = sp.random(n, n, density=0.05, random_state=4, format="csc") + sp.diags(
-        rng.random(n - 1), 1
-    )
+    J = sp.random(n, n, density=0.05, random_state=4, format="csc") + sp.diags(rng.random(n - 1), 1)
     J = J.tocsc()
     if ordering == "perm":
         ordering = rng.permutation(n)
@@ -166,7 +173,10 @@ def test_fixed_pattern_lu_duplicates_and_subpattern():
     F = ss.FixedPatternLU(indptr, rows[order], n)
     vals = np.arange(1.0, 7.0)[order]
     fac = F.factor(vals, 10.0, 1.0)
-    A = 10.0 * np.eye(n) - sp.coo_matrix((np.arange(1.0, 7.0), (rows, cols)), shape=(n, n)).toarray()
+    A = (
+        10.0 * np.eye(n)
+        - sp.coo_matrix((np.arange(1.0, 7.0), (rows, cols)), shape=(n, n)).toarray()
+    )
     b = np.arange(n, dtype=float)
     np.testing.assert_allclose(fac.solve(b), np.linalg.solve(A, b), rtol=1e-12)
     sub = sp.csc_matrix(([2.0], ([5], [3])), shape=(n, n))
@@ -258,8 +268,15 @@ def test_lsoda_banded_matches_reference():
 
     ref = solve_ivp(P.rhs, P.t_span, P.y0, method="Radau", jac=P.jac, rtol=1e-10, atol=1e-12)
     sol = solve_ivp(
-        P.rhs, P.t_span, P.y0, method="LSODA", jac=jac_banded, lband=lband, uband=uband,
-        rtol=1e-8, atol=1e-10,
+        P.rhs,
+        P.t_span,
+        P.y0,
+        method="LSODA",
+        jac=jac_banded,
+        lband=lband,
+        uband=uband,
+        rtol=1e-8,
+        atol=1e-10,
     )
     assert sol.status == 0 and njac["n"] > 0
     np.testing.assert_allclose(sol.y[:, -1], ref.y[:, -1], rtol=1e-6, atol=1e-8)
@@ -284,3 +301,73 @@ def test_fixed_pattern_jac_helper_is_exact():
         assert isinstance(P.jac, FixedPatternJac)
         J1, J2 = P.jac(0.0, y), P.jac(1.0, y)
         assert J1.indices is not J2.indices or J1.indices is P.jac.indices
+
+
+# ------------------------------------------------------------------------- with stiffasd.jac
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_with_stiffasd_jac_same_run_as_scipy(method):
+    import stiffasd
+    from stiffasd.problems import brusselator_2d
+
+    # up to t = 1 (before the forcing switches on: the discontinuity at t = 1.1 makes Radau's
+    # step sizes rounding-sensitive, see test_tight_tolerance_accuracy_matches_scipy)
+    prob = brusselator_2d(8, t_span=(0.0, 1.0))
+    fun = prob.numpy_rhs()
+    jac = stiffasd.jac(prob.rhs)
+    kw = dict(args=prob.args, jac=jac, rtol=1e-4, atol=1e-8)
+    ref = solve_ivp(fun, prob.t_span, prob.y0, method=method, **kw)
+    sol = solve_ivp(fun, prob.t_span, prob.y0, method=METHODS[method], **kw)
+    _assert_same_run(ref, sol)
+    stats = ss.last_lu_stats()
+    assert stats["n_symbolic"] == 1 and stats["n_factor"] == sol.nlu
+    # the analytic numpy Jacobian of the same problem gives the same run
+    P = Brusselator2D(8, t_end=1.0)
+    np.testing.assert_allclose(fun(0.3, prob.y0, *prob.args), P.rhs(0.3, prob.y0), rtol=1e-12)
+    alt = _solve(P, METHODS[method], jac=P.jac, rtol=1e-4, atol=1e-8)
+    _assert_same_run(sol, alt)
+
+
+def test_stiffasd_jac_banded_lsoda_layout_matches():
+    """stiffasd.jac(format="banded") (which calls banded_layout/to_banded) equals to_banded of
+    the CSC values."""
+    import jax.numpy as jnp
+
+    import stiffasd
+
+    n = 30
+
+    def rhs(t, y):
+        lap = jnp.concatenate(
+            [y[1:2] - 2 * y[:1], y[2:] - 2 * y[1:-1] + y[:-2], y[-2:-1] - 2 * y[-1:]]
+        )
+        return 50.0 * lap - y**3
+
+    y = np.linspace(0.1, 1.0, n)
+    jb = stiffasd.jac(rhs, format="banded")
+    jc = stiffasd.jac(rhs)
+    packed = jb(0.0, y)
+    J = jc(0.0, y)
+    lband, uband, _ = ss.banded_layout(jc.pattern)
+    np.testing.assert_allclose(packed, ss.to_banded(J.data, jc.pattern, lband, uband))
+    P = DiffusionReaction1D(n)  # same kind of tridiagonal structure
+    assert (lband, uband) == ss.banded_layout(P.sparsity)[:2]
+
+
+def test_bdf_complex_state_and_options_pass_through():
+    """Complex y (BDF supports it): the Newton matrix and its LU are complex; scipy options
+    (first_step, max_step, vectorized) reach scipy unchanged."""
+    n = 40
+    L = sp.diags([np.ones(n - 1), -2 * np.ones(n), np.ones(n - 1)], [-1, 0, 1], format="csc")
+    A = (200.0 * L + 5j * sp.identity(n)).tocsc()
+
+    def f(t, y):
+        return A @ y
+
+    y0 = np.exp(1j * np.linspace(0, 3, n)) * np.linspace(0, 1, n)
+    kw = dict(jac=lambda t, y: A, rtol=1e-6, atol=1e-9, first_step=1e-4, max_step=0.05)
+    ref = solve_ivp(f, (0, 0.5), y0, method="BDF", **kw)
+    sol = solve_ivp(f, (0, 0.5), y0, method=ss.BDF, **kw)
+    _assert_same_run(ref, sol)
+    assert np.iscomplexobj(sol.y)
+    vec = solve_ivp(f, (0, 0.5), y0, method=ss.BDF, vectorized=True, **kw)
+    np.testing.assert_allclose(vec.y[:, -1], ref.y[:, -1], rtol=1e-6, atol=1e-9)

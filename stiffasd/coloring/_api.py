@@ -8,10 +8,10 @@ import numpy as np
 
 from ..pattern import SparsityPattern
 from ._graph import as_pattern, column_twohop, row_twohop
+from .bidirectional import bicoloring
 from .decompress import DirectPlan
 from .orders import ORDERS, vertex_order
 from .partial import partial_distance2_coloring
-from .bidirectional import bicoloring
 from .result import ColoringResult
 from .symmetric import symmetric_coloring
 
@@ -118,7 +118,8 @@ def color(
             problems use ``"column"``.
         order: vertex order of the greedy coloring: ``"natural"``, ``"random"``,
             ``"largest_first"``, ``"smallest_last"``, ``"incidence_degree"``,
-            ``"dynamic_largest_first"``, or ``"best"`` (try them all, keep the fewest passes).
+            ``"dynamic_largest_first"``, ``"saturation_degree"`` (DSatur), or ``"best"`` (try
+            them all, keep the fewest passes; ``result.chosen_order`` tells which won).
         decompression: ``"direct"`` (star coloring / bi-orthogonal: one gather) or
             ``"substitution"`` (acyclic coloring: fewer colors, solved along 2-colored trees).
             Column and row partitions are always direct.

@@ -8,8 +8,8 @@ import numpy as np
 from ..errors import InvalidColoringError
 from ..pattern import SparsityPattern
 from ._graph import Adjacency
-from .decompress import DirectPlan, SubstitutionPlan, build_system
-from .postprocess import NodeGraph, forest_plan, needed_direct, renumber
+from .decompress import DirectPlan, SubstitutionPlan
+from .postprocess import NodeGraph, _alone, _needed_edges, forest_plan, renumber
 from .result import ColoringResult
 
 _I = np.int64
@@ -37,16 +37,6 @@ class _Problem:
         else:
             self.vkey = raw
             self.nkeys = self.K
-
-    def raw_system(self):
-        m, K = self.m, self.K
-        if self.bidirectional:
-            col, row = self.raw[m:], self.raw[:m]
-            s = build_system(self.pattern, False, col, row, K)
-            return s, col[s.uj], K + row[s.ui]
-        s = build_system(self.pattern, True, self.raw, np.full(m, -1, dtype=_I), K)
-        key2 = np.where(s.ui != s.uj, self.raw[s.ui], -1)
-        return s, self.raw[s.uj], key2
 
     def final_colors(self, needed: np.ndarray):
         m, K = self.m, self.K
@@ -87,22 +77,49 @@ def _result(prob: _Problem, meta: dict, col, row, plan) -> ColoringResult:
     )
 
 
-def assemble_direct(prob: _Problem, meta: dict, postprocess: bool) -> ColoringResult:
+def assemble_direct(prob: _Problem, adj: Adjacency, meta: dict, postprocess: bool):
     """Star coloring / bi-orthogonal bicoloring: choose the keys read, one gather."""
+    p = prob.pattern
+    m, n = p.shape
+    is_diag = p.rows == p.indices
+    diag = np.zeros(adj.nv, dtype=bool)
+    if not prob.bidirectional:
+        diag[p.rows[is_diag]] = True
     if postprocess:
-        s, key1, key2 = prob.raw_system()
-        ok1, ok2 = s.direct_ok()
-        if not np.all(ok1 | ok2):
+        alone = _alone(adj.ptr, adj.idx, prob.raw)
+        if not np.all(alone | alone[adj.mate]):
             raise InvalidColoringError("internal: star coloring is not direct; please report.")
-        needed = needed_direct(ok1, ok2, key1, key2, prob.nkeys)
+        needed = _needed_edges(adj.ptr, adj.idx, adj.mate, alone, prob.vkey, prob.nkeys, diag)
     else:
         needed = np.ones(prob.nkeys, dtype=bool)
     col, row = prob.final_colors(needed)
-    s = build_system(prob.pattern, not prob.bidirectional, col, row, _ncolors(col))
-    choice = s.direct_choice()
-    if np.any(choice < 0):
+    if prob.bidirectional:
+        final_color = np.concatenate([row, col])
+    else:
+        final_color = col
+    alone = _alone(adj.ptr, adj.idx, final_color)
+    here = alone  # entry v -> w read at row v with w's color
+    there = alone[adj.mate]  # read at row w with v's color
+    if not np.all(here | there):
         raise InvalidColoringError("internal: postprocessing broke direct decompression.")
-    return _result(prob, meta, col, row, DirectPlan(_ro(choice[s.entry_unknown])))
+    src = np.repeat(np.arange(adj.nv, dtype=_I), np.diff(adj.ptr))
+    dst = adj.idx
+    gather = np.empty(p.nnz, dtype=_I)
+    if prob.bidirectional:
+        nnz = p.nnz
+        kc = _ncolors(col)
+        i, j = src[:nnz], dst[:nnz] - m  # entries row i -> column vertex m + j, CSR order
+        flat = np.where(here[:nnz], col[j] * m + i, kc * m + row[i] * n + j)
+        to_csc = np.empty(nnz, dtype=_I)
+        to_csc[p.csr_to_csc] = np.arange(nnz, dtype=_I)
+        gather[to_csc] = flat
+    else:
+        flat = np.where(here, col[dst] * n + src, col[src] * n + dst)
+        q = np.flatnonzero(~is_diag)
+        gather[p.csr_to_csc[q]] = flat  # CSR entry q = (v, w) sits at CSC position T(q)
+        d = np.flatnonzero(is_diag)
+        gather[d] = col[p.rows[d]] * n + p.rows[d]
+    return _result(prob, meta, col, row, DirectPlan(_ro(gather)))
 
 
 def assemble_substitution(
@@ -119,36 +136,41 @@ def assemble_substitution(
     if not postprocess:
         needed[:] = True
     nodes = NodeGraph(adj, prob.raw)
-    child, parent, sign, end = forest_plan(nodes, prob.vkey, needed, postprocess)
+    (lc_seed, lc_target, lc_sign, child, parent, entry, sign, direct, start, end) = forest_plan(
+        nodes, prob.vkey, needed, postprocess
+    )
     col, row = prob.final_colors(needed)
     kc, kr = _ncolors(col), _ncolors(row)
     flat_size = kc * m + kr * n
-    L = child.size
-    pre_gather = prob.flatpos(parent, child, col, row)
+    pre_gather = prob.flatpos(lc_seed, lc_target, col, row)
+    # every pattern entry (CSC position) -> flat position (direct) or flat_size + solved edge
     final = np.full(p.nnz, -1, dtype=_I)
+    solved = ~direct
+    tree_edge = np.empty(child.size, dtype=_I)
+    tree_edge[direct] = prob.flatpos(parent[direct], child[direct], col, row)
+    tree_edge[solved] = flat_size + np.arange(int(solved.sum()), dtype=_I)
     if prob.bidirectional:
-        i = np.where(child < m, child, parent)
-        j = np.where(child < m, parent, child) - m
-        pos = np.searchsorted(p.csc_cols * max(m, 1) + p.csc_indices, j * max(m, 1) + i)
-        final[pos] = flat_size + np.arange(L)
+        nnz = p.nnz
+        to_csc = np.empty(nnz, dtype=_I)
+        to_csc[p.csr_to_csc] = np.arange(nnz, dtype=_I)
+        final[np.where(entry < nnz, to_csc[np.minimum(entry, nnz - 1)], entry - nnz)] = tree_edge
     else:
-        s = build_system(p, True, col, row, kc)
-        ukeys = s.ui * max(n, 1) + s.uj
-        hi, lo = np.maximum(child, parent), np.minimum(child, parent)
-        uid = np.searchsorted(ukeys, hi * max(n, 1) + lo)
-        fin_u = np.full(ukeys.size, -1, dtype=_I)
-        fin_u[uid] = flat_size + np.arange(L)
-        d = s.ui == s.uj
-        fin_u[d] = col[s.uj[d]] * n + s.ui[d]
-        final = fin_u[s.entry_unknown]
+        # adjacency entries are the off-diagonal CSR entries; for a symmetric pattern the CSC
+        # position of CSR entry q is its mirror csr_to_csc[q], and the mirror's is q
+        is_diag = p.rows == p.indices
+        q = np.flatnonzero(~is_diag)[entry]
+        final[q] = tree_edge
+        final[p.csr_to_csc[q]] = tree_edge
+        d = np.flatnonzero(is_diag)
+        final[d] = col[p.rows[d]] * n + p.rows[d]
     if np.any(final < 0):
         raise InvalidColoringError("internal: an entry is in no 2-colored tree; please report.")
     plan = SubstitutionPlan(
         pre_gather=_ro(pre_gather),
-        pre_sign=_ro(sign, np.float64),
-        start=_ro(np.arange(L)),
-        end=_ro(end),
-        edge_sign=_ro(sign, np.float64),
+        pre_sign=_ro(lc_sign, np.float64),
+        start=_ro(start[solved]),
+        end=_ro(end[solved]),
+        edge_sign=_ro(sign[solved], np.float64),
         final=_ro(final),
         flat_size=int(flat_size),
     )

@@ -18,8 +18,8 @@ def read_matrix_market(path: str):
     """A scipy sparse matrix from a Matrix Market file (``.mtx`` or ``.mtx.gz``)."""
     if str(path).endswith(".gz"):
         with gzip.open(path, "rb") as f:
-            return scipy.io.mmread(f)
-    return scipy.io.mmread(path)
+            return scipy.io.mmread(f, spmatrix=False)
+    return scipy.io.mmread(path, spmatrix=False)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,8 +30,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("file", help="Matrix Market file (.mtx or .mtx.gz); stored entries count")
     p.add_argument("--partition", choices=PARTITIONS, default="column")
-    p.add_argument("--order", choices=ORDERS + ("best", "all"), default="natural",
-                   help="vertex order; 'all' prints one line per order")
+    p.add_argument(
+        "--order",
+        choices=ORDERS + ("best", "all"),
+        default="natural",
+        help="vertex order; 'all' prints one line per order",
+    )
     p.add_argument("--structure", choices=STRUCTURES, default="nonsymmetric")
     p.add_argument("--decompression", choices=DECOMPRESSIONS, default="direct")
     p.add_argument("--no-postprocess", action="store_true", help="keep every color")

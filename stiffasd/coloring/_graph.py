@@ -90,25 +90,6 @@ class Adjacency(NamedTuple):
         return TwoHop(self.ptr, self.idx, ident, ident[:-1].copy())
 
 
-def _adjacency_from_coo(nv: int, rows: np.ndarray, cols: np.ndarray) -> Adjacency:
-    """Build an `Adjacency` from a symmetric, duplicate-free, loop-free COO edge list."""
-    order = np.lexsort((cols, rows))
-    rows, cols = rows[order], cols[order]
-    ptr = np.zeros(nv + 1, dtype=_I)
-    np.cumsum(np.bincount(rows, minlength=nv), out=ptr[1:])
-    # the reverse entry of (r, c) is (c, r): its rank in (row, col) order is its rank in the
-    # (col, row) order of the forward entries, because the edge set is symmetric
-    mate = np.empty(rows.size, dtype=_I)
-    mate[np.lexsort((rows, cols))] = np.arange(rows.size, dtype=_I)
-    upper = rows < cols
-    ne = int(np.count_nonzero(upper))
-    edge = np.empty(rows.size, dtype=_I)
-    edge[upper] = np.arange(ne, dtype=_I)
-    lower = ~upper
-    edge[lower] = edge[mate[lower]]
-    return Adjacency(_c(ptr), _c(cols), _c(mate), _c(edge), ne)
-
-
 def require_symmetric(p: SparsityPattern, where: str) -> None:
     m, n = p.shape
     if m != n:
@@ -126,15 +107,41 @@ def require_symmetric(p: SparsityPattern, where: str) -> None:
 
 
 def symmetric_adjacency(p: SparsityPattern) -> Adjacency:
-    """Adjacency graph of a symmetric pattern (diagonal entries dropped)."""
-    off = p.rows != p.indices
-    return _adjacency_from_coo(p.shape[0], _c(p.rows[off]), _c(p.indices[off]))
+    """Adjacency graph of a symmetric pattern (diagonal entries dropped).
+
+    No sorting: the pattern's CSR rows are already sorted, and for a symmetric pattern the
+    cached ``csr_to_csc`` permutation maps every entry to its transpose.
+    """
+    n = p.shape[0]
+    rows, cols = p.rows, p.indices
+    off = rows != cols
+    newpos = np.cumsum(off) - 1
+    ptr = np.zeros(n + 1, dtype=_I)
+    np.cumsum(np.bincount(rows[off], minlength=n), out=ptr[1:])
+    mate = newpos[p.csr_to_csc[off]]
+    upper = rows[off] < cols[off]
+    ne = int(np.count_nonzero(upper))
+    edge = np.empty(mate.size, dtype=_I)
+    edge[upper] = np.arange(ne, dtype=_I)
+    edge[~upper] = edge[mate[~upper]]
+    return Adjacency(_c(ptr), _c(cols[off]), _c(mate), _c(edge), ne)
 
 
 def augmented_adjacency(p: SparsityPattern) -> Adjacency:
     """Adjacency graph of ``[[0, A], [A^T, 0]]``: vertices ``0..m-1`` are the rows of ``A``,
-    ``m..m+n-1`` its columns (Montoison, Dalle, Gebremedhin 2025, Section 5)."""
+    ``m..m+n-1`` its columns (Montoison, Dalle, Gebremedhin 2025, Section 5).
+
+    Entry ``k < nnz`` is the CSR entry ``k`` of ``A`` (row ``i`` -> column vertex ``m + j``),
+    entry ``nnz + q`` the CSC entry ``q`` (column vertex -> row); the undirected edge id is
+    the CSR position of the nonzero.
+    """
     m, n = p.shape
-    r = _c(p.rows)
-    c = _c(p.indices) + m
-    return _adjacency_from_coo(m + n, np.concatenate([r, c]), np.concatenate([c, r]))
+    nnz = p.nnz
+    ptr = np.concatenate([p.indptr, nnz + p.csc_indptr[1:]])
+    idx = np.concatenate([p.indices + m, p.csc_indices])
+    to_csr = p.csr_to_csc  # CSC position -> CSR position
+    to_csc = np.empty(nnz, dtype=_I)
+    to_csc[to_csr] = np.arange(nnz, dtype=_I)
+    mate = np.concatenate([nnz + to_csc, to_csr])
+    edge = np.concatenate([np.arange(nnz, dtype=_I), to_csr])
+    return Adjacency(_c(ptr), _c(idx), _c(mate), _c(edge), nnz)

@@ -22,7 +22,11 @@ from .symmetric import acyclic_coloring, star_coloring
 
 
 def bicoloring(
-    pattern: SparsityPattern, order: str, decompression: str, postprocess: bool, seed: int,
+    pattern: SparsityPattern,
+    order: str,
+    decompression: str,
+    postprocess: bool,
+    seed: int,
     meta: dict,
 ) -> ColoringResult:
     """Bidirectional coloring of ``pattern``; see the module docstring."""
@@ -30,6 +34,6 @@ def bicoloring(
     vo = vertex_order(adj.twohop(), order, seed)
     if decompression == "direct":
         raw = star_coloring(adj, vo)
-        return assemble_direct(_Problem(pattern, raw, True), meta, postprocess)
+        return assemble_direct(_Problem(pattern, raw, True), adj, meta, postprocess)
     raw = acyclic_coloring(adj, vo)
     return assemble_substitution(_Problem(pattern, raw, True), adj, meta, postprocess)

@@ -185,9 +185,7 @@ def _direct_conflict(result, system: UnknownSystem, bad: int) -> None:
             f"rows {i} and {ks} have the same color {int(result.row_colors[i])} but share "
             f"column {j} (entries ({i}, {j}) and ({ks[0]}, {j})): not structurally orthogonal."
         )
-    parts = [
-        f"the {d(f)} also sums {_members(system, f, bad)}" for f in (f1, f2) if f >= 0
-    ]
+    parts = [f"the {d(f)} also sums {_members(system, f, bad)}" for f in (f1, f2) if f >= 0]
     kind = (
         "not symmetrically orthogonal (star coloring violated)"
         if result.structure == "symmetric"

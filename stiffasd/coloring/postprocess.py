@@ -17,40 +17,110 @@ from ._graph import Adjacency
 
 
 @numba.njit(cache=True)
-def _needed_direct(ok1, ok2, key1, key2, nkeys):  # pragma: no cover - compiled
-    """Keys needed by direct decompression. An unknown readable from one key only forces it;
-    one readable from two keys uses a key already needed if any, else the key shared by more
-    still-undecided unknowns (a greedy set cover)."""
+def _alone(ptr, idx, color):  # pragma: no cover - compiled
+    """For every adjacency entry ``v -> w``: is ``w`` the only neighbour of ``v`` with
+    ``color[w]`` (and that color not neutral)? Then the entry between ``v`` and ``w`` is read
+    directly at row ``v`` of the compressed product of ``w``'s color (the symmetric
+    orthogonality test of Coleman & Moré 1984, per entry). Colors are counted with a stamp."""
+    nv = ptr.size - 1
+    k = 1
+    for v in range(nv):
+        if color[v] + 1 > k:
+            k = color[v] + 1
+    stamp = np.full(k, -1, dtype=np.int64)
+    cnt = np.zeros(k, dtype=np.int64)
+    out = np.zeros(idx.size, dtype=np.bool_)
+    for v in range(nv):
+        for p in range(ptr[v], ptr[v + 1]):
+            c = color[idx[p]]
+            if c < 0:
+                continue
+            if stamp[c] != v:
+                stamp[c] = v
+                cnt[c] = 0
+            cnt[c] += 1
+        for p in range(ptr[v], ptr[v + 1]):
+            c = color[idx[p]]
+            out[p] = c >= 0 and cnt[c] == 1
+    return out
+
+
+@numba.njit(cache=True)
+def _needed_edges(ptr, idx, mate, alone, vkey, nkeys, diag):  # pragma: no cover - compiled
+    """Keys needed by direct decompression (a greedy set cover): edge ``v - w`` (entry ``p``) is
+    readable with key ``vkey[w]`` if ``alone[p]`` and with key ``vkey[v]`` if
+    ``alone[mate[p]]``; a diagonal entry of ``v`` always needs ``vkey[v]``."""
     needed = np.zeros(nkeys, dtype=np.bool_)
-    nu = ok1.size
-    for u in range(nu):
-        if ok1[u] and not ok2[u]:
-            needed[key1[u]] = True
-        elif ok2[u] and not ok1[u]:
-            needed[key2[u]] = True
+    nv = ptr.size - 1
+    for v in range(nv):
+        if diag[v]:
+            needed[vkey[v]] = True
     cnt = np.zeros(nkeys, dtype=np.int64)
-    for u in range(nu):
-        if ok1[u] and ok2[u]:
-            cnt[key1[u]] += 1
-            cnt[key2[u]] += 1
-    for u in range(nu):
-        if ok1[u] and ok2[u]:
-            a, b = key1[u], key2[u]
-            if not (needed[a] or needed[b]):
-                if cnt[a] >= cnt[b]:
-                    needed[a] = True
+    for v in range(nv):
+        for p in range(ptr[v], ptr[v + 1]):
+            w = idx[p]
+            if w < v:
+                continue
+            a = alone[p]
+            b = alone[mate[p]]
+            if a and not b:
+                needed[vkey[w]] = True
+            elif b and not a:
+                needed[vkey[v]] = True
+            elif a and b:
+                cnt[vkey[w]] += 1
+                cnt[vkey[v]] += 1
+    for v in range(nv):
+        for p in range(ptr[v], ptr[v + 1]):
+            w = idx[p]
+            if w < v or not (alone[p] and alone[mate[p]]):
+                continue
+            ka, kb = vkey[w], vkey[v]
+            if not (needed[ka] or needed[kb]):
+                if cnt[ka] >= cnt[kb]:
+                    needed[ka] = True
                 else:
-                    needed[b] = True
-            cnt[a] -= 1
-            cnt[b] -= 1
+                    needed[kb] = True
+            cnt[ka] -= 1
+            cnt[kb] -= 1
     return needed
 
 
-def needed_direct(ok1, ok2, key1, key2, nkeys) -> np.ndarray:
-    return _needed_direct(
-        np.ascontiguousarray(ok1), np.ascontiguousarray(ok2),
-        np.ascontiguousarray(key1, np.int64), np.ascontiguousarray(key2, np.int64), int(nkeys)
-    )
+@numba.njit(cache=True)
+def _node_graph(ptr, idx, mate, color, ncolors):  # pragma: no cover - compiled
+    """Nodes (vertex, neighbour color) and their adjacency, grouped without sorting: a stamp
+    per color gives each vertex one node per distinct neighbour color."""
+    nv = ptr.size - 1
+    ne2 = idx.size
+    stamp = np.full(ncolors, -1, dtype=np.int64)
+    cur = np.empty(ncolors, dtype=np.int64)
+    node_of = np.empty(ne2, dtype=np.int64)
+    nvert = np.empty(ne2, dtype=np.int64)
+    cnt = np.zeros(ne2 + 1, dtype=np.int64)
+    nn = 0
+    for v in range(nv):
+        for p in range(ptr[v], ptr[v + 1]):
+            c = color[idx[p]]
+            if stamp[c] != v:
+                stamp[c] = v
+                cur[c] = nn
+                nvert[nn] = v
+                nn += 1
+            node_of[p] = cur[c]
+            cnt[cur[c]] += 1
+    nptr = np.zeros(nn + 1, dtype=np.int64)
+    for k in range(nn):
+        nptr[k + 1] = nptr[k] + cnt[k]
+    fill = nptr[:-1].copy()
+    nentry = np.empty(ne2, dtype=np.int64)
+    for p in range(ne2):
+        k = node_of[p]
+        nentry[fill[k]] = p
+        fill[k] += 1
+    nadj = np.empty(ne2, dtype=np.int64)
+    for s in range(ne2):
+        nadj[s] = node_of[mate[nentry[s]]]
+    return nvert[:nn].copy(), nptr, nadj, nentry
 
 
 class NodeGraph:
@@ -59,24 +129,18 @@ class NodeGraph:
     A node is a pair (vertex ``v``, color ``c`` of some neighbour of ``v``): the membership of
     ``v`` in its tree of colors ``{color[v], c}``. Trees of different color pairs share
     vertices but not nodes, so the nodes form a forest with one edge per graph edge.
+    ``entry[s]`` is the adjacency entry (vertex -> neighbour) behind node-adjacency slot ``s``.
     """
 
     def __init__(self, adj: Adjacency, color: np.ndarray):
-        nv = adj.nv
         k = int(color.max()) + 1 if color.size else 1
-        src = np.repeat(np.arange(nv, dtype=np.int64), np.diff(adj.ptr))
-        node_key = src * k + color[adj.idx]
-        uniq, node_of = np.unique(node_key, return_inverse=True)
-        node_of = node_of.ravel().astype(np.int64)
-        eord = np.argsort(node_of, kind="stable")
-        self.vertex = np.ascontiguousarray(uniq // k, dtype=np.int64)
-        self.ptr = np.zeros(uniq.size + 1, dtype=np.int64)
-        np.cumsum(np.bincount(node_of, minlength=uniq.size), out=self.ptr[1:])
-        self.adj = np.ascontiguousarray(node_of[adj.mate[eord]], dtype=np.int64)
+        self.vertex, self.ptr, self.adj, self.entry = _node_graph(
+            adj.ptr, adj.idx, adj.mate, np.ascontiguousarray(color, np.int64), k
+        )
 
 
 @numba.njit(cache=True)
-def _forest_plan(nptr, nadj, nvert, vkey, needed, postprocess):  # pragma: no cover - compiled
+def _forest_plan(nptr, nadj, nentry, nvert, vkey, needed, postprocess):  # pragma: no cover
     """Root every 2-colored tree and list its non-root nodes in DFS preorder.
 
     Roots are chosen so that few keys are read (GTMP 2007, Section 3.2 decompresses a tree
@@ -86,8 +150,10 @@ def _forest_plan(nptr, nadj, nvert, vkey, needed, postprocess):  # pragma: no co
     (both of its colors are read anyway). ``needed`` (keys already required, e.g. by the
     diagonal) is updated in place.
 
-    Returns, per non-root node in preorder: child vertex, parent vertex, sign ``(-1)**depth``
-    and the end of its subtree's preorder range.
+    Returns the prefix-sum list (seed vertex, target vertex and sign ``(-1)**depth`` of every
+    node of a deep tree, in preorder) and, per tree edge (non-root node): child and parent
+    vertex, adjacency entry (parent -> child), sign of the child, whether it is read directly,
+    and the child's subtree range in the list.
     """
     nn = nptr.size - 1
     comp = np.full(nn, -1, dtype=np.int64)
@@ -154,48 +220,94 @@ def _forest_plan(nptr, nadj, nvert, vkey, needed, postprocess):  # pragma: no co
             needed[ka] = True
         cnt[ka] -= 1
         cnt[kb] -= 1
-    # DFS from the roots: preorder of non-root nodes, subtree ranges
-    L = nn - nc
-    child_v = np.empty(L, dtype=np.int64)
-    parent_v = np.empty(L, dtype=np.int64)
-    sign = np.empty(L, dtype=np.float64)
-    end = np.empty(L, dtype=np.int64)
+    # DFS from the roots. Trees of depth 1 (stars rooted at their centre, single edges) are
+    # read directly. Deeper trees are listed in preorder, root included with its value
+    # (the compressed row of the root at its children's color, available since both colors
+    # of a deep tree are read), so that every tree's signed values sum to zero exactly and
+    # the running prefix sum returns to ~0 between trees (no drift of rounding errors).
+    ne_ = nn - nc
+    lc_seed = np.empty(nn, dtype=np.int64)
+    lc_target = np.empty(nn, dtype=np.int64)
+    lc_sign = np.empty(nn, dtype=np.float64)
+    e_child = np.empty(ne_, dtype=np.int64)
+    e_parent = np.empty(ne_, dtype=np.int64)
+    e_entry = np.empty(ne_, dtype=np.int64)
+    e_sign = np.empty(ne_, dtype=np.float64)
+    e_direct = np.zeros(ne_, dtype=np.bool_)
+    e_start = np.zeros(ne_, dtype=np.int64)
+    e_end = np.zeros(ne_, dtype=np.int64)
     it = nptr[:-1].copy()
     par = np.full(nn, -1, dtype=np.int64)
     depth = np.zeros(nn, dtype=np.int64)
-    start = np.full(nn, -1, dtype=np.int64)
+    kidx = np.full(nn, -1, dtype=np.int64)
     pos = 0
+    k = 0
     for t in range(nc):
         r = roots[t]
+        if csize[t] < 2:
+            continue
+        deep = nptr[r + 1] - nptr[r] != csize[t] - 1
+        if deep:
+            lc_seed[pos] = nvert[nadj[nptr[r]]]
+            lc_target[pos] = nvert[r]
+            lc_sign[pos] = 1.0
+            pos += 1
         stack[0] = r
         top = 1
         while top > 0:
             a = stack[top - 1]
             if it[a] < nptr[a + 1]:
                 b = nadj[it[a]]
+                e = nentry[it[a]]
                 it[a] += 1
                 if b == par[a]:
                     continue
                 par[b] = a
                 depth[b] = depth[a] + 1
-                start[b] = pos
-                child_v[pos] = nvert[b]
-                parent_v[pos] = nvert[a]
-                sign[pos] = 1.0 if depth[b] % 2 == 0 else -1.0
-                pos += 1
+                sg = 1.0 if depth[b] % 2 == 0 else -1.0
+                e_child[k] = nvert[b]
+                e_parent[k] = nvert[a]
+                e_entry[k] = e
+                e_sign[k] = sg
+                # a leaf edge is its own compressed value: read it directly
+                e_direct[k] = (not deep) or (nptr[b + 1] - nptr[b] == 1)
+                if deep:
+                    lc_seed[pos] = nvert[a]
+                    lc_target[pos] = nvert[b]
+                    lc_sign[pos] = sg
+                    e_start[k] = pos
+                    pos += 1
+                kidx[b] = k
+                k += 1
                 stack[top] = b
                 top += 1
             else:
                 top -= 1
-                if a != r:
-                    end[start[a]] = pos
-    return child_v[:pos], parent_v[:pos], sign[:pos], end[:pos]
+                if a != r and deep:
+                    e_end[kidx[a]] = pos
+    return (
+        lc_seed[:pos],
+        lc_target[:pos],
+        lc_sign[:pos],
+        e_child[:k],
+        e_parent[:k],
+        e_entry[:k],
+        e_sign[:k],
+        e_direct[:k],
+        e_start[:k],
+        e_end[:k],
+    )
 
 
 def forest_plan(nodes: NodeGraph, vkey: np.ndarray, needed: np.ndarray, postprocess: bool):
     return _forest_plan(
-        nodes.ptr, nodes.adj, nodes.vertex, np.ascontiguousarray(vkey, np.int64), needed,
-        bool(postprocess)
+        nodes.ptr,
+        nodes.adj,
+        nodes.entry,
+        nodes.vertex,
+        np.ascontiguousarray(vkey, np.int64),
+        needed,
+        bool(postprocess),
     )
 
 

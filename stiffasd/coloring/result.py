@@ -124,9 +124,7 @@ class ColoringResult:
         """The matrix (scipy ``csc_matrix`` with this pattern) from `compress`'s output."""
         data = np.asarray(self.decompress_flat(self.flatten(B)))
         p = self.pattern
-        return sp.csc_matrix(
-            (data, p.csc_indices.copy(), p.csc_indptr.copy()), shape=p.shape
-        )
+        return sp.csc_matrix((data, p.csc_indices.copy(), p.csc_indptr.copy()), shape=p.shape)
 
     def __repr__(self) -> str:
         m, n = self.pattern.shape
@@ -147,9 +145,7 @@ def _onehot(colors: np.ndarray, k: int) -> np.ndarray:
 
 def _sparse_onehot(colors: np.ndarray, k: int) -> sp.csr_matrix:
     on = np.flatnonzero(colors >= 0)
-    return sp.csr_matrix(
-        (np.ones(on.size), (on, colors[on])), shape=(colors.size, k)
-    )
+    return sp.csr_matrix((np.ones(on.size), (on, colors[on])), shape=(colors.size, k))
 
 
 def _as_csr(A: Any, shape: tuple[int, int]) -> sp.csr_matrix:

@@ -204,14 +204,14 @@ def _acyclic_coloring(order, ptr, idx, edge, ne):  # pragma: no cover - compiled
 
 def star_coloring(adj: Adjacency, order: np.ndarray) -> np.ndarray:
     """Star coloring (colors ``0..k-1``) of ``adj`` in ``order``."""
-    return _star_coloring(np.ascontiguousarray(order, np.int64), adj.ptr, adj.idx, adj.edge,
-                          adj.ne)
+    return _star_coloring(np.ascontiguousarray(order, np.int64), adj.ptr, adj.idx, adj.edge, adj.ne)
 
 
 def acyclic_coloring(adj: Adjacency, order: np.ndarray) -> np.ndarray:
     """Acyclic coloring (colors ``0..k-1``) of ``adj`` in ``order``."""
-    return _acyclic_coloring(np.ascontiguousarray(order, np.int64), adj.ptr, adj.idx, adj.edge,
-                             adj.ne)
+    return _acyclic_coloring(
+        np.ascontiguousarray(order, np.int64), adj.ptr, adj.idx, adj.edge, adj.ne
+    )
 
 
 def symmetric_coloring(pattern, order, decompression, postprocess, seed, meta):
@@ -226,6 +226,6 @@ def symmetric_coloring(pattern, order, decompression, postprocess, seed, meta):
     vo = vertex_order(adj.twohop(), order, seed)
     if decompression == "direct":
         raw = star_coloring(adj, vo)
-        return assemble_direct(_Problem(pattern, raw, False), meta, postprocess)
+        return assemble_direct(_Problem(pattern, raw, False), adj, meta, postprocess)
     raw = acyclic_coloring(adj, vo)
     return assemble_substitution(_Problem(pattern, raw, False), adj, meta, postprocess)

@@ -2,6 +2,7 @@
 
 from ._api import jacobian_sparsity as jacobian_sparsity
 from ._sets import IndexSets as IndexSets
+from .hessian import hessian_sparsity as hessian_sparsity
 from .interpreter import Context as Context
 from .interpreter import Equation as Equation
 from .interpreter import conservative_rule as conservative_rule

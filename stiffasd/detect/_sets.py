@@ -70,13 +70,15 @@ def take_rows(d: sp.csr_array, src: np.ndarray) -> sp.csr_array:
         a, b = int(indptr_in[src[0]]), int(indptr_in[src[-1] + 1])
         return csr(indptr_in[src[0] : src[-1] + 2] - a, d.indices[a:b], (k, n))
     valid = src >= 0
-    if d.nnz == d.shape[0] and np.array_equal(indptr_in, np.arange(d.shape[0] + 1)):
-        # One dependency per row (the common case of moved input elements).
-        sv = src[valid] if not valid.all() else src
-        indptr = np.zeros(k + 1, np.int64)
-        np.cumsum(valid, out=indptr[1:])
-        return csr(indptr, d.indices[sv], (k, n))
     s = np.where(valid, src, 0)
+    if d.nnz <= d.shape[0]:
+        lens_all = np.diff(indptr_in)
+        if lens_all.max() <= 1:
+            # At most one dependency per row (moved / padded input elements): a plain gather.
+            has = valid & (lens_all[s] == 1)
+            indptr = np.zeros(k + 1, np.int64)
+            np.cumsum(has, out=indptr[1:])
+            return csr(indptr, d.indices[indptr_in[s[has]]], (k, n))
     starts = indptr_in[s]
     lens = np.where(valid, indptr_in[s + 1] - starts, 0)
     indptr = np.zeros(k + 1, np.int64)

@@ -63,9 +63,7 @@ def patterns(draw, max_dim: int = 12, square: bool = False) -> SparsityPattern:
 
 
 def symmetric_patterns(max_dim: int = 12):
-    return st.builds(
-        symmetrize, patterns(max_dim=max_dim, square=True), st.booleans()
-    )
+    return st.builds(symmetrize, patterns(max_dim=max_dim, square=True), st.booleans())
 
 
 def random_values(p: SparsityPattern, seed: int = 0) -> sp.csc_matrix:

@@ -7,14 +7,6 @@ import dataclasses
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-import stiffasd
-from stiffasd.coloring import ColoringResult, check_coloring, color
-from stiffasd.errors import InvalidColoringError, ShapeError
-from stiffasd.pattern import SparsityPattern
-
 from coloring_strategies import (
     arrowhead,
     banded,
@@ -26,6 +18,13 @@ from coloring_strategies import (
     symmetric_patterns,
     symmetrize,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import stiffasd
+from stiffasd.coloring import ColoringResult, check_coloring, color
+from stiffasd.errors import InvalidColoringError, ShapeError
+from stiffasd.pattern import SparsityPattern
 
 ORDERS = [
     "natural",
@@ -87,7 +86,11 @@ def assert_contract(p: SparsityPattern, r: ColoringResult):
 def test_nonsymmetric_roundtrip(p, order, prob, seed, postprocess):
     partition, decompression = prob
     r = color(
-        p, partition=partition, order=order, decompression=decompression, seed=seed,
+        p,
+        partition=partition,
+        order=order,
+        decompression=decompression,
+        seed=seed,
         postprocess=postprocess,
     )
     assert_contract(p, r)
@@ -109,7 +112,11 @@ def test_nonsymmetric_roundtrip(p, order, prob, seed, postprocess):
 )
 def test_symmetric_roundtrip(p, order, decompression, seed, postprocess):
     r = color(
-        p, structure="symmetric", order=order, decompression=decompression, seed=seed,
+        p,
+        structure="symmetric",
+        order=order,
+        decompression=decompression,
+        seed=seed,
         postprocess=postprocess,
     )
     assert_contract(p, r)
@@ -151,7 +158,10 @@ def test_fixed_symmetric_families(order, decompression):
     ]:
         for postprocess in (True, False):
             r = color(
-                p, structure="symmetric", order=order, decompression=decompression,
+                p,
+                structure="symmetric",
+                order=order,
+                decompression=decompression,
                 postprocess=postprocess,
             )
             assert_contract(p, r)
@@ -232,3 +242,85 @@ def test_bad_arguments():
     r = color(p)
     with pytest.raises(ShapeError):
         r.compress(np.eye(4))
+
+
+def _path_or_cycle(n: int, cycle: bool) -> SparsityPattern:
+    i = np.arange(n - (0 if cycle else 1))
+    j = (i + 1) % n
+    d = np.eye(n, dtype=bool)
+    d[i, j] = d[j, i] = True
+    return SparsityPattern.from_dense(d)
+
+
+def test_check_names_star_violation():
+    p = _path_or_cycle(4, cycle=False)
+    r = color(p, structure="symmetric")
+    check_coloring(p, r)
+    bad = dataclasses.replace(r, column_colors=np.array([0, 1, 0, 1]), ncolors_column=2)
+    with pytest.raises(InvalidColoringError, match="not symmetrically orthogonal"):
+        check_coloring(p, bad)
+    # the same colors are a fine acyclic coloring of the path
+    sub = color(p, structure="symmetric", decompression="substitution")
+    check_coloring(
+        p, dataclasses.replace(sub, column_colors=np.array([0, 1, 0, 1]), ncolors_column=2)
+    )
+
+
+def test_check_names_acyclic_violations():
+    p = _path_or_cycle(4, cycle=True)
+    r = color(p, structure="symmetric", decompression="substitution")
+    check_coloring(p, r)
+    assert r.ncolors == 3
+    bad = dataclasses.replace(r, column_colors=np.array([0, 1, 0, 1]), ncolors_column=2)
+    with pytest.raises(InvalidColoringError, match="closes a cycle colored only with colors"):
+        check_coloring(p, bad)
+    bad = dataclasses.replace(r, column_colors=np.array([0, 0, 1, 2]), ncolors_column=3)
+    with pytest.raises(InvalidColoringError, match="vertex 0 and vertex 1 are adjacent"):
+        check_coloring(p, bad)
+
+
+def test_check_names_bidirectional_violation():
+    p = SparsityPattern.from_dense(np.ones((2, 2)))
+    r = color(p, partition="bidirectional")
+    check_coloring(p, r)
+    bad = dataclasses.replace(
+        r,
+        column_colors=np.array([0, 0]),
+        row_colors=np.array([-1, -1]),
+        ncolors_column=1,
+        ncolors_row=0,
+    )
+    with pytest.raises(InvalidColoringError, match="not bi-orthogonal"):
+        check_coloring(p, bad)
+
+
+def test_symmetric_needs_symmetric_pattern():
+    p = SparsityPattern.from_dense(np.array([[1, 1], [0, 1]]))
+    with pytest.raises(ShapeError, match="pattern.union"):
+        color(p, structure="symmetric")
+    with pytest.raises(ShapeError, match="square"):
+        color(SparsityPattern.from_dense(np.ones((2, 3))), structure="symmetric")
+    with pytest.raises(ValueError, match="partition='column'"):
+        color(_path_or_cycle(3, False), structure="symmetric", partition="bidirectional")
+
+
+def test_best_keeps_fewest():
+    p = random_pattern(60, 60, 0.05, 11)
+    best = color(p, order="best")
+    assert best.order == "best" and best.chosen_order != "best"
+    for o in ORDERS[:-1]:
+        assert best.ncolors <= color(p, order=o).ncolors
+
+
+def test_cli_color(tmp_path, capsys):
+    import scipy.io
+
+    from stiffasd.coloring import cli_color
+
+    f = tmp_path / "a.mtx"
+    scipy.io.mmwrite(str(f), random_values(banded(30, 30, 1, 1)))
+    assert cli_color([str(f), "--partition", "row", "--order", "largest_first", "--check"]) == 0
+    out = capsys.readouterr().out
+    assert "30 x 30, 88 nonzeros" in out
+    assert "0 column colors + 3 row colors = 3 passes" in out and "[checked]" in out
+    assert "column coloring >= 3" in out

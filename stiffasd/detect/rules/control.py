@@ -37,6 +37,9 @@ __all__ = ["call_rule", "cond_rule", "while_rule", "scan_rule"]
 
 #: Scans up to this length are interpreted step by step (exact, also for counter-based indexing).
 SCAN_UNROLL = 16
+#: Long scans whose carry depends on the scanned inputs follow the exact per-step recurrence
+#: while (length x carry size) stays below this budget; beyond it, a union fixed point.
+SCAN_EXACT_BUDGET = 2_000_000
 #: While loops with a known predicate are simulated for at most this many steps, then a fixed point.
 WHILE_SIMULATE = 64
 
@@ -285,12 +288,15 @@ def _scan_transfer(ctx, eqn, body, consts, carry, xs, L, order, nh, n_y):
         return [take_rows(h_all, np.arange(hcut[i], hcut[i + 1])) for i in range(nh)]
 
     h0 = vstack([x.deps for x in carry]) if nh else empty(0, ctx.n)
-    if not x_dep:
-        # Exact recurrence H_{t+1} = T(C, H_t), until stationary or L steps.
+    if not x_dep or L * max(h0.shape[0], 1) <= SCAN_EXACT_BUDGET:
+        # Exact recurrence H_{t+1} = T(C, H_t, X_p(t)) (one sparse product per step, the body is
+        # not re-interpreted); without scanned inputs it stops once the carry is stationary.
         seq = [h0]
         while len(seq) <= L:
-            nxt = matmul(t_h, vstack(cdeps + split(seq[-1]) + empty_x)) if nh else h0
-            if _same(nxt, seq[-1]):
+            t = len(seq) - 1
+            xt = [_xs_slice(x, order[t]).deps for x in xs] if x_dep else empty_x
+            nxt = matmul(t_h, vstack(cdeps + split(seq[-1]) + xt)) if nh else h0
+            if not x_dep and _same(nxt, seq[-1]):
                 break
             seq.append(nxt)
         final = seq[min(L, len(seq) - 1)]
