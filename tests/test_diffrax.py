@@ -124,10 +124,6 @@ def test_brusselator_matches_dense(linear_solver):
             diffrax.ImplicitEuler,
             marks=[
                 pytest.mark.slow,
-                # optimistix wraps the residual in a custom_jvp; detection's custom_jvp rule
-                # recurses forever on it (stiffasd/detect/rules/control.py), see docs/diffrax.md
-                pytest.mark.xfail(raises=RecursionError, strict=False,
-                                  reason="detection recursion on optimistix's custom_jvp"),
             ],
         ),
         pytest.param(diffrax.Kvaerno3, marks=pytest.mark.slow),

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from detect_helpers import check, primitives_in
 
+import stiffasd
 from stiffasd.detect import registered_primitives
 
 lax = jax.lax
@@ -720,3 +721,23 @@ TESTED_ELSEWHERE = {
     "bcoo_dot_general",  # test_special.py::test_bcoo_dot_general
     "call_hi_primitive",  # test_special.py::test_hi_primitive
 }
+
+
+def test_reentrant_custom_jvp_rule_terminates():
+    """A JVP rule that calls the function itself (implicit-function wrappers do) is traced
+    again at every level; detection must see the re-entry and stop, still exact."""
+
+    @jax.custom_jvp
+    def g(x):
+        return jnp.sin(x) * jnp.roll(x, 1)
+
+    @g.defjvp
+    def g_jvp(primals, tangents):
+        (x,), (t,) = primals, tangents
+        y = g(x)  # re-enters the custom_jvp with primal values only
+        return y, jnp.cos(x) * jnp.roll(x, 1) * t + jnp.sin(x) * jnp.roll(t, 1)
+
+    x = np.linspace(0.1, 1.0, 7)
+    pattern = stiffasd.jacobian_sparsity(g, x)
+    dense = np.asarray(jax.jacfwd(g)(x)) != 0
+    assert pattern == stiffasd.SparsityPattern.from_dense(dense)

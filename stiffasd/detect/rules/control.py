@@ -72,7 +72,11 @@ def jvp_trace_rule(ctx, eqn):
     dependencies are the answer. A JVP that re-enters the same equation falls back to the
     conservative pattern.
     """
-    key = (eqn.primitive, id(eqn.params.get("_prim", eqn.params.get("call_jaxpr"))))
+    # Identify the call by its program text, not by object identity: a JVP rule that calls the
+    # function again (implicit-function wrappers such as optimistix's root finds) yields a
+    # freshly traced, equal jaxpr at every level, and identity would never see the re-entry.
+    body = eqn.params.get("_prim", eqn.params.get("call_jaxpr"))
+    key = (eqn.primitive, hash(str(body)))
     if key in _ACTIVE:
         from ..interpreter import conservative_rule
 
@@ -356,7 +360,7 @@ register_by_name(
     ("pjit", "jit", "closed_call", "eval_jaxpr", "remat", "remat2", "checkpoint"), call_rule
 )
 register_by_name("call_hi_primitive", jvp_trace_rule)
-register_by_name("custom_jvp_call", custom_jvp_rule)
+register_by_name("custom_jvp_call", jvp_trace_rule)
 register_by_name("custom_vjp_call", custom_vjp_rule)
 register_by_name("cond", cond_rule)
 register_by_name("while", while_rule)
