@@ -113,8 +113,9 @@ def time_jacobians(prob, *, max_dense_n: int, t: float = 0.5) -> dict:
     def fd():
         # forward differences, one evaluation per group (approx_derivative's default is
         # 3-point, twice the work); f0 given, as solve_ivp gives it
-        return approx_derivative(lambda x: fun(t, x, *prob.args), y_np, method="2-point",
-                                 f0=f0, sparsity=(S, groups))
+        return approx_derivative(
+            lambda x: fun(t, x, *prob.args), y_np, method="2-point", f0=f0, sparsity=(S, groups)
+        )
 
     # host-side Python work is easily preempted on a shared machine: take the best of many
     t_fd, _ = best_time(fd, reps=5, min_time=1.0)
@@ -122,16 +123,32 @@ def time_jacobians(prob, *, max_dense_n: int, t: float = 0.5) -> dict:
     J_sa = sj.csc(tt, y, *args)
     J_fd = fd()
     scale = max(float(np.abs(J_sa.data).max()), 1.0)
-    fd_err = float(np.abs((J_fd - J_sa).toarray() if prob.n <= 4000 else
-                          (J_fd - J_sa).data).max()) / scale
+    fd_err = (
+        float(np.abs((J_fd - J_sa).toarray() if prob.n <= 4000 else (J_fd - J_sa).data).max())
+        / scale
+    )
 
-    row = dict(problem=prob.name, n=prob.n, nnz=sj.pattern.nnz, mode=sj.mode,
-               passes=sj.ncolors, colors_column=col.ncolors, fd_evals=col.ncolors,
-               detect_s=sj.timings["detect"], color_s=sj.timings["color"], prepare_s=prepare,
-               compile_s=compile_s, stiffasd_s=t_sa, stiffasd_median_s=t_sa_med,
-               fd_rhs_floor_s=t_rhs_np * (col.ncolors + 1),
-               stiffasd_csc_s=t_csc, rhs_s=t_rhs, jvp_s=t_jvp, colored_fd_s=t_fd,
-               fd_rel_err=fd_err)
+    row = dict(
+        problem=prob.name,
+        n=prob.n,
+        nnz=sj.pattern.nnz,
+        mode=sj.mode,
+        passes=sj.ncolors,
+        colors_column=col.ncolors,
+        fd_evals=col.ncolors,
+        detect_s=sj.timings["detect"],
+        color_s=sj.timings["color"],
+        prepare_s=prepare,
+        compile_s=compile_s,
+        stiffasd_s=t_sa,
+        stiffasd_median_s=t_sa_med,
+        fd_rhs_floor_s=t_rhs_np * (col.ncolors + 1),
+        stiffasd_csc_s=t_csc,
+        rhs_s=t_rhs,
+        jvp_s=t_jvp,
+        colored_fd_s=t_fd,
+        fd_rel_err=fd_err,
+    )
     if prob.n <= max_dense_n:
         for name, jfun in (("jacfwd", jax.jacfwd), ("jacrev", jax.jacrev)):
             dense = jax.jit(jfun(lambda y: prob.rhs(tt, y, *args)))
@@ -149,12 +166,18 @@ def part_jacobian(opts) -> list[dict]:
             prob = PROBLEMS[name](**{key: size})
             row = time_jacobians(prob, max_dense_n=opts.max_dense_n)
             rows.append(row)
-            print(f"[jacobian] {row['problem']:42s} n={row['n']:6d} passes={row['passes']:5d} "
-                  f"stiffasd {_fmt_ms(row['stiffasd_s'])} ms  colored FD "
-                  f"{_fmt_ms(row['colored_fd_s'])} ms  jacfwd "
-                  f"{_fmt_ms(row.get('dense_jacfwd_s'))} ms", flush=True)
-    write_results("all_jacobian", {"rows": rows, "max_dense_n": opts.max_dense_n},
-                  jacobian_table(rows, opts.max_dense_n))
+            print(
+                f"[jacobian] {row['problem']:42s} n={row['n']:6d} passes={row['passes']:5d} "
+                f"stiffasd {_fmt_ms(row['stiffasd_s'])} ms  colored FD "
+                f"{_fmt_ms(row['colored_fd_s'])} ms  jacfwd "
+                f"{_fmt_ms(row.get('dense_jacfwd_s'))} ms",
+                flush=True,
+            )
+    write_results(
+        "all_jacobian",
+        {"rows": rows, "max_dense_n": opts.max_dense_n},
+        jacobian_table(rows, opts.max_dense_n),
+    )
     return rows
 
 
@@ -193,8 +216,16 @@ def jacobian_table(rows, max_dense_n) -> str:
 # ---------------------------------------------------------------------------------- solves
 def _reference(prob):
     j = stiffasd.jac(prob.rhs)
-    sol = solve_ivp(prob.numpy_rhs(), prob.t_span, prob.y0, method="Radau", args=prob.args,
-                    rtol=1e-10, atol=1e-12, jac=j)
+    sol = solve_ivp(
+        prob.numpy_rhs(),
+        prob.t_span,
+        prob.y0,
+        method="Radau",
+        args=prob.args,
+        rtol=1e-10,
+        atol=1e-12,
+        jac=j,
+    )
     if not sol.success:
         raise RuntimeError(f"reference solve failed for {prob.name}: {sol.message}")
     return sol.y[:, -1]
@@ -215,27 +246,38 @@ def part_solve(opts) -> list[dict]:
         if prob.n <= opts.max_default_n:
             strategies.insert(0, "default")
         for method in opts.methods:
-            recs = compare_solve_ivp(prob, strategies, method=method, rtol=opts.rtol,
-                                     atol=opts.atol)
+            recs = compare_solve_ivp(
+                prob, strategies, method=method, rtol=opts.rtol, atol=opts.atol
+            )
             by = {r.strategy: r for r in recs}
             for r in recs:
                 d = r.as_dict()
-                d.update(problem=prob.name, error=float(np.max(np.abs(r.y_final - ref) / scale)),
-                         reference_s=ref_s, passes=sj.ncolors, mode=sj.mode,
-                         nnz=sj.pattern.nnz, detect_s=sj.timings["detect"],
-                         color_s=sj.timings["color"],
-                         speedup_vs_jac_sparsity=by["jac_sparsity"].wall / r.wall)
+                d.update(
+                    problem=prob.name,
+                    error=float(np.max(np.abs(r.y_final - ref) / scale)),
+                    reference_s=ref_s,
+                    passes=sj.ncolors,
+                    mode=sj.mode,
+                    nnz=sj.pattern.nnz,
+                    detect_s=sj.timings["detect"],
+                    color_s=sj.timings["color"],
+                    speedup_vs_jac_sparsity=by["jac_sparsity"].wall / r.wall,
+                )
                 if r.strategy == "stiffasd":
                     d["compile_s"] = max(r.prepare - d["detect_s"] - d["color_s"], 0.0)
                 if "default" in by:
                     d["speedup_vs_default"] = by["default"].wall / r.wall
                 rows.append(d)
-                print(f"[solve] {prob.name:42s} {method:5s} {r.strategy:12s} {r.wall:8.3f} s "
-                      f"nfev={r.nfev:6d} njev={r.njev:4d} nlu={r.nlu:4d} err={d['error']:.1e}",
-                      flush=True)
-    write_results("all_solve", {"rtol": opts.rtol, "atol": opts.atol, "rows": rows,
-                                "max_default_n": opts.max_default_n},
-                  solve_table(rows, opts.rtol, opts.atol, opts.max_default_n))
+                print(
+                    f"[solve] {prob.name:42s} {method:5s} {r.strategy:12s} {r.wall:8.3f} s "
+                    f"nfev={r.nfev:6d} njev={r.njev:4d} nlu={r.nlu:4d} err={d['error']:.1e}",
+                    flush=True,
+                )
+    write_results(
+        "all_solve",
+        {"rtol": opts.rtol, "atol": opts.atol, "rows": rows, "max_default_n": opts.max_default_n},
+        solve_table(rows, opts.rtol, opts.atol, opts.max_default_n),
+    )
     return rows
 
 
@@ -255,8 +297,11 @@ def solve_table(rows, rtol, atol, max_default_n) -> str:
     ]
     for d in rows:
         vs_def = f"{d['speedup_vs_default']:.1f}x" if "speedup_vs_default" in d else "n/a"
-        prep = (f"{d['prepare']:.2f} ({d['detect_s']:.2f} / {d['color_s']:.2f} / "
-                f"{d['compile_s']:.2f})" if d["strategy"] == "stiffasd" else "")
+        prep = (
+            f"{d['prepare']:.2f} ({d['detect_s']:.2f} / {d['color_s']:.2f} / {d['compile_s']:.2f})"
+            if d["strategy"] == "stiffasd"
+            else ""
+        )
         lines.append(
             f"| {d['problem']} | {d['n']} | {d['passes']} | {d['method']} | "
             f"{LABELS[d['strategy']]} | {d['wall']:.2f} | {vs_def} | "
@@ -277,9 +322,12 @@ def part_scaling(opts) -> list[dict]:
         # one-time cost of stiffasd: detection + coloring + compilation of the passes
         row["stiffasd_once_s"] = row["prepare_s"] + row["compile_s"]
         rows.append(row)
-        print(f"[scaling] N={N:4d} n={row['n']:6d} stiffasd {_fmt_ms(row['stiffasd_s'])} ms "
-              f"(+{row['stiffasd_once_s']:.2f} s once)  FD {_fmt_ms(row['colored_fd_s'])} ms  "
-              f"jacfwd {_fmt_ms(row.get('dense_jacfwd_s'))} ms", flush=True)
+        print(
+            f"[scaling] N={N:4d} n={row['n']:6d} stiffasd {_fmt_ms(row['stiffasd_s'])} ms "
+            f"(+{row['stiffasd_once_s']:.2f} s once)  FD {_fmt_ms(row['colored_fd_s'])} ms  "
+            f"jacfwd {_fmt_ms(row.get('dense_jacfwd_s'))} ms",
+            flush=True,
+        )
     crossover = _crossovers(rows)
     lines = [
         "Brusselator 2D, one Jacobian against n (best of many, one process). *once*: stiffasd's "
@@ -312,12 +360,17 @@ def _crossovers(rows) -> dict:
     out["stiffasd (prepared) faster than dense jacfwd from n"] = min(fast) if fast else None
     once = [r["n"] for r in dense if r["stiffasd_s"] + r["stiffasd_once_s"] < r["dense_jacfwd_s"]]
     out["stiffasd including one-time preparation faster than one dense jacfwd from n"] = (
-        min(once) if once else "not within the dense range")
+        min(once) if once else "not within the dense range"
+    )
     # one-time cost amortized against colored FD over a solve's Jacobians
-    k = [r["stiffasd_once_s"] / (r["colored_fd_s"] - r["stiffasd_s"])
-         for r in rows if r["colored_fd_s"] > r["stiffasd_s"]]
+    k = [
+        r["stiffasd_once_s"] / (r["colored_fd_s"] - r["stiffasd_s"])
+        for r in rows
+        if r["colored_fd_s"] > r["stiffasd_s"]
+    ]
     out["Jacobians needed to repay preparation vs colored FD (largest n)"] = (
-        f"{k[-1]:.0f}" if k else "never")
+        f"{k[-1]:.0f}" if k else "never"
+    )
     return out
 
 
@@ -334,11 +387,17 @@ def _plot_scaling(rows, crossover) -> None:
     nd = [r["n"] for r in dn]
     ax.loglog(nd, [r["dense_jacfwd_s"] for r in dn], "o-", label="dense jax.jacfwd")
     ax.loglog(nd, [r["dense_jacrev_s"] for r in dn], "v-", label="dense jax.jacrev")
-    ax.loglog(n, [r["colored_fd_s"] for r in rows], "s-",
-              label="colored finite differences (scipy)")
+    ax.loglog(
+        n, [r["colored_fd_s"] for r in rows], "s-", label="colored finite differences (scipy)"
+    )
     ax.loglog(n, [r["stiffasd_s"] for r in rows], "D-", label="stiffasd (prepared)")
-    ax.loglog(n, [r["stiffasd_s"] + r["stiffasd_once_s"] for r in rows], "D--", alpha=0.6,
-              label="stiffasd incl. detection + coloring + compile")
+    ax.loglog(
+        n,
+        [r["stiffasd_s"] + r["stiffasd_once_s"] for r in rows],
+        "D--",
+        alpha=0.6,
+        label="stiffasd incl. detection + coloring + compile",
+    )
     ax.set_xlabel("n (unknowns)")
     ax.set_ylabel("time of one Jacobian [s]")
     ax.set_title("2D Brusselator: Jacobian time against n", fontsize=10)
@@ -363,16 +422,22 @@ def part_wp(opts) -> list[dict]:
             if prob.n <= opts.max_default_n:
                 strategies.insert(0, "default")
             # best of a few repeats: single walls on a shared machine vary by several x
-            runs = [compare_solve_ivp(prob, strategies, method=method, rtol=rtol,
-                                      atol=rtol * 1e-2) for _ in range(opts.wp_repeats)]
-            recs = [min((run[i] for run in runs), key=lambda r: r.wall)
-                    for i in range(len(strategies))]
+            runs = [
+                compare_solve_ivp(prob, strategies, method=method, rtol=rtol, atol=rtol * 1e-2)
+                for _ in range(opts.wp_repeats)
+            ]
+            recs = [
+                min((run[i] for run in runs), key=lambda r: r.wall) for i in range(len(strategies))
+            ]
             for r in recs:
                 d = r.as_dict()
                 d.update(rtol=rtol, error=float(np.max(np.abs(r.y_final - ref) / scale)))
                 rows.append(d)
-                print(f"[wp] {method} rtol={rtol:.0e} {r.strategy:12s} {r.wall:7.2f} s "
-                      f"err={d['error']:.1e}", flush=True)
+                print(
+                    f"[wp] {method} rtol={rtol:.0e} {r.strategy:12s} {r.wall:7.2f} s "
+                    f"err={d['error']:.1e}",
+                    flush=True,
+                )
     lines = [
         f"Work-precision, {prob.name} (n = {prob.n}), atol = rtol / 100; error = max relative "
         "deviation (floor 1) from a Radau rtol=1e-10 reference; wall (best of "
@@ -382,9 +447,11 @@ def part_wp(opts) -> list[dict]:
         "|" + "---|" * 9,
     ]
     for d in rows:
-        lines.append(f"| {d['method']} | {d['rtol']:.0e} | {LABELS[d['strategy']]} | "
-                     f"{d['wall']:.2f} | {d['error']:.1e} | {d['nfev']} | {d['njev']} | "
-                     f"{d['nlu']} | {d['nsteps']} |")
+        lines.append(
+            f"| {d['method']} | {d['rtol']:.0e} | {LABELS[d['strategy']]} | "
+            f"{d['wall']:.2f} | {d['error']:.1e} | {d['nfev']} | {d['njev']} | "
+            f"{d['nlu']} | {d['nsteps']} |"
+        )
     write_results("work_precision", {"problem": prob.name, "rows": rows}, "\n".join(lines))
     _plot_wp(prob, rows)
     return rows
@@ -404,8 +471,12 @@ def _plot_wp(prob, rows) -> None:
         for strategy in ("default", "jac_sparsity", "stiffasd"):
             pts = [d for d in rows if d["method"] == method and d["strategy"] == strategy]
             if pts:
-                ax.loglog([d["wall"] for d in pts], [max(d["error"], 1e-16) for d in pts],
-                          markers[strategy] + styles[method], label=f"{method}: {LABELS[strategy]}")
+                ax.loglog(
+                    [d["wall"] for d in pts],
+                    [max(d["error"], 1e-16) for d in pts],
+                    markers[strategy] + styles[method],
+                    label=f"{method}: {LABELS[strategy]}",
+                )
     ax.set_xlabel("wall time of the whole solve [s]")
     ax.set_ylabel("error at t_end (max rel.)")
     ax.set_title(f"Work-precision: {prob.name}, n = {prob.n}", fontsize=10)
@@ -434,8 +505,10 @@ DOC_SECTIONS = [
     ("all_solve", "Whole solves with solve_ivp"),
     ("work_precision", "Work-precision: Brusselator"),
 ]
-DOC_FIGURES = {"scaling": "benchmarks/scaling.png",
-               "work_precision": "benchmarks/work_precision.png"}
+DOC_FIGURES = {
+    "scaling": "benchmarks/scaling.png",
+    "work_precision": "benchmarks/work_precision.png",
+}
 
 
 def _load(results: Path, name: str) -> dict | None:
@@ -456,12 +529,15 @@ def _findings(results: Path) -> list[str]:
             f"- **One Jacobian vs scipy's colored finite differences at equal pass count**: "
             f"stiffasd is {np.min(r):.0f}x to {np.max(r):.0f}x faster (median {np.median(r):.0f}x) "
             f"over {len(r)} problem instances; {np.min(rc):.0f}x to {np.max(rc):.0f}x including "
-            "the transfer into a scipy `csc_matrix`.")
+            "the transfer into a scipy `csc_matrix`."
+        )
         dense = [d for d in jac["rows"] if "dense_jacfwd_s" in d]
         if dense:
             q = np.array([d["dense_jacfwd_s"] / d["stiffasd_s"] for d in dense])
-            lines.append(f"- **vs dense `jax.jacfwd`** (n <= {max(d['n'] for d in dense)}): "
-                         f"{np.min(q):.0f}x to {np.max(q):.0f}x faster.")
+            lines.append(
+                f"- **vs dense `jax.jacfwd`** (n <= {max(d['n'] for d in dense)}): "
+                f"{np.min(q):.0f}x to {np.max(q):.0f}x faster."
+            )
     sc = _load(results, "scaling")
     if sc:
         dense = [d for d in sc["rows"] if "dense_jacfwd_s" in d]
@@ -472,25 +548,40 @@ def _findings(results: Path) -> list[str]:
                 f"(n = {big['n']}), stiffasd is {big['dense_jacfwd_s'] / big['stiffasd_s']:.0f}x "
                 f"faster than dense `jacfwd` and "
                 f"{big['colored_fd_s'] / big['stiffasd_s']:.0f}x faster than colored finite "
-                "differences; " + "; ".join(f"{k}: {v}" for k, v in sc["crossover"].items()) + ".")
+                "differences; " + "; ".join(f"{k}: {v}" for k, v in sc["crossover"].items()) + "."
+            )
     sv = _load(results, "all_solve")
     if sv:
         rows = [d for d in sv["rows"] if d["strategy"] == "stiffasd"]
         q = np.array([d["speedup_vs_jac_sparsity"] for d in rows])
-        worse = [f"{d['problem']} {d['method']} ({d['speedup_vs_jac_sparsity']:.2f}x)"
-                 for d in rows if d["speedup_vs_jac_sparsity"] < 1.0]
+        worse = [
+            f"{d['problem']} {d['method']} ({d['speedup_vs_jac_sparsity']:.2f}x)"
+            for d in rows
+            if d["speedup_vs_jac_sparsity"] < 1.0
+        ]
         lines.append(
             f"- **Whole solve_ivp runs, stiffasd vs `jac_sparsity`** (wall including "
             f"detection, coloring and compilation): {np.min(q):.2f}x to {np.max(q):.2f}x "
             f"(median {np.median(q):.2f}x) over {len(q)} runs. scipy's BDF and Radau reuse "
             "one Jacobian for many steps, so the Jacobian is rarely the bottleneck once it is "
             "sparse; the sparse LU, the right-hand side calls and the solver's Python loop "
-            "dominate." + (f" Slower than `jac_sparsity` in: {', '.join(worse)} (mostly the "
-                           "one-time preparation on small problems, and noise of the shared "
-                           "machine)." if worse else ""))
+            "dominate."
+            + (
+                f" Slower than `jac_sparsity` in: {', '.join(worse)} (mostly the "
+                "one-time preparation on small problems, and noise of the shared "
+                "machine)."
+                if worse
+                else ""
+            )
+        )
         by = {(d["problem"], d["method"]): d for d in sv["rows"] if d["strategy"] == "jac_sparsity"}
-        q2 = np.array([by[(d["problem"], d["method"])]["wall"] / (d["wall"] - d["prepare"])
-                       for d in rows if (d["problem"], d["method"]) in by])
+        q2 = np.array(
+            [
+                by[(d["problem"], d["method"])]["wall"] / (d["wall"] - d["prepare"])
+                for d in rows
+                if (d["problem"], d["method"]) in by
+            ]
+        )
         prep = np.array([d["prepare"] for d in rows])
         lines.append(
             f"- **The same runs without stiffasd's one-time preparation** (detection, coloring, "
@@ -502,12 +593,15 @@ def _findings(results: Path) -> list[str]:
             "right-hand side (it is cached per input structure), not on a single short solve of "
             "a small problem. Single runs on the shared machine vary by 2-5x (e.g. a BDF run with "
             "one Jacobian taking 0.2 s in one strategy and 1.7 s in the other with identical "
-            "counts), so read the counts as the hard numbers and the walls as indications.")
+            "counts), so read the counts as the hard numbers and the walls as indications."
+        )
         dd = [d for d in rows if "speedup_vs_default" in d]
         if dd:
             q = np.array([d["speedup_vs_default"] for d in dd])
-            lines.append(f"- **vs the dense finite-difference default**: {np.min(q):.1f}x to "
-                         f"{np.max(q):.1f}x faster (n <= {max(d['n'] for d in dd)}).")
+            lines.append(
+                f"- **vs the dense finite-difference default**: {np.min(q):.1f}x to "
+                f"{np.max(q):.1f}x faster (n <= {max(d['n'] for d in dd)})."
+            )
     return lines
 
 
@@ -515,13 +609,16 @@ def rerender(results: Path) -> None:
     """Rewrite the Markdown of the tables from their JSON (presentation changes only)."""
     for name, render in (
         ("all_jacobian", lambda p: jacobian_table(p["rows"], p.get("max_dense_n", 1200))),
-        ("all_solve", lambda p: solve_table(p["rows"], p["rtol"], p["atol"],
-                                            p.get("max_default_n", "n/a"))),
+        (
+            "all_solve",
+            lambda p: solve_table(p["rows"], p["rtol"], p["atol"], p.get("max_default_n", "n/a")),
+        ),
     ):
         payload = _load(results, name)
         if payload:
             (results / f"{name}.md").write_text(
-                f"{render(payload)}\n\n{machine_markdown(payload['machine'])}\n")
+                f"{render(payload)}\n\n{machine_markdown(payload['machine'])}\n"
+            )
 
 
 def write_docs_page(opts=None) -> Path:
@@ -574,8 +671,13 @@ def write_docs_page(opts=None) -> Path:
     return out
 
 
-PARTS = {"jacobian": part_jacobian, "solve": part_solve, "scaling": part_scaling, "wp": part_wp,
-         "docs": write_docs_page}
+PARTS = {
+    "jacobian": part_jacobian,
+    "solve": part_solve,
+    "scaling": part_scaling,
+    "wp": part_wp,
+    "docs": write_docs_page,
+}
 
 
 def main(argv=None):
@@ -585,18 +687,28 @@ def main(argv=None):
     parser.add_argument("--methods", nargs="+", default=["BDF", "Radau"])
     parser.add_argument("--rtol", type=float, default=1e-6)
     parser.add_argument("--atol", type=float, default=1e-8)
-    parser.add_argument("--max-dense-n", type=int, default=1200,
-                        help="dense jacfwd/jacrev only up to this n (Jacobian table)")
+    parser.add_argument(
+        "--max-dense-n",
+        type=int,
+        default=1200,
+        help="dense jacfwd/jacrev only up to this n (Jacobian table)",
+    )
     parser.add_argument("--max-dense-n-scaling", type=int, default=5000)
-    parser.add_argument("--max-default-n", type=int, default=600,
-                        help="solve_ivp's dense finite-difference default only up to this n")
-    parser.add_argument("--scaling-sizes", type=int, nargs="+",
-                        default=[6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192])
+    parser.add_argument(
+        "--max-default-n",
+        type=int,
+        default=600,
+        help="solve_ivp's dense finite-difference default only up to this n",
+    )
+    parser.add_argument(
+        "--scaling-sizes", type=int, nargs="+", default=[6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192]
+    )
     parser.add_argument("--wp-N", type=int, default=16)
     parser.add_argument("--wp-methods", nargs="+", default=["BDF", "Radau"])
     parser.add_argument("--wp-repeats", type=int, default=3)
-    parser.add_argument("--wp-tols", type=float, nargs="+",
-                        default=[1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8])
+    parser.add_argument(
+        "--wp-tols", type=float, nargs="+", default=[1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8]
+    )
     opts = parser.parse_args(argv)
     startup = numba_startup()
     print(f"numba start-up (once per process, not in the tables): {startup:.2f} s", flush=True)

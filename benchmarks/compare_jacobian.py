@@ -56,10 +56,20 @@ def main(argv=None):
         t_jac, t_jac_med = best_time(data, t, y, p)
         t_jvp, _ = best_time(jvp, y, jnp.ones_like(y))
         t_f, _ = best_time(f, y)
-        row = dict(N=N, n=prob.n, nnz=sj.pattern.nnz, ncolors=sj.ncolors, mode=sj.mode,
-                   jacobian_s=t_jac, jacobian_median_s=t_jac_med, jvp_s=t_jvp, rhs_s=t_f,
-                   ratio_to_ncolors_jvp=t_jac / (sj.ncolors * t_jvp),
-                   detect_s=sj.timings["detect"], color_s=sj.timings["color"])
+        row = dict(
+            N=N,
+            n=prob.n,
+            nnz=sj.pattern.nnz,
+            ncolors=sj.ncolors,
+            mode=sj.mode,
+            jacobian_s=t_jac,
+            jacobian_median_s=t_jac_med,
+            jvp_s=t_jvp,
+            rhs_s=t_f,
+            ratio_to_ncolors_jvp=t_jac / (sj.ncolors * t_jvp),
+            detect_s=sj.timings["detect"],
+            color_s=sj.timings["color"],
+        )
         if prob.n <= opts.max_dense_n:
             dense = jax.jit(jax.jacfwd(lambda y: prob.rhs(t, y, p)))
             row["dense_jacfwd_s"] = best_time(dense, y, reps=3, min_time=0.0)[0]

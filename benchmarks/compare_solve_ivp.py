@@ -35,8 +35,9 @@ def main(argv=None):
         strategies = ["jac_sparsity", "stiffasd", FULL_STACK]
         if prob.n <= opts.max_default_n:
             strategies.insert(0, "default")
-        recs = compare_solve_ivp(prob, strategies, method=opts.method, rtol=opts.rtol,
-                                 atol=opts.atol)
+        recs = compare_solve_ivp(
+            prob, strategies, method=opts.method, rtol=opts.rtol, atol=opts.atol
+        )
         by = {r.strategy: r for r in recs}
         for r in recs:
             d = r.as_dict()
@@ -45,8 +46,11 @@ def main(argv=None):
             if "default" in by:
                 d["speedup_vs_default"] = by["default"].wall / r.wall
             rows.append(d)
-            print(f"N={N:4d} {LABELS[r.strategy]:45s} {r.wall:8.3f} s  nfev={r.nfev:6d} "
-                  f"njev={r.njev:4d} nlu={r.nlu:4d} diff={r.max_rel_diff:.1e}", flush=True)
+            print(
+                f"N={N:4d} {LABELS[r.strategy]:45s} {r.wall:8.3f} s  nfev={r.nfev:6d} "
+                f"njev={r.njev:4d} nlu={r.nlu:4d} diff={r.max_rel_diff:.1e}",
+                flush=True,
+            )
 
     lines = [
         f"solve_ivp {opts.method} on the 2D Brusselator, t in [0, 11.5], rtol={opts.rtol}, "
@@ -65,8 +69,11 @@ def main(argv=None):
             f"{d['speedup_vs_jac_sparsity']:.2f}x | {d['max_rel_diff']:.1e} |"
         )
     table = "\n".join(lines)
-    write_results(opts.name, {"method": opts.method, "rtol": opts.rtol, "atol": opts.atol,
-                              "rows": rows}, table)
+    write_results(
+        opts.name,
+        {"method": opts.method, "rtol": opts.rtol, "atol": opts.atol, "rows": rows},
+        table,
+    )
     print(table)
 
 

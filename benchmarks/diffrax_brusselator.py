@@ -56,8 +56,9 @@ def run_diffrax(problem, method: str, repeat: int, block_size: int) -> dict:
     ctrl = diffrax.PIDController(rtol=RTOL, atol=ATOL)
 
     def solve(y0, p):
-        sol = diffrax.diffeqsolve(term, solver, 0.0, T1, DT0, y0, args=p,
-                                  stepsize_controller=ctrl, max_steps=100_000)
+        sol = diffrax.diffeqsolve(
+            term, solver, 0.0, T1, DT0, y0, args=p, stepsize_controller=ctrl, max_steps=100_000
+        )
         return sol.ys[-1], sol.stats
 
     y0 = jax.numpy.asarray(problem.y0)
@@ -101,12 +102,26 @@ def run_scipy(problem, rtol=RTOL, atol=ATOL, method="BDF") -> dict:
         return np.asarray(rhs(t, y, *a))
 
     t = time.perf_counter()
-    sol = solve_ivp(f, (0.0, T1), np.asarray(problem.y0), method=method, args=problem.args,
-                    jac=jac, rtol=rtol, atol=atol)
+    sol = solve_ivp(
+        f,
+        (0.0, T1),
+        np.asarray(problem.y0),
+        method=method,
+        args=problem.args,
+        jac=jac,
+        rtol=rtol,
+        atol=atol,
+    )
     elapsed = time.perf_counter() - t
-    return {"method": f"scipy {method} + stiffasd.jac", "compile_s": None, "run_s": elapsed,
-            "steps": int(sol.t.size - 1), "njev": int(sol.njev), "nlu": int(sol.nlu),
-            "y1": sol.y[:, -1]}
+    return {
+        "method": f"scipy {method} + stiffasd.jac",
+        "compile_s": None,
+        "run_s": elapsed,
+        "steps": int(sol.t.size - 1),
+        "njev": int(sol.njev),
+        "nlu": int(sol.nlu),
+        "y1": sol.y[:, -1],
+    }
 
 
 def write(records: list, tag: str) -> None:
@@ -128,6 +143,7 @@ def write(records: list, tag: str) -> None:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in records:
+
         def fmt(key, spec=".2f", r=r):
             v = r.get(key)
             return "" if v is None else format(v, spec)
@@ -139,12 +155,13 @@ def write(records: list, tag: str) -> None:
             f"{fmt('max_scaled_err', '.2g')} |"
         )
     m = out["machine"]
-    lines += ["", f"Machine: {m.get('cpu')}, {m.get('cpu_count')} cores (shared, noisy), "
-              f"{m.get('mem_total')}; jax {m.get('jax')}, diffrax {m.get('diffrax')}, "
-              f"scipy {m.get('scipy')}, python {m.get('python')}."]
+    lines += [
+        "",
+        f"Machine: {m.get('cpu')}, {m.get('cpu_count')} cores (shared, noisy), "
+        f"{m.get('mem_total')}; jax {m.get('jax')}, diffrax {m.get('diffrax')}, "
+        f"scipy {m.get('scipy')}, python {m.get('python')}.",
+    ]
     (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
-
-
 
 
 def main() -> None:
@@ -154,8 +171,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--block-size", type=int, default=2)
     parser.add_argument("--tag", default="")
-    parser.add_argument("--ref", choices=["radau", "bdf"], default="radau",
-                        help="reference: Radau rtol 1e-8 (default) or BDF rtol 1e-6 (cheaper)")
+    parser.add_argument(
+        "--ref",
+        choices=["radau", "bdf"],
+        default="radau",
+        help="reference: Radau rtol 1e-8 (default) or BDF rtol 1e-6 (cheaper)",
+    )
     opts = parser.parse_args()
 
     records = []

@@ -55,8 +55,10 @@ def measure(N: int) -> dict:
     b = jnp.asarray(np.random.default_rng(0).standard_normal(full.shape[0]))
     rec = {"N": N, "n": full.shape[0], "nnz": full.nnz, "ncolors": sj.ncolors}
     rec["jacobian_ms"] = _time(jax.jit(sj.data), 0.0, y, *pr.args)
-    for name, cfg in [("superlu", DirectLU(cache=FactorCache())),
-                      ("superlu_no_reuse", DirectLU(reuse_ordering=False, cache=FactorCache()))]:
+    for name, cfg in [
+        ("superlu", DirectLU(cache=FactorCache())),
+        ("superlu_no_reuse", DirectLU(reuse_ordering=False, cache=FactorCache())),
+    ]:
         bound = cfg.bind(full)
         factor, solve = jax.jit(bound.factor), jax.jit(bound.solve)
         state = factor(data)
@@ -66,8 +68,9 @@ def measure(N: int) -> dict:
 
     csr = full.to_scipy("csr")
     perm = np.asarray(full.csr_to_csc)
-    spsolve_jit = jax.jit(lambda d, b: spsolve(d[perm], jnp.asarray(csr.indices),
-                                               jnp.asarray(csr.indptr), b))
+    spsolve_jit = jax.jit(
+        lambda d, b: spsolve(d[perm], jnp.asarray(csr.indices), jnp.asarray(csr.indptr), b)
+    )
     rec["spsolve_ms"] = _time(spsolve_jit, data, b, k=5)
     for bs in (2, 16):
         kry = Krylov(block_size=bs).bind(full)
@@ -76,8 +79,9 @@ def measure(N: int) -> dict:
         rec[f"gmres_bj{bs}_build_ms"] = _time(kf, data)
         rec[f"gmres_bj{bs}_solve_ms"] = _time(ks, kstate, b)
         x = ks(kstate, b)
-        rec[f"gmres_bj{bs}_residual"] = float(jnp.linalg.norm(kry.matvec(data, x) - b)
-                                              / jnp.linalg.norm(b))
+        rec[f"gmres_bj{bs}_residual"] = float(
+            jnp.linalg.norm(kry.matvec(data, x) - b) / jnp.linalg.norm(b)
+        )
     if full.shape[0] <= 2048:
         dense = jnp.asarray(full.to_dense(), float).at[full.csc_indices, full.csc_cols].set(data)
         lu = jax.jit(jax.scipy.linalg.lu_factor)
@@ -99,16 +103,23 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "diffrax_linear_solvers.json").write_text(json.dumps(out, indent=2))
     keys = [k for k in records[0] if k not in ("N",)]
-    lines = ["# Linear-solver candidates for I - γhJ (Brusselator, ms per jitted call)", "",
-             "| " + " | ".join(["N"] + keys) + " |", "|" + "---|" * (len(keys) + 1)]
+    lines = [
+        "# Linear-solver candidates for I - γhJ (Brusselator, ms per jitted call)",
+        "",
+        "| " + " | ".join(["N"] + keys) + " |",
+        "|" + "---|" * (len(keys) + 1),
+    ]
     for r in records:
         cells = [str(r["N"])] + [
             (f"{r[k]:.3g}" if isinstance(r.get(k), float) else str(r.get(k, ""))) for k in keys
         ]
         lines.append("| " + " | ".join(cells) + " |")
     m = out["machine"]
-    lines += ["", f"Machine: {m.get('cpu')}, {m.get('cpu_count')} cores (shared with other "
-              f"jobs: absolute times are noisy), jax {m.get('jax')}, scipy {m.get('scipy')}."]
+    lines += [
+        "",
+        f"Machine: {m.get('cpu')}, {m.get('cpu_count')} cores (shared with other "
+        f"jobs: absolute times are noisy), jax {m.get('jax')}, scipy {m.get('scipy')}.",
+    ]
     (RESULTS / "diffrax_linear_solvers.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

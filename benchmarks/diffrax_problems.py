@@ -27,7 +27,10 @@ def brusselator_2d(N: int, alpha: float = 10.0, A: float = 3.4, B: float = 1.0):
 
         def lap(w):
             return (
-                jnp.roll(w, 1, 0) + jnp.roll(w, -1, 0) + jnp.roll(w, 1, 1) + jnp.roll(w, -1, 1)
+                jnp.roll(w, 1, 0)
+                + jnp.roll(w, -1, 0)
+                + jnp.roll(w, 1, 1)
+                + jnp.roll(w, -1, 1)
                 - 4.0 * w
             )
 
@@ -47,9 +50,7 @@ def robertson(t, y, args):
     """Robertson's kinetics; ``args = (k1, k2, k3)``, usually (0.04, 3e7, 1e4)."""
     k1, k2, k3 = args
     y1, y2, y3 = y[0], y[1], y[2]
-    return jnp.stack(
-        [-k1 * y1 + k3 * y2 * y3, k1 * y1 - k2 * y2**2 - k3 * y2 * y3, k2 * y2**2]
-    )
+    return jnp.stack([-k1 * y1 + k3 * y2 * y3, k1 * y1 - k2 * y2**2 - k3 * y2 * y3, k2 * y2**2])
 
 
 def heat_reaction_1d(n: int):

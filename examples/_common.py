@@ -29,24 +29,40 @@ from stiffasd._compare import compare_solve_ivp, format_table, warm_up  # noqa: 
 from stiffasd.problems import OdeProblem  # noqa: E402
 
 
-def parser(doc: str, size_name: str, size_default: int, *, max_default_n: int = 600
-           ) -> argparse.ArgumentParser:
+def parser(
+    doc: str, size_name: str, size_default: int, *, max_default_n: int = 600
+) -> argparse.ArgumentParser:
     """The command line every example shares; ``size_name`` is the problem's size argument."""
-    p = argparse.ArgumentParser(description=doc.splitlines()[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="\n".join(doc.splitlines()[1:]))
-    p.add_argument(f"--{size_name}", type=int, default=size_default, dest="size",
-                   help=f"problem size ({size_name}; default {size_default})")
+    p = argparse.ArgumentParser(
+        description=doc.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(doc.splitlines()[1:]),
+    )
+    p.add_argument(
+        f"--{size_name}",
+        type=int,
+        default=size_default,
+        dest="size",
+        help=f"problem size ({size_name}; default {size_default})",
+    )
     p.add_argument("--t-end", type=float, default=None, help="end of the time span")
     p.add_argument("--method", default="BDF", choices=["BDF", "Radau"])
     p.add_argument("--rtol", type=float, default=1e-6)
     p.add_argument("--atol", type=float, default=1e-8)
-    p.add_argument("--strategies", nargs="+", default=None,
-                   choices=["default", "jac_sparsity", "stiffasd"],
-                   help="Jacobian strategies to compare (default: all three, dense finite "
-                        f"differences only while n <= {max_default_n})")
-    p.add_argument("--plot", metavar="OUT.png", default=None,
-                   help="save the final state and the sparsity pattern with its coloring")
+    p.add_argument(
+        "--strategies",
+        nargs="+",
+        default=None,
+        choices=["default", "jac_sparsity", "stiffasd"],
+        help="Jacobian strategies to compare (default: all three, dense finite "
+        f"differences only while n <= {max_default_n})",
+    )
+    p.add_argument(
+        "--plot",
+        metavar="OUT.png",
+        default=None,
+        help="save the final state and the sparsity pattern with its coloring",
+    )
     p.set_defaults(max_default_n=max_default_n)
     return p
 
@@ -64,16 +80,30 @@ def describe(problem: OdeProblem) -> dict:
     jac(t0, y0, *args)
     compile_s = time.perf_counter() - start
     c = sj.coloring
-    info = dict(n=problem.n, nnz=sj.pattern.nnz, mode=sj.mode, colors_column=c.ncolors_column,
-                colors_row=c.ncolors_row, detect_s=sj.timings["detect"],
-                color_s=sj.timings["color"], prepare_s=prepare, compile_s=compile_s,
-                numba_startup_s=startup)
-    print(f"{problem.name}: n = {info['n']}, nnz = {info['nnz']} "
-          f"({info['nnz'] / info['n']:.1f} per row)")
-    print(f"  colors: {c.ncolors_column} column (JVP) + {c.ncolors_row} row (VJP) -> "
-          f"{sj.mode} mode, {sj.ncolors} passes per Jacobian instead of {problem.n}")
-    print(f"  detection {1e3 * info['detect_s']:.1f} ms, coloring {1e3 * info['color_s']:.1f} ms, "
-          f"first Jacobian (compilation) {1e3 * compile_s:.0f} ms")
+    info = dict(
+        n=problem.n,
+        nnz=sj.pattern.nnz,
+        mode=sj.mode,
+        colors_column=c.ncolors_column,
+        colors_row=c.ncolors_row,
+        detect_s=sj.timings["detect"],
+        color_s=sj.timings["color"],
+        prepare_s=prepare,
+        compile_s=compile_s,
+        numba_startup_s=startup,
+    )
+    print(
+        f"{problem.name}: n = {info['n']}, nnz = {info['nnz']} "
+        f"({info['nnz'] / info['n']:.1f} per row)"
+    )
+    print(
+        f"  colors: {c.ncolors_column} column (JVP) + {c.ncolors_row} row (VJP) -> "
+        f"{sj.mode} mode, {sj.ncolors} passes per Jacobian instead of {problem.n}"
+    )
+    print(
+        f"  detection {1e3 * info['detect_s']:.1f} ms, coloring {1e3 * info['color_s']:.1f} ms, "
+        f"first Jacobian (compilation) {1e3 * compile_s:.0f} ms"
+    )
     return {"jac": jac, "sparse": sj, **info}
 
 
@@ -81,11 +111,14 @@ def run(problem: OdeProblem, opts: argparse.Namespace) -> dict:
     """Describe, solve with the chosen strategies, print the table, plot if asked."""
     described = describe(problem)
     strategies = opts.strategies or (
-        ["default", "jac_sparsity", "stiffasd"] if problem.n <= opts.max_default_n
-        else ["jac_sparsity", "stiffasd"])
+        ["default", "jac_sparsity", "stiffasd"]
+        if problem.n <= opts.max_default_n
+        else ["jac_sparsity", "stiffasd"]
+    )
     print(f"solve_ivp {opts.method}, t in {problem.t_span}, rtol={opts.rtol}, atol={opts.atol}:")
-    records = compare_solve_ivp(problem, strategies, method=opts.method, rtol=opts.rtol,
-                                atol=opts.atol)
+    records = compare_solve_ivp(
+        problem, strategies, method=opts.method, rtol=opts.rtol, atol=opts.atol
+    )
     print(format_table(records))
     if opts.plot:
         y_final = records[-1].y_final
@@ -113,8 +146,9 @@ def colored_pattern(ax, sparse, max_size: int = 160, title: str | None = None) -
         # where an entry is gathered from says which pass computes it
         g = np.asarray(gather)
         jvp_part = c.ncolors_column * m
-        which = np.where(g < jvp_part, g // max(m, 1),
-                         c.ncolors_column + (g - jvp_part) // max(n, 1))
+        which = np.where(
+            g < jvp_part, g // max(m, 1), c.ncolors_column + (g - jvp_part) // max(n, 1)
+        )
     else:  # substitution plans solve along trees: show the column's (or row's) color
         col_c = np.asarray(c.column_colors)[cols]
         which = np.where(col_c >= 0, col_c, c.ncolors_column + np.asarray(c.row_colors)[rows])
@@ -122,8 +156,17 @@ def colored_pattern(ax, sparse, max_size: int = 160, title: str | None = None) -
     rows, cols, which = rows[keep], cols[keep], which[keep]
     cmap = plt.get_cmap("tab20", max(c.ncolors, 1))
     size = max(1.0, 1500.0 / k)
-    ax.scatter(cols, rows, c=which, cmap=cmap, vmin=-0.5, vmax=max(c.ncolors, 1) - 0.5,
-               s=size, marker="s", linewidths=0)
+    ax.scatter(
+        cols,
+        rows,
+        c=which,
+        cmap=cmap,
+        vmin=-0.5,
+        vmax=max(c.ncolors, 1) - 0.5,
+        s=size,
+        marker="s",
+        linewidths=0,
+    )
     ax.set_xlim(-0.5, k - 0.5)
     ax.set_ylim(k - 0.5, -0.5)
     ax.set_aspect("equal")
@@ -156,8 +199,9 @@ def plot(problem: OdeProblem, sparse, y_final: np.ndarray, out: str) -> None:
             ax.plot(x if x is not None and len(x) == v.size else np.arange(v.size), v, lw=1.2)
             ax.grid(alpha=0.3)
         extra = ", ".join(f"{k} = {s:.3g}" for k, s in scalars.items())
-        ax.set_title(f"{name} at t = {problem.t_span[1]:g}" + (f"\n{extra}" if extra else ""),
-                     fontsize=9)
+        ax.set_title(
+            f"{name} at t = {problem.t_span[1]:g}" + (f"\n{extra}" if extra else ""), fontsize=9
+        )
         ax.tick_params(labelsize=7)
     colored_pattern(axes[-1], sparse)
     fig.suptitle(problem.name, fontsize=10)
@@ -166,8 +210,9 @@ def plot(problem: OdeProblem, sparse, y_final: np.ndarray, out: str) -> None:
     plt.close(fig)
 
 
-def main(make: Callable[..., OdeProblem], doc: str, size_name: str, size_default: int,
-         **parser_options) -> dict:
+def main(
+    make: Callable[..., OdeProblem], doc: str, size_name: str, size_default: int, **parser_options
+) -> dict:
     """Entry point used by each example script."""
     opts = parser(doc, size_name, size_default, **parser_options).parse_args()
     kwargs = {size_name: opts.size}

@@ -21,8 +21,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 DOCS = ROOT / "docs" / "examples"
-NAMES = ["brusselator_2d", "gray_scott_2d", "allen_cahn_3d", "advection_diffusion_reaction_2d",
-         "robertson_diffusion_2d", "reservoir_exchange", "flame_1d"]
+NAMES = [
+    "brusselator_2d",
+    "gray_scott_2d",
+    "allen_cahn_3d",
+    "advection_diffusion_reaction_2d",
+    "robertson_diffusion_2d",
+    "reservoir_exchange",
+    "flame_1d",
+]
 
 
 def _problem_doc(name: str) -> str:
@@ -57,35 +64,37 @@ def page(name: str, output: str) -> str:
     body = textwrap.dedent(rest).strip().splitlines()
     commands = [line.strip() for line in body if line.strip().startswith("python ")]
     text = "\n".join(line for line in body if not line.strip().startswith("python ")).strip()
-    return "\n".join([
-        f"# {title.strip()}",
-        "",
-        "```bash",
-        *commands,
-        "```",
-        "",
-        text,
-        "",
-        "## The problem",
-        "",
-        _problem_doc(name),
-        "",
-        "## Output (default size, this machine)",
-        "",
-        "```text",
-        output.strip(),
-        "```",
-        "",
-        f"![{name}: final state and colored Jacobian pattern]({name}.png)",
-        "",
-        "Left: the final state of the stiffasd solve. Right: the Jacobian's sparsity pattern "
-        "(its leading block for large n), each nonzero colored by the compressed pass that "
-        "computes it. Wall times include stiffasd's detection, coloring and compilation "
-        "(`prepare` column); the machine is a shared 2-core box, so ratios from the same run "
-        f"are what matter. Source: `examples/{name}.py`; regenerate this page with "
-        f"`python examples/make_gallery.py {name}`.",
-        "",
-    ])
+    return "\n".join(
+        [
+            f"# {title.strip()}",
+            "",
+            "```bash",
+            *commands,
+            "```",
+            "",
+            text,
+            "",
+            "## The problem",
+            "",
+            _problem_doc(name),
+            "",
+            "## Output (default size, this machine)",
+            "",
+            "```text",
+            output.strip(),
+            "```",
+            "",
+            f"![{name}: final state and colored Jacobian pattern]({name}.png)",
+            "",
+            "Left: the final state of the stiffasd solve. Right: the Jacobian's sparsity pattern "
+            "(its leading block for large n), each nonzero colored by the compressed pass that "
+            "computes it. Wall times include stiffasd's detection, coloring and compilation "
+            "(`prepare` column); the machine is a shared 2-core box, so ratios from the same run "
+            f"are what matter. Source: `examples/{name}.py`; regenerate this page with "
+            f"`python examples/make_gallery.py {name}`.",
+            "",
+        ]
+    )
 
 
 def main(argv=None):

@@ -3,6 +3,22 @@
 The public API, re-exported; nothing else lives here.
 """
 
+from . import problems as problems
+from ._hessian import SparseHessian as SparseHessian
+from ._hessian import hessian as hessian
+from ._hessian import prepare_hessian as prepare_hessian
+from ._jacobian import SparseJacobian as SparseJacobian
+from ._jacobian import jacobian as jacobian
+from ._jacobian import prepare_jacobian as prepare_jacobian
+from ._jacobian import verify_jacobian as verify_jacobian
+from ._ode import OdeJacobian as OdeJacobian
+from ._ode import jac as jac
+from .coloring import ColoringResult as ColoringResult
+from .coloring import check_coloring as check_coloring
+from .coloring import color as color
+from .detect import hessian_sparsity as hessian_sparsity
+from .detect import jacobian_sparsity as jacobian_sparsity
+from .detect import register_rule as register_rule
 from .errors import BandwidthError as BandwidthError
 from .errors import ConservativePatternWarning as ConservativePatternWarning
 from .errors import InvalidColoringError as InvalidColoringError
@@ -16,21 +32,5 @@ from .errors import StiffasdError as StiffasdError
 from .errors import TracingError as TracingError
 from .errors import UnsupportedPrimitiveError as UnsupportedPrimitiveError
 from .pattern import SparsityPattern as SparsityPattern
-from .detect import jacobian_sparsity as jacobian_sparsity
-from .detect import register_rule as register_rule
-from .coloring import ColoringResult as ColoringResult
-from .coloring import check_coloring as check_coloring
-from .coloring import color as color
-from ._jacobian import SparseJacobian as SparseJacobian
-from ._jacobian import jacobian as jacobian
-from ._jacobian import prepare_jacobian as prepare_jacobian
-from ._jacobian import verify_jacobian as verify_jacobian
-from .detect import hessian_sparsity as hessian_sparsity
-from ._hessian import SparseHessian as SparseHessian
-from ._hessian import hessian as hessian
-from ._hessian import prepare_hessian as prepare_hessian
-from ._ode import OdeJacobian as OdeJacobian
-from ._ode import jac as jac
-from . import problems as problems
 
 __version__ = "0.1.0"

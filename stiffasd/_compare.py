@@ -66,9 +66,16 @@ class SolveRecord:
         return d
 
 
-def compare_solve_ivp(problem: OdeProblem, strategies=STRATEGIES, *, method: str = "BDF",
-                      rtol: float = 1e-6, atol: float = 1e-8, reference: str = "stiffasd",
-                      **solver_options: Any) -> list[SolveRecord]:
+def compare_solve_ivp(
+    problem: OdeProblem,
+    strategies=STRATEGIES,
+    *,
+    method: str = "BDF",
+    rtol: float = 1e-6,
+    atol: float = 1e-8,
+    reference: str = "stiffasd",
+    **solver_options: Any,
+) -> list[SolveRecord]:
     """Solve ``problem`` with each Jacobian strategy; wall times include everything the
     strategy needs (stiffasd: detection, coloring and compilation, reported also as
     ``prepare``). The once-per-process loading of the coloring kernels (`warm_up`) is done
@@ -80,8 +87,9 @@ def compare_solve_ivp(problem: OdeProblem, strategies=STRATEGIES, *, method: str
 
     records = []
     for strategy in strategies:
-        opts: dict[str, Any] = dict(method=method, rtol=rtol, atol=atol, args=args,
-                                    **solver_options)
+        opts: dict[str, Any] = dict(
+            method=method, rtol=rtol, atol=atol, args=args, **solver_options
+        )
         prepare = 0.0
         start = time.perf_counter()
         if strategy in ("stiffasd", FULL_STACK):
@@ -101,13 +109,27 @@ def compare_solve_ivp(problem: OdeProblem, strategies=STRATEGIES, *, method: str
             start += time.perf_counter() - pattern_start
             opts["jac_sparsity"] = sparsity
         elif strategy != "default":
-            raise ValueError(f"compare_solve_ivp: unknown strategy {strategy!r}; one of "
-                             f"{STRATEGIES + (FULL_STACK,)}.")
+            raise ValueError(
+                f"compare_solve_ivp: unknown strategy {strategy!r}; one of "
+                f"{STRATEGIES + (FULL_STACK,)}."
+            )
         sol = solve_ivp(fun, problem.t_span, y0, **opts)
         wall = time.perf_counter() - start
-        records.append(SolveRecord(strategy, method, problem.n, wall, prepare, sol.nfev,
-                                   sol.njev, sol.nlu, sol.t.size - 1, bool(sol.success),
-                                   sol.y[:, -1].copy()))
+        records.append(
+            SolveRecord(
+                strategy,
+                method,
+                problem.n,
+                wall,
+                prepare,
+                sol.nfev,
+                sol.njev,
+                sol.nlu,
+                sol.t.size - 1,
+                bool(sol.success),
+                sol.y[:, -1].copy(),
+            )
+        )
     ref = next((r for r in records if r.strategy == reference), records[-1])
     scale = np.maximum(np.abs(ref.y_final), 1.0)
     for r in records:
@@ -118,8 +140,10 @@ def compare_solve_ivp(problem: OdeProblem, strategies=STRATEGIES, *, method: str
 def format_table(records: list[SolveRecord]) -> str:
     """A Markdown table of the records, with speed-ups against the first one."""
     base = records[0].wall
-    head = ("| Jacobian strategy | wall [s] | speed-up | prepare [s] | nfev | njev | nlu | "
-            "steps | max rel. diff |")
+    head = (
+        "| Jacobian strategy | wall [s] | speed-up | prepare [s] | nfev | njev | nlu | "
+        "steps | max rel. diff |"
+    )
     lines = [head, "|" + "---|" * 9]
     for r in records:
         lines.append(

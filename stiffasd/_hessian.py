@@ -152,7 +152,12 @@ class SparseHessian(SparseJacobian):
             return jnp.sum(f(*a))
 
         super().__init__(
-            jax.grad(scalar, argnums=argnums), args, argnums, pattern, coloring, "forward",
+            jax.grad(scalar, argnums=argnums),
+            args,
+            argnums,
+            pattern,
+            coloring,
+            "forward",
             chunk_size,
         )
         self.fun = f

@@ -386,8 +386,14 @@ def _choose_coloring(
             # Bicoloring is sensitive to the order, and only tried on patterns with dense rows
             # and columns, where trying several orders is cheap next to what it saves.
             candidates.append(
-                ("bidirectional", color(pattern, partition="bidirectional",
-                                        order="best" if mode == "auto" else order))
+                (
+                    "bidirectional",
+                    color(
+                        pattern,
+                        partition="bidirectional",
+                        order="best" if mode == "auto" else order,
+                    ),
+                )
             )
         except (NotImplementedError, ValueError):
             if mode == "bidirectional":
@@ -400,8 +406,10 @@ def _choose_coloring(
     if len(candidates) == 1:
         return candidates[0]
     forward = next((c for c in candidates if c[0] == "forward"), None)
-    if callable(vjp_cost) and forward is not None and all(
-        c[1].ncolors >= forward[1].ncolors for c in candidates
+    if (
+        callable(vjp_cost)
+        and forward is not None
+        and all(c[1].ncolors >= forward[1].ncolors for c in candidates)
     ):
         # A VJP costs at least a JVP in practice: with no fewer passes, reverse cannot win, and
         # timing it would only add noise to the choice.
@@ -501,6 +509,7 @@ def prepare_jacobian(
             "jax.custom_vjp); use mode='reverse' or mode='auto'."
         )
     if vjp_cost is None:
+
         def vjp_cost():  # measured only when the choice depends on it
             return _measure_vjp_ratio(fx, xflat)
 

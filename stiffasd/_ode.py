@@ -10,7 +10,14 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
 
-from ._jacobian import SparseJacobian, _as_array, _Cache, _check_finite, _out_shape, prepare_jacobian
+from ._jacobian import (
+    SparseJacobian,
+    _as_array,
+    _Cache,
+    _check_finite,
+    _out_shape,
+    prepare_jacobian,
+)
 from .errors import ShapeError
 
 __all__ = ["jac", "OdeJacobian"]
@@ -33,9 +40,18 @@ class OdeJacobian:
         eval_time: wall time spent in them (seconds), preparation excluded.
     """
 
-    def __init__(self, rhs: Callable, *, sparsity: Any = None, mode: str = "auto",
-                 format: str = "csc", verify: bool = False, strict: bool = False,
-                 check_finite: bool = True, **options: Any):
+    def __init__(
+        self,
+        rhs: Callable,
+        *,
+        sparsity: Any = None,
+        mode: str = "auto",
+        format: str = "csc",
+        verify: bool = False,
+        strict: bool = False,
+        check_finite: bool = True,
+        **options: Any,
+    ):
         if not callable(rhs):
             raise TypeError(f"stiffasd.jac: rhs must be callable, got {type(rhs).__name__}.")
         if format not in _FORMATS:
@@ -43,8 +59,14 @@ class OdeJacobian:
         self.rhs = rhs
         self.format = format
         self.check_finite = check_finite
-        self._options = dict(sparsity=sparsity, mode=mode, verify=verify, strict=strict,
-                             check_finite=check_finite, **options)
+        self._options = dict(
+            sparsity=sparsity,
+            mode=mode,
+            verify=verify,
+            strict=strict,
+            check_finite=check_finite,
+            **options,
+        )
         self._cache = _Cache(self._prepare)
         self._last: SparseJacobian | None = None
         self._banded: dict[int, Any] = {}
@@ -140,8 +162,16 @@ class OdeJacobian:
         return f"OdeJacobian({getattr(self.rhs, '__name__', 'rhs')}, {state})"
 
 
-def jac(rhs: Callable, *, sparsity: Any = None, mode: str = "auto", format: str = "csc",
-        verify: bool = False, strict: bool = False, **options: Any) -> OdeJacobian:
+def jac(
+    rhs: Callable,
+    *,
+    sparsity: Any = None,
+    mode: str = "auto",
+    format: str = "csc",
+    verify: bool = False,
+    strict: bool = False,
+    **options: Any,
+) -> OdeJacobian:
     """Exact sparse Jacobian of an ODE right-hand side for `scipy.integrate.solve_ivp`.
 
     ```python
@@ -164,5 +194,6 @@ def jac(rhs: Callable, *, sparsity: Any = None, mode: str = "auto", format: str 
     Returns:
         An [`OdeJacobian`][stiffasd.OdeJacobian]: call it as ``jac(t, y, *args)``.
     """
-    return OdeJacobian(rhs, sparsity=sparsity, mode=mode, format=format, verify=verify,
-                       strict=strict, **options)
+    return OdeJacobian(
+        rhs, sparsity=sparsity, mode=mode, format=format, verify=verify, strict=strict, **options
+    )

@@ -90,7 +90,9 @@ class SparsityPattern:
                 f"{rows.size} and {cols.size}."
             )
         if rows.size and (rows.min() < 0 or rows.max() >= m or cols.min() < 0 or cols.max() >= n):
-            raise ShapeError(f"SparsityPattern.from_coo: coordinates out of range for shape {shape}.")
+            raise ShapeError(
+                f"SparsityPattern.from_coo: coordinates out of range for shape {shape}."
+            )
         key = np.unique(rows * max(n, 1) + cols)
         r, c = np.divmod(key, max(n, 1))
         indptr = np.searchsorted(r, np.arange(m + 1), side="left").astype(_INDEX)
@@ -118,7 +120,9 @@ class SparsityPattern:
         """Pattern of the nonzero entries of a dense 2D array (``!= 0``)."""
         a = np.asarray(array)
         if a.ndim != 2:
-            raise ShapeError(f"SparsityPattern.from_dense: expected a 2D array, got shape {a.shape}.")
+            raise ShapeError(
+                f"SparsityPattern.from_dense: expected a 2D array, got shape {a.shape}."
+            )
         rows, cols = np.nonzero(a)
         return cls.from_coo(a.shape, rows, cols)
 
@@ -220,8 +224,9 @@ class SparsityPattern:
         idx = np.stack([self.rows, self.indices], axis=1)
         if data is None:
             data = jnp.ones(self.nnz)
-        return jsparse.BCOO((data, jnp.asarray(idx)), shape=self.shape, indices_sorted=True,
-                            unique_indices=True)
+        return jsparse.BCOO(
+            (data, jnp.asarray(idx)), shape=self.shape, indices_sorted=True, unique_indices=True
+        )
 
     # ------------------------------------------------------------------ set relations
     def _keys(self) -> np.ndarray:
@@ -229,7 +234,9 @@ class SparsityPattern:
 
     def _check_same_shape(self, other: SparsityPattern, what: str) -> None:
         if self.shape != other.shape:
-            raise ShapeError(f"SparsityPattern.{what}: shapes differ, {self.shape} vs {other.shape}.")
+            raise ShapeError(
+                f"SparsityPattern.{what}: shapes differ, {self.shape} vs {other.shape}."
+            )
 
     def missing_from(self, other: SparsityPattern) -> np.ndarray:
         """Coordinates ``(k, 2)`` of the entries of ``other`` that are not in ``self``."""

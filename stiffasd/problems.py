@@ -64,8 +64,14 @@ def _laplacian_periodic(w: jax.Array) -> jax.Array:
     )
 
 
-def brusselator_2d(N: int = 32, *, alpha: float = 10.0, A: float = 3.4, B: float = 1.0,
-                   t_span: tuple[float, float] = (0.0, 11.5)) -> OdeProblem:
+def brusselator_2d(
+    N: int = 32,
+    *,
+    alpha: float = 10.0,
+    A: float = 3.4,
+    B: float = 1.0,
+    t_span: tuple[float, float] = (0.0, 11.5),
+) -> OdeProblem:
     """The 2D Brusselator reaction-diffusion system on an ``N``-by-``N`` periodic grid.
 
     .. math::
@@ -101,13 +107,20 @@ def brusselator_2d(N: int = 32, *, alpha: float = 10.0, A: float = 3.4, B: float
     def fields(y):
         return {"u": np.reshape(y[: N * N], (N, N)), "v": np.reshape(y[N * N :], (N, N))}
 
-    return OdeProblem(f"brusselator_2d(N={N})", rhs, y0, t_span, (p,),
-                      {"N": N, "fields": fields})
+    return OdeProblem(f"brusselator_2d(N={N})", rhs, y0, t_span, (p,), {"N": N, "fields": fields})
 
 
-def gray_scott_2d(N: int = 64, *, F: float = 0.035, k: float = 0.065, Du: float = 2e-5,
-                  Dv: float = 1e-5, dx: float = 2.5 / 256,
-                  t_span: tuple[float, float] = (0.0, 3000.0), seed: int = 0) -> OdeProblem:
+def gray_scott_2d(
+    N: int = 64,
+    *,
+    F: float = 0.035,
+    k: float = 0.065,
+    Du: float = 2e-5,
+    Dv: float = 1e-5,
+    dx: float = 2.5 / 256,
+    t_span: tuple[float, float] = (0.0, 3000.0),
+    seed: int = 0,
+) -> OdeProblem:
     """Pearson's 2D Gray-Scott reaction-diffusion system on an ``N``-by-``N`` periodic grid.
 
     .. math::
@@ -145,13 +158,17 @@ def gray_scott_2d(N: int = 64, *, F: float = 0.035, k: float = 0.065, Du: float 
     def fields(y):
         return {"u": np.reshape(y[: N * N], (N, N)), "v": np.reshape(y[N * N :], (N, N))}
 
-    return OdeProblem(f"gray_scott_2d(N={N})", rhs, y0, t_span, (p,),
-                      {"N": N, "fields": fields})
+    return OdeProblem(f"gray_scott_2d(N={N})", rhs, y0, t_span, (p,), {"N": N, "fields": fields})
 
 
-def allen_cahn_3d(N: int = 16, *, eps: float = 0.05, radius: float = 0.35,
-                  boundary: float = -1.0,
-                  t_span: tuple[float, float] = (0.0, 0.02)) -> OdeProblem:
+def allen_cahn_3d(
+    N: int = 16,
+    *,
+    eps: float = 0.05,
+    radius: float = 0.35,
+    boundary: float = -1.0,
+    t_span: tuple[float, float] = (0.0, 0.02),
+) -> OdeProblem:
     """The 3D Allen-Cahn equation with Dirichlet boundaries, 7-point stencil via ``jnp.pad``.
 
     .. math::
@@ -176,9 +193,12 @@ def allen_cahn_3d(N: int = 16, *, eps: float = 0.05, radius: float = 0.35,
         u = y.reshape(N, N, N)
         w = jnp.pad(u, 1, constant_values=boundary)
         lap = (
-            w[2:, 1:-1, 1:-1] + w[:-2, 1:-1, 1:-1]
-            + w[1:-1, 2:, 1:-1] + w[1:-1, :-2, 1:-1]
-            + w[1:-1, 1:-1, 2:] + w[1:-1, 1:-1, :-2]
+            w[2:, 1:-1, 1:-1]
+            + w[:-2, 1:-1, 1:-1]
+            + w[1:-1, 2:, 1:-1]
+            + w[1:-1, :-2, 1:-1]
+            + w[1:-1, 1:-1, 2:]
+            + w[1:-1, 1:-1, :-2]
             - 6.0 * u
         )
         return (inv_h2 * lap + inv_eps2 * (u - u**3)).ravel()
@@ -187,13 +207,17 @@ def allen_cahn_3d(N: int = 16, *, eps: float = 0.05, radius: float = 0.35,
         u = np.reshape(y, (N, N, N))
         return {"u (mid-plane z = 1/2)": u[:, :, N // 2]}
 
-    return OdeProblem(f"allen_cahn_3d(N={N})", rhs, y0, t_span, (p,),
-                      {"N": N, "fields": fields})
+    return OdeProblem(f"allen_cahn_3d(N={N})", rhs, y0, t_span, (p,), {"N": N, "fields": fields})
 
 
-def advection_diffusion_reaction_2d(N: int = 48, *, speed: float = 20.0, D: float = 1e-3,
-                                    rate: float = 50.0,
-                                    t_span: tuple[float, float] = (0.0, 0.3)) -> OdeProblem:
+def advection_diffusion_reaction_2d(
+    N: int = 48,
+    *,
+    speed: float = 20.0,
+    D: float = 1e-3,
+    rate: float = 50.0,
+    t_span: tuple[float, float] = (0.0, 0.3),
+) -> OdeProblem:
     """Advection-diffusion-reaction in a rotating flow, first-order upwinding via ``jnp.where``.
 
     .. math::
@@ -229,8 +253,9 @@ def advection_diffusion_reaction_2d(N: int = 48, *, speed: float = 20.0, D: floa
     def fields(y):
         return {"u": np.reshape(y, (N, N))}
 
-    return OdeProblem(f"advection_diffusion_reaction_2d(N={N})", rhs, y0, t_span, (p,),
-                      {"N": N, "fields": fields})
+    return OdeProblem(
+        f"advection_diffusion_reaction_2d(N={N})", rhs, y0, t_span, (p,), {"N": N, "fields": fields}
+    )
 
 
 def _robertson_rates(c: jax.Array, k: jax.Array) -> jax.Array:
@@ -242,8 +267,9 @@ def _robertson_rates(c: jax.Array, k: jax.Array) -> jax.Array:
     return jnp.stack([-r1 + r2, r1 - r2 - r3, r3])
 
 
-def robertson_diffusion_2d(N: int = 16, *, D: float = 0.1,
-                           t_span: tuple[float, float] = (0.0, 40.0)) -> OdeProblem:
+def robertson_diffusion_2d(
+    N: int = 16, *, D: float = 0.1, t_span: tuple[float, float] = (0.0, 40.0)
+) -> OdeProblem:
     """Robertson's stiff chemical kinetics in every cell of an ``N``-by-``N`` grid, coupled by
     diffusion (zero-flux boundaries).
 
@@ -279,13 +305,19 @@ def robertson_diffusion_2d(N: int = 16, *, D: float = 0.1,
         c = np.reshape(y, (N, N, 3))
         return {"A": c[..., 0], "B (x 1e4)": 1e4 * c[..., 1], "C": c[..., 2]}
 
-    return OdeProblem(f"robertson_diffusion_2d(N={N})", rhs, y0, t_span, (p,),
-                      {"N": N, "fields": fields})
+    return OdeProblem(
+        f"robertson_diffusion_2d(N={N})", rhs, y0, t_span, (p,), {"N": N, "fields": fields}
+    )
 
 
-def reservoir_exchange(n_cells: int = 1000, *, D: float = 1.0, volume: float | None = None,
-                       t_span: tuple[float, float] = (0.0, 2.0),
-                       seed: int = 0) -> OdeProblem:
+def reservoir_exchange(
+    n_cells: int = 1000,
+    *,
+    D: float = 1.0,
+    volume: float | None = None,
+    t_span: tuple[float, float] = (0.0, 2.0),
+    seed: int = 0,
+) -> OdeProblem:
     """A chain of cells exchanging with one shared, well-mixed reservoir (global coupling).
 
     .. math::
@@ -299,8 +331,8 @@ def reservoir_exchange(n_cells: int = 1000, *, D: float = 1.0, volume: float | N
     column (every cell sees :math:`R`) and a dense last row (:math:`R` sees every cell).
     Any column coloring needs n colors (the dense row makes all columns conflict), any row
     coloring needs n colors too (the dense column); a bicoloring (forward and reverse
-    passes together) needs a handful (7 with stiffasd's, whatever n). This is where colored finite differences
-    (``jac_sparsity=``) cost n right-hand-side evaluations per Jacobian.
+    passes together) needs a handful (7 with stiffasd's, whatever n). This is where colored
+    finite differences (``jac_sparsity=``) cost n right-hand-side evaluations per Jacobian.
     """
     rng = np.random.default_rng(seed)
     kappa = 10.0 ** rng.uniform(0.0, 3.0, n_cells)
@@ -319,12 +351,25 @@ def reservoir_exchange(n_cells: int = 1000, *, D: float = 1.0, volume: float | N
     def fields(y):
         return {"u (cells)": np.asarray(y[:-1]), "reservoir R": np.asarray(y[-1:])}
 
-    return OdeProblem(f"reservoir_exchange(n_cells={n_cells})", rhs, y0, t_span, (p,),
-                      {"n_cells": n_cells, "fields": fields})
+    return OdeProblem(
+        f"reservoir_exchange(n_cells={n_cells})",
+        rhs,
+        y0,
+        t_span,
+        (p,),
+        {"n_cells": n_cells, "fields": fields},
+    )
 
 
-def flame_1d(N: int = 200, *, L: float = 30.0, beta: float = 10.0, alpha: float = 0.8,
-             lewis: float = 1.0, t_span: tuple[float, float] = (0.0, 10.0)) -> OdeProblem:
+def flame_1d(
+    N: int = 200,
+    *,
+    L: float = 30.0,
+    beta: float = 10.0,
+    alpha: float = 0.8,
+    lewis: float = 1.0,
+    t_span: tuple[float, float] = (0.0, 10.0),
+) -> OdeProblem:
     """A 1D premixed flame: one-step Arrhenius chemistry with high activation energy.
 
     Nondimensional thermo-diffusive model (Zeldovich-Frank-Kamenetskii scaling):
@@ -350,7 +395,7 @@ def flame_1d(N: int = 200, *, L: float = 30.0, beta: float = 10.0, alpha: float 
     def rhs(t, y, p):
         inv_h2, b, a, le = p[0], p[1], p[2], p[3]
         T, Y = y[:N], y[N:]
-        Tw = jnp.concatenate([jnp.ones(1), T, T[-1:]])   # burnt left, zero flux right
+        Tw = jnp.concatenate([jnp.ones(1), T, T[-1:]])  # burnt left, zero flux right
         Yw = jnp.concatenate([jnp.zeros(1), Y, Y[-1:]])
         omega = b * b / (2.0 * le) * Y * jnp.exp(b * (T - 1.0) / (1.0 + a * (T - 1.0)))
         dT = inv_h2 * (Tw[2:] - 2.0 * T + Tw[:-2]) + omega
@@ -360,8 +405,9 @@ def flame_1d(N: int = 200, *, L: float = 30.0, beta: float = 10.0, alpha: float 
     def fields(y):
         return {"T": np.asarray(y[:N]), "Y": np.asarray(y[N:])}
 
-    return OdeProblem(f"flame_1d(N={N})", rhs, y0, t_span, (p,),
-                      {"N": N, "x": xs, "fields": fields})
+    return OdeProblem(
+        f"flame_1d(N={N})", rhs, y0, t_span, (p,), {"N": N, "x": xs, "fields": fields}
+    )
 
 
 #: Every problem constructor by name (used by the examples, tests and benchmarks).

@@ -7,8 +7,12 @@ jax.config.update("jax_enable_x64", True)
 
 
 def pytest_addoption(parser):
-    parser.addoption("--runslow", action="store_true", default=False,
-                     help="also run tests marked slow (or set STIFFASD_RUN_SLOW=1)")
+    parser.addoption(
+        "--runslow",
+        action="store_true",
+        default=False,
+        help="also run tests marked slow (or set STIFFASD_RUN_SLOW=1)",
+    )
 
 
 def pytest_collection_modifyitems(config, items):

@@ -102,9 +102,7 @@ def test_pytree_state_is_raveled_internally(robertson_dense):
     _assert_close_to_tol(jnp.concatenate(sparse.ys, axis=-1), robertson_dense.ys, 1e-6, 1e-9)
 
 
-@pytest.mark.parametrize(
-    "linear_solver", ["direct", pytest.param("gmres", marks=pytest.mark.slow)]
-)
+@pytest.mark.parametrize("linear_solver", ["direct", pytest.param("gmres", marks=pytest.mark.slow)])
 def test_brusselator_matches_dense(linear_solver):
     rhs, y0 = brusselator_2d(6)
     kw = dict(rtol=1e-5, atol=1e-8, dt0=1e-3)
@@ -145,8 +143,9 @@ def test_heat_reaction_other_solvers_with_args(make_solver):
     [
         dict(),
         dict(linear_solver="gmres", block_size=4),
-        pytest.param(dict(sparsity=sp.diags([1, 1, 1], [-1, 0, 1], shape=(12, 12))),
-                     marks=pytest.mark.slow),
+        pytest.param(
+            dict(sparsity=sp.diags([1, 1, 1], [-1, 0, 1], shape=(12, 12))), marks=pytest.mark.slow
+        ),
     ],
     ids=["direct", "gmres", "known-sparsity"],
 )
@@ -162,8 +161,9 @@ def test_jit_vmap_saveat_args(heat_dense, kwargs):
 def _tols(finder):
     import equinox as eqx
 
-    return eqx.tree_at(lambda s: (s.rtol, s.atol, s.norm), finder,
-                       (1e-6, 1e-6, lambda x: jnp.max(jnp.abs(x))))
+    return eqx.tree_at(
+        lambda s: (s.rtol, s.atol, s.norm), finder, (1e-6, 1e-6, lambda x: jnp.max(jnp.abs(x)))
+    )
 
 
 def _chord_iterates(finder, fn, y, args, steps=6):
@@ -184,8 +184,9 @@ def test_float32_state_warns():
         return y**2 - a, None
 
     with pytest.warns(stiffasd.errors.PrecisionWarning, match="float32"):
-        ys, _ = _chord_iterates(finder, fn, jnp.full(3, 1.9, jnp.float32),
-                                jnp.full(3, 4.0, jnp.float32))
+        ys, _ = _chord_iterates(
+            finder, fn, jnp.full(3, 1.9, jnp.float32), jnp.full(3, 4.0, jnp.float32)
+        )
     np.testing.assert_allclose(ys[-1], 2.0, rtol=1e-4)
 
 

@@ -19,19 +19,36 @@ def _dense_jac(prob):
 def test_solve_ivp_matches_reference(method):
     prob = brusselator_2d(6, t_span=(0.0, 1.5))
     fun = prob.numpy_rhs()
-    ref = solve_ivp(fun, prob.t_span, prob.y0, method="Radau", args=prob.args, rtol=1e-10,
-                    atol=1e-12, jac=_dense_jac(prob))
+    ref = solve_ivp(
+        fun,
+        prob.t_span,
+        prob.y0,
+        method="Radau",
+        args=prob.args,
+        rtol=1e-10,
+        atol=1e-12,
+        jac=_dense_jac(prob),
+    )
     j = stiffasd.jac(prob.rhs)
-    sol = solve_ivp(fun, prob.t_span, prob.y0, method=method, args=prob.args, rtol=1e-7,
-                    atol=1e-9, jac=j)
+    sol = solve_ivp(
+        fun, prob.t_span, prob.y0, method=method, args=prob.args, rtol=1e-7, atol=1e-9, jac=j
+    )
     assert sol.success and ref.success
     err = np.max(np.abs(sol.y[:, -1] - ref.y[:, -1]) / np.maximum(np.abs(ref.y[:, -1]), 1))
     assert err < 1e-5
     assert j.calls == sol.njev
     # exact Jacobians: the same work as with the dense exact Jacobian, up to step decisions
     # that rounding-level differences can flip
-    dense = solve_ivp(fun, prob.t_span, prob.y0, method=method, args=prob.args, rtol=1e-7,
-                      atol=1e-9, jac=_dense_jac(prob))
+    dense = solve_ivp(
+        fun,
+        prob.t_span,
+        prob.y0,
+        method=method,
+        args=prob.args,
+        rtol=1e-7,
+        atol=1e-9,
+        jac=_dense_jac(prob),
+    )
     assert abs(sol.njev - dense.njev) <= 2 and abs(sol.nlu - dense.nlu) <= 0.1 * dense.nlu + 2
     assert abs(sol.nfev - dense.nfev) <= 0.1 * dense.nfev
 
@@ -44,8 +61,9 @@ def test_sparsity_attribute_feeds_jac_sparsity():
     j.prepare(0.0, prob.y0, *prob.args)
     S = j.sparsity
     assert S.shape == (prob.n, prob.n) and S.nnz == j.pattern.nnz
-    sol = solve_ivp(prob.numpy_rhs(), prob.t_span, prob.y0, method="BDF", args=prob.args,
-                    jac_sparsity=S)
+    sol = solve_ivp(
+        prob.numpy_rhs(), prob.t_span, prob.y0, method="BDF", args=prob.args, jac_sparsity=S
+    )
     assert sol.success
 
 
@@ -70,7 +88,8 @@ def test_verify_large_uses_random_products():
 
     with pytest.raises(stiffasd.PatternMismatchError, match="random v"):
         stiffasd.jac(rhs, sparsity=stiffasd.SparsityPattern.identity(n), verify=True)(
-            0.0, np.ones(n))
+            0.0, np.ones(n)
+        )
     stiffasd.jac(rhs, verify=True)(0.0, np.ones(n))
 
 
@@ -152,13 +171,32 @@ def test_lsoda_banded_format():
     assert packed.shape == (lband + uband + 1, n)
     dense = np.asarray(jax.jacfwd(_reaction_diffusion_1d, argnums=1)(0.3, y0, 50.0))
     for d in range(-lband, uband + 1):  # packed[uband + i - j, j] = J[i, j]
-        np.testing.assert_allclose(packed[uband - d, max(d, 0): n + min(d, 0)],
-                                   np.diagonal(dense, d), rtol=1e-13)
+        np.testing.assert_allclose(
+            packed[uband - d, max(d, 0) : n + min(d, 0)], np.diagonal(dense, d), rtol=1e-13
+        )
     fun = jax.jit(_reaction_diffusion_1d)
-    sol = solve_ivp(fun, (0, 2), y0, method="LSODA", args=(50.0,), jac=j, lband=lband,
-                    uband=uband, rtol=1e-8, atol=1e-10)
-    ref = solve_ivp(fun, (0, 2), y0, method="Radau", args=(50.0,), rtol=1e-10, atol=1e-12,
-                    jac=lambda t, y, k: np.asarray(jax.jacfwd(fun, argnums=1)(t, y, k)))
+    sol = solve_ivp(
+        fun,
+        (0, 2),
+        y0,
+        method="LSODA",
+        args=(50.0,),
+        jac=j,
+        lband=lband,
+        uband=uband,
+        rtol=1e-8,
+        atol=1e-10,
+    )
+    ref = solve_ivp(
+        fun,
+        (0, 2),
+        y0,
+        method="Radau",
+        args=(50.0,),
+        rtol=1e-10,
+        atol=1e-12,
+        jac=lambda t, y, k: np.asarray(jax.jacfwd(fun, argnums=1)(t, y, k)),
+    )
     assert sol.success
     np.testing.assert_allclose(sol.y[:, -1], ref.y[:, -1], rtol=1e-5, atol=1e-7)
 
