@@ -39,6 +39,60 @@ def _normalize_argnums(argnums: Any, nargs: int) -> tuple[int, ...]:
     return tuple(out)
 
 
+def trace_and_seed(
+    call: str, f: Any, args: tuple, argnums: Any, mode: str
+) -> tuple[Any, list[IndexSets], int]:
+    """Check the arguments, trace ``f`` once and seed the input index sets.
+
+    The differentiated leaves (in ``argnums`` order, each raveled) get consecutive blocks of the
+    identity; the other arguments carry no dependencies (and their values in local mode).
+
+    Returns:
+        ``(closed_jaxpr, invals, n)`` with ``n`` the number of differentiated input elements.
+    """
+    if mode not in _MODES:
+        raise ValueError(f"{call}(mode=...) must be 'global' or 'local', got {mode!r}.")
+    if not callable(f):
+        raise TypeError(f"{call}(f=...) must be callable, got {type(f).__name__}.")
+    nums = _normalize_argnums(argnums, len(args))
+    try:
+        closed = jax.make_jaxpr(f)(*args)
+    except (
+        jax.errors.TracerArrayConversionError,
+        jax.errors.ConcretizationTypeError,
+        jax.errors.TracerBoolConversionError,
+        jax.errors.TracerIntegerConversionError,
+    ) as e:
+        raise TracingError(
+            f"{call}(f, ...) could not trace `f` with JAX: it uses a traced value where a "
+            "concrete one is needed (numpy call, Python `if`/`int()` on an array...). Use "
+            "jax.numpy functions and jax.lax.cond / jnp.where instead. Original error: "
+            f"{type(e).__name__}: {e}"
+        ) from e
+    leaves_per_arg = [jax.tree.leaves(a) for a in args]
+    invars = closed.jaxpr.invars
+    n_leaves = sum(len(ls) for ls in leaves_per_arg)
+    if n_leaves != len(invars):
+        raise AssertionError(f"internal error: {n_leaves} argument leaves for {len(invars)} invars")
+    # Column offsets: differentiated leaves in argnums order.
+    first = np.cumsum([0] + [len(ls) for ls in leaves_per_arg])
+    infos = [aval_info(v.aval) for v in invars]
+    sizes = [int(np.prod(s, dtype=np.int64)) for s, _ in infos]
+    col_off = {}
+    n = 0
+    for a in nums:
+        for li in range(first[a], first[a + 1]):
+            col_off[li] = n
+            n += sizes[li]
+    flat = [leaf for ls in leaves_per_arg for leaf in ls]
+    invals = []
+    for li, ((shape, dtype), leaf) in enumerate(zip(infos, flat, strict=True)):
+        value = to_numpy(leaf) if mode == "local" else None
+        d = eye_block(sizes[li], n, col_off[li]) if li in col_off else empty(sizes[li], n)
+        invals.append(IndexSets(shape, dtype, d, value))
+    return closed, invals, n
+
+
 def jacobian_sparsity(
     f: Any,
     *args: Any,
@@ -76,51 +130,9 @@ def jacobian_sparsity(
         TracingError: ``f`` cannot be traced by JAX.
         UnsupportedPrimitiveError: ``strict=True`` and a primitive has no rule.
     """
-    if mode not in _MODES:
-        raise ValueError(f"jacobian_sparsity(mode=...) must be 'global' or 'local', got {mode!r}.")
-    if not callable(f):
-        raise TypeError(f"jacobian_sparsity(f=...) must be callable, got {type(f).__name__}.")
-    nums = _normalize_argnums(argnums, len(args))
-    try:
-        closed = jax.make_jaxpr(f)(*args)
-    except (
-        jax.errors.TracerArrayConversionError,
-        jax.errors.ConcretizationTypeError,
-        jax.errors.TracerBoolConversionError,
-        jax.errors.TracerIntegerConversionError,
-    ) as e:
-        raise TracingError(
-            "jacobian_sparsity(f, ...) could not trace `f` with JAX: it uses a traced value where "
-            "a concrete one is needed (numpy call, Python `if`/`int()` on an array...). Use "
-            "jax.numpy functions and jax.lax.cond / jnp.where instead. Original error: "
-            f"{type(e).__name__}: {e}"
-        ) from e
-    leaves_per_arg = [jax.tree.leaves(a) for a in args]
+    closed, invals, n = trace_and_seed("jacobian_sparsity", f, args, argnums, mode)
     jaxpr = closed.jaxpr
-    invars = jaxpr.invars
-    n_leaves = sum(len(ls) for ls in leaves_per_arg)
-    if n_leaves != len(invars):
-        raise AssertionError(f"internal error: {n_leaves} argument leaves for {len(invars)} invars")
-    # Column offsets: differentiated leaves in argnums order.
-    first = np.cumsum([0] + [len(ls) for ls in leaves_per_arg])
-    infos = [aval_info(v.aval) for v in invars]
-    sizes = [int(np.prod(s, dtype=np.int64)) for s, _ in infos]
-    col_off = {}
-    n = 0
-    for a in nums:
-        for li in range(first[a], first[a + 1]):
-            col_off[li] = n
-            n += sizes[li]
     ctx = Context(n=n, mode=mode, strict=strict)
-    flat = [leaf for ls in leaves_per_arg for leaf in ls]
-    invals = []
-    for li, ((shape, dtype), leaf) in enumerate(zip(infos, flat, strict=False)):
-        value = to_numpy(leaf) if mode == "local" else None
-        if li in col_off:
-            d = eye_block(sizes[li], n, col_off[li])
-        else:
-            d = empty(sizes[li], n)
-        invals.append(IndexSets(shape, dtype, d, value))
     outs = ctx.eval_jaxpr(jaxpr, list(closed.consts), invals)
     if not outs:
         raise ShapeError("jacobian_sparsity(f, ...): `f` returned no array output.")

@@ -40,29 +40,27 @@ import jax
 import numpy as np
 import scipy.sparse as sp
 
-from ..errors import ShapeError, TracingError
+from ..errors import ShapeError
 from ..pattern import SparsityPattern
 from . import _primitives as P
-from ._api import _normalize_argnums
+from ._api import trace_and_seed
 from ._sets import (
     IndexSets,
     collapse,
     csr,
     empty,
-    eye_block,
     from_pairs,
     matmul,
     union_or_empty,
     vstack,
 )
-from .interpreter import Context, Equation, aval_info, inexact, to_numpy
+from .interpreter import Context, Equation, aval_info, inexact
 from .rules import get_rule
 from .rules._util import bcast_deps, positions, prod
 from .rules.control import SCAN_UNROLL, WHILE_SIMULATE, _avals, _forget_values, _union_fixpoint
 
 __all__ = ["hessian_sparsity", "HessianContext", "register_second_order_rule"]
 
-_MODES = ("global", "local")
 
 # A second-order rule: rule2(ctx, eqn, outs) records interactions with ctx.interact(...).
 Rule2 = Callable[["HessianContext", Equation, list], None]
@@ -546,25 +544,7 @@ def hessian_sparsity(
         UnsupportedPrimitiveError: ``strict=True`` and a primitive has no rule.
     """
     call = "hessian_sparsity"
-    if mode not in _MODES:
-        raise ValueError(f"{call}(mode=...) must be 'global' or 'local', got {mode!r}.")
-    if not callable(f):
-        raise TypeError(f"{call}(f=...) must be callable, got {type(f).__name__}.")
-    nums = _normalize_argnums(argnums, len(args))
-    try:
-        closed = jax.make_jaxpr(f)(*args)
-    except (
-        jax.errors.TracerArrayConversionError,
-        jax.errors.ConcretizationTypeError,
-        jax.errors.TracerBoolConversionError,
-        jax.errors.TracerIntegerConversionError,
-    ) as e:
-        raise TracingError(
-            f"{call}(f, ...) could not trace `f` with JAX: it uses a traced value where a "
-            "concrete one is needed (numpy call, Python `if`/`int()` on an array...). Use "
-            "jax.numpy functions and jax.lax.cond / jnp.where instead. Original error: "
-            f"{type(e).__name__}: {e}"
-        ) from e
+    closed, invals, n = trace_and_seed(call, f, args, argnums, mode)
     jaxpr = closed.jaxpr
     outs_info = [aval_info(v.aval) for v in jaxpr.outvars]
     if len(outs_info) != 1 or prod(outs_info[0][0]) != 1:
@@ -574,22 +554,7 @@ def hessian_sparsity(
             f"shape(s) {got}. For a vector function use jacobian_sparsity, or reduce it "
             "(e.g. jnp.sum) to the scalar whose Hessian you need."
         )
-    leaves_per_arg = [jax.tree.leaves(a) for a in args]
-    first = np.cumsum([0] + [len(ls) for ls in leaves_per_arg])
-    infos = [aval_info(v.aval) for v in jaxpr.invars]
-    sizes = [prod(s) for s, _ in infos]
-    col_off, n = {}, 0
-    for a in nums:
-        for li in range(first[a], first[a + 1]):
-            col_off[li] = n
-            n += sizes[li]
     ctx = HessianContext(n=n, mode=mode, strict=strict)
-    flat = [leaf for ls in leaves_per_arg for leaf in ls]
-    invals = []
-    for li, ((shape, dtype), leaf) in enumerate(zip(infos, flat, strict=True)):
-        value = to_numpy(leaf) if mode == "local" else None
-        d = eye_block(sizes[li], n, col_off[li]) if li in col_off else empty(sizes[li], n)
-        invals.append(IndexSets(shape, dtype, d, value))
     ctx.eval_jaxpr(jaxpr, list(closed.consts), invals)
     h = ctx.interactions()
     return SparsityPattern(
