@@ -457,14 +457,9 @@ def last_lu_stats() -> dict:
     return dict(_LAST_STATS.get("stats", lambda: {})())
 
 
-class BDF(_si.BDF):
-    __doc__ = (
-        "scipy's `BDF` (variable order 1-5 NDF) whose sparse LU reuses the Jacobian's fixed "
-        "pattern: ordering once per solve, numeric refactorization per Jacobian or step-size "
-        "change, triangular solves per Newton iteration. Same options and results as "
-        "`scipy.integrate.BDF` (dense Jacobians use scipy's path unchanged).\n"
-        + _OPTIONS_DOC.format(name="BDF")
-    )
+class _FixedPatternSolver:
+    """The part BDF and Radau share: install the fixed-pattern LU hooks after scipy's
+    ``__init__`` (which has validated the Jacobian), and expose the counters."""
 
     def __init__(
         self, fun, t0, y0, t_bound, *, ordering="MMD_AT_PLUS_A", diag_pivot_thresh=1.0, **options
@@ -483,25 +478,23 @@ class BDF(_si.BDF):
         return nl.stats if nl is not None else {}
 
 
-class Radau(_si.Radau):
+class BDF(_FixedPatternSolver, _si.BDF):
+    __doc__ = (
+        "scipy's `BDF` (variable order 1-5 NDF) whose sparse LU reuses the Jacobian's fixed "
+        "pattern: ordering once per solve, numeric refactorization per Jacobian or step-size "
+        "change, triangular solves per Newton iteration. Same options and results as "
+        "`scipy.integrate.BDF` (dense Jacobians use scipy's path unchanged).\n"
+        + _OPTIONS_DOC.format(name="BDF")
+    )
+
+
+class Radau(_FixedPatternSolver, _si.Radau):
     __doc__ = (
         "scipy's `Radau` (implicit Runge-Kutta Radau IIA, order 5) whose two sparse LUs per "
         "step (one real, one complex) reuse the Jacobian's fixed pattern and one ordering. Same "
         "options and results as `scipy.integrate.Radau` (dense Jacobians use scipy's path).\n"
         + _OPTIONS_DOC.format(name="Radau")
     )
-
-    def __init__(
-        self, fun, t0, y0, t_bound, *, ordering="MMD_AT_PLUS_A", diag_pivot_thresh=1.0, **options
-    ):
-        super().__init__(fun, t0, y0, t_bound, **options)
-        _install_hooks(self, ordering, diag_pivot_thresh)
-        if hasattr(self, "_newton_lu"):
-            _LAST_STATS["stats"] = lambda s=self._newton_lu: s.stats
-        else:
-            _LAST_STATS.clear()
-
-    lu_stats = BDF.lu_stats
 
 
 # ---------------------------------------------------------------------------------------------
