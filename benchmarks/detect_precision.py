@@ -90,13 +90,44 @@ FUNCTIONS = [
 ]
 
 
+def _example_rhs(name, size):
+    """The right-hand side of a problem of `stiffasd.problems` as a function of the state, at
+    a point inside its domain (the initial state), for the table below."""
+    from stiffasd.problems import PROBLEMS
+
+    prob = PROBLEMS[name](size)
+    t = prob.t_span[0] + 0.3 * (prob.t_span[1] - prob.t_span[0])
+    return prob, (lambda y: prob.rhs(t, y, *prob.args))
+
+
+# every example problem, at a small size, sampled around its initial state
+EXAMPLES = [
+    ("brusselator_2d", 8),
+    ("gray_scott_2d", 8),
+    ("allen_cahn_3d", 5),
+    ("advection_diffusion_reaction_2d", 8),
+    ("robertson_diffusion_2d", 5),
+    ("reservoir_exchange", 30),
+    ("flame_1d", 40),
+]
+
+
 def main(out_dir=None):
     out_dir = out_dir or os.path.join(os.path.dirname(__file__), "results")
     os.makedirs(out_dir, exist_ok=True)
     rows = []
-    for name, f, n, dom in FUNCTIONS:
+    cases = [(name, f, n, dom, None) for name, f, n, dom in FUNCTIONS]
+    for pname, size in EXAMPLES:
+        prob, f = _example_rhs(pname, size)
+        cases.append((f"example: {prob.name}", f, prob.n, "y0", prob.y0))
+    for name, f, n, dom, y0 in cases:
         rng = np.random.default_rng(0)
-        xs = [rng.uniform(0.5, 2.0, n) if dom == "pos" else rng.normal(size=n) for _ in range(5)]
+        if dom == "y0":  # random points around the initial state, same signs
+            xs = [y0 * rng.uniform(0.5, 1.5, n) + 1e-3 * rng.uniform(0, 1, n) for _ in range(5)]
+        else:
+            xs = [
+                rng.uniform(0.5, 2.0, n) if dom == "pos" else rng.normal(size=n) for _ in range(5)
+            ]
         pat = jacobian_sparsity(f, xs[0]).to_dense()
         jf = jax.jit(jax.vmap(jax.jacfwd(f)))
         obs = (np.asarray(jf(np.stack(xs))).reshape(5, pat.shape[0], n) != 0).any(axis=0)
