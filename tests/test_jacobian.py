@@ -138,3 +138,15 @@ def test_chunked_evaluation_matches():
     full = stiffasd.prepare_jacobian(_chain, x, mode="forward").csc(x).toarray()
     chunked = stiffasd.prepare_jacobian(_chain, x, mode="forward", chunk_size=1).csc(x).toarray()
     np.testing.assert_array_equal(full, chunked)
+
+
+def test_input_errors_name_the_argument():
+    x = np.ones(4)
+    with pytest.raises(ValueError, match=r"argnums must be the index of one argument"):
+        stiffasd.prepare_jacobian(_chain, x, argnums=3)
+    with pytest.raises(TypeError, match=r"floating-point array.*astype\(float\)"):
+        stiffasd.prepare_jacobian(_chain, np.arange(4))
+    with pytest.raises(TypeError, match="f must be callable"):
+        stiffasd.prepare_jacobian("not a function", x)
+    with pytest.raises(stiffasd.ShapeError, match="single array"):
+        stiffasd.prepare_jacobian(lambda x: (x, x), x)
