@@ -58,6 +58,7 @@ from .interpreter import Context, Equation, aval_info, inexact
 from .rules import get_rule
 from .rules._util import bcast_deps, positions, prod
 from .rules.control import SCAN_UNROLL, WHILE_SIMULATE, _avals, _forget_values, _union_fixpoint
+from .rules.movement import MOVEMENT_PRIMITIVES
 
 __all__ = ["hessian_sparsity", "HessianContext", "register_second_order_rule"]
 
@@ -397,22 +398,7 @@ _LINEAR = (
     "reduce_window_sum",
     "select_n",
     "fft",
-    "reshape",
-    "broadcast_in_dim",
-    "transpose",
-    "rev",
-    "squeeze",
-    "slice",
-    "concatenate",
-    "pad",
-    "dynamic_slice",
-    "dynamic_update_slice",
-    "gather",
-    "split",
-    "tile",
-    "stack",
-    "unstack",
-    "expand_dims",
+    *MOVEMENT_PRIMITIVES,
     "scatter",
     "scatter-add",
     "scatter_add",

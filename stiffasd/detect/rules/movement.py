@@ -175,24 +175,29 @@ def movement_rule(ctx, eqn):
     return res
 
 
+#: Pure data-movement primitives: each output element is one input element (or padding).
+# The second-order detector (detect/hessian.py) reads the same list: they are linear.
+MOVEMENT_PRIMITIVES = (
+    "reshape",
+    "broadcast_in_dim",
+    "transpose",
+    "rev",
+    "squeeze",
+    "slice",
+    "concatenate",
+    "pad",
+    "dynamic_slice",
+    "dynamic_update_slice",
+    "gather",
+    "split",
+    "tile",
+    "stack",
+    "unstack",
+    "expand_dims",
+)
+
+
 register_by_name(
-    (
-        "reshape",
-        "broadcast_in_dim",
-        "transpose",
-        "rev",
-        "squeeze",
-        "slice",
-        "concatenate",
-        "pad",
-        "dynamic_slice",
-        "dynamic_update_slice",
-        "gather",
-        "split",
-        "tile",
-        "stack",
-        "unstack",
-        "expand_dims",
-    ),
+    MOVEMENT_PRIMITIVES,
     movement_rule,
 )
