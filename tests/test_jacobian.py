@@ -56,6 +56,37 @@ def test_auto_mode_picks_fewest_passes():
     assert sj.mode == "bidirectional" and sj.ncolors <= 4
 
 
+def test_auto_mode_skips_colorings_that_cannot_win(monkeypatch):
+    """On the arrowhead, one-sided colorings need n colors (a lower bound read off the densest
+    row and column), so auto mode neither computes them (O(n^2) work) nor times a VJP."""
+    import stiffasd.coloring as coloring
+
+    calls = []
+    real = coloring.color
+
+    def spy(pattern, partition="column", **kw):
+        calls.append(partition)
+        return real(pattern, partition=partition, **kw)
+
+    monkeypatch.setattr(coloring, "color", spy)
+
+    import stiffasd._jacobian as sjac
+
+    def never(*_):
+        raise AssertionError("the VJP cost was measured")
+
+    monkeypatch.setattr(sjac, "_measure_vjp_ratio", never)
+    sj = stiffasd.prepare_jacobian(_arrowhead, np.ones(300))
+    assert sj.mode == "bidirectional" and sj.ncolors < 10
+    assert set(calls) == {"bidirectional"}
+    x = np.random.default_rng(1).standard_normal(300)
+    np.testing.assert_allclose(sj.csc(x).toarray(), _dense(_arrowhead, x), rtol=1e-12)
+    # a pattern where the one-sided colorings can win is still colored both ways
+    calls.clear()
+    sj = stiffasd.prepare_jacobian(_chain, x)
+    assert sj.mode == "forward" and sorted(calls) == ["column", "row"]
+
+
 def test_brusselator_values_and_passes():
     prob = brusselator_2d(8)
     j = stiffasd.jac(prob.rhs)
