@@ -1,0 +1,254 @@
+"""Where one Brusselator Jacobian's time goes, and cheap exact variants of the compressed passes.
+
+    python -m benchmarks.compare_external_variants --N 128             # one process, all variants
+    python -m benchmarks.compare_external_variants --N 128 --flags     # + XLA CPU flag runs
+
+A scratch study for the lead (it does not change stiffasd): at the 2D Brusselator (N = 128,
+n = 32768, 12 colors) it times, side by side in one process and best of many,
+
+* the parts of ``SparseJacobian.data``: the 12 vmapped JVPs alone, the decompression gather
+  alone, 12 x one JVP, one right-hand side, the host transfer into a scipy matrix;
+* variants that compute exactly the same numbers: the batch axis last instead of first
+  (``vmap(in_axes=1, out_axes=1)``, gather indices remapped), ``jax.linearize`` once then vmap
+  the linear map, ``lax.map`` over chunks of colors, 12 unrolled JVPs in one jit, the seeds
+  passed in instead of built, and the gather written as ``.at[idx].get`` with
+  ``mode="promise_in_bounds"`` and ``unique_indices``;
+* CasADi's SX Function of the same right-hand side, when casadi is importable.
+
+Every variant is checked to equal stiffasd's values (max abs difference printed). With
+``--flags`` the script reruns itself in subprocesses under a few ``XLA_FLAGS`` settings (XLA
+flags are read once per process). Writes ``results/external_variants.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+jax.config.update("jax_enable_x64", True)
+
+import stiffasd  # noqa: E402
+from benchmarks._machine import write_results  # noqa: E402
+from benchmarks.compare_external import interleaved_best  # noqa: E402
+from stiffasd.problems import brusselator_2d  # noqa: E402
+
+FLAG_SETS = {
+    "default": "",
+    "no multi-thread eigen": "--xla_cpu_multi_thread_eigen=false",
+    "single intra-op thread": (
+        "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    ),
+    "fast math": "--xla_cpu_enable_fast_math=true",
+    "legacy (non-thunk) CPU runtime": "--xla_cpu_use_thunk_runtime=false",
+}
+
+
+def measure(N: int, opts) -> dict:
+    prob = brusselator_2d(N)
+    tt = jnp.asarray(0.5)
+    y = jnp.asarray(prob.y0)
+    p = jnp.asarray(prob.args[0])
+    sj = stiffasd.prepare_jacobian(prob.rhs, tt, y, p, argnums=1)
+    if sj.mode != "forward" or sj._gather is None:
+        raise RuntimeError(f"expected forward mode with a direct gather, got {sj.mode}")
+    n = prob.n
+    k = sj.ncolors
+    colors = np.asarray(sj.coloring.column_colors)
+    gather = np.asarray(sj._gather)  # index into the flat (k, n) buffer, CSC order
+    seeds = jnp.asarray((colors[None, :] == np.arange(k)[:, None]).astype(np.float64))
+    seeds_last = seeds.T.copy()
+    # the same entries in an (n, k) buffer: flat index c * n + i -> i * k + c
+    c_of, i_of = np.divmod(gather, n)
+    gather_last = (i_of * k + c_of).astype(np.int32)
+    g = jnp.asarray(gather)
+    gl = jnp.asarray(gather_last)
+
+    def fx(x):
+        return prob.rhs(tt, x, p)
+
+    def jvp_one(x, s):
+        return jax.jvp(fx, (x,), (s,))[1]
+
+    fns = {}
+    fns["stiffasd data (12 vmapped JVPs + gather)"] = jax.jit(lambda x: sj.data(tt, x, p))
+    fns["12 vmapped JVPs only (compressed)"] = jax.jit(lambda x: sj.compressed(tt, x, p))
+    flat0 = jax.block_until_ready(fns["12 vmapped JVPs only (compressed)"](y))
+    fns["gather only (flat[idx])"] = jax.jit(lambda f: f[g])
+    fns["gather only, .at[].get(promise_in_bounds, unique)"] = jax.jit(
+        lambda f: f.at[g].get(mode="promise_in_bounds", unique_indices=True)
+    )
+    fns["gather only, numpy-constant indices"] = jax.jit(lambda f: f[gather])
+    fns["one JVP"] = jax.jit(lambda x: jvp_one(x, seeds[0]))
+    fns["one right-hand side"] = jax.jit(fx)
+
+    def unrolled(x):
+        return jnp.concatenate([jvp_one(x, seeds[c]) for c in range(k)])[g]
+
+    fns["V: 12 unrolled JVPs in one jit + gather"] = jax.jit(unrolled)
+    fns["V: batch axis last (vmap in/out_axes=1)"] = jax.jit(
+        lambda x: jax.vmap(lambda s: jvp_one(x, s), in_axes=1, out_axes=1)(seeds_last).ravel()[
+            gl
+        ]
+    )
+
+    def linearized(x):
+        _, lin = jax.linearize(fx, x)
+        return jax.vmap(lin)(seeds).ravel()[g]
+
+    fns["V: linearize once, vmap the linear map"] = jax.jit(linearized)
+
+    def linearized_last(x):
+        _, lin = jax.linearize(fx, x)
+        return jax.vmap(lin, in_axes=1, out_axes=1)(seeds_last).ravel()[gl]
+
+    fns["V: linearize + batch axis last"] = jax.jit(linearized_last)
+    fns["V: constant seeds (closed over), vmap batch first"] = jax.jit(
+        lambda x: jax.vmap(lambda si: jvp_one(x, si))(seeds).ravel()[g]
+    )
+    fns["V: seeds passed in (not built in the jit)"] = jax.jit(
+        lambda x, s: jax.vmap(lambda si: jvp_one(x, si))(s).ravel()[g]
+    )
+    fns["V: gather as .at[].get(promise_in_bounds, unique)"] = jax.jit(
+        lambda x: sj.compressed(tt, x, p).at[g].get(
+            mode="promise_in_bounds", unique_indices=True
+        )
+    )
+    for chunk in (2, 4, 6):
+
+        def chunked(x, c=chunk):
+            pad = (-k) % c
+            s = jnp.concatenate([seeds, jnp.zeros((pad, n))]).reshape(-1, c, n)
+            out = jax.lax.map(jax.vmap(lambda si: jvp_one(x, si)), s).reshape(-1, n)[:k]
+            return out.ravel()[g]
+
+        fns[f"V: lax.map over chunks of {chunk} colors"] = jax.jit(chunked)
+
+    # exactness: every variant returns stiffasd's values bit for bit (or to rounding)
+    ref = np.asarray(fns["stiffasd data (12 vmapped JVPs + gather)"](y))
+    errs = {}
+    calls = {}
+    for name, f in fns.items():
+        if name.startswith("gather only"):
+            calls[name] = (lambda f=f: f(flat0))
+        elif name.startswith("V: seeds passed"):
+            calls[name] = (lambda f=f: f(y, seeds))
+        else:
+            calls[name] = (lambda f=f: f(y))
+        out = np.asarray(jax.block_until_ready(calls[name]()))
+        if out.shape == ref.shape:
+            errs[name] = float(np.abs(out - ref).max())
+    calls["stiffasd csc (incl. host transfer + csc_matrix)"] = lambda: sj.csc(tt, y, p)
+    calls["host transfer only (np.asarray of the values)"] = lambda: np.asarray(
+        fns["stiffasd data (12 vmapped JVPs + gather)"](y)
+    )
+
+    try:
+        import casadi as ca
+
+        from benchmarks.compare_external import casadi_rhs
+
+        ct, cy, cp, expr = casadi_rhs("brusselator_2d", N, ca)
+        cfun = ca.Function("J", [ct, cy, cp], [ca.jacobian(expr, cy)])
+        y0 = np.asarray(prob.y0)
+        p0 = np.asarray(prob.args[0])
+        calls["CasADi SX Function (DM out)"] = lambda: cfun(0.5, y0, p0)
+        f_rhs = ca.Function("f", [ct, cy, cp], [expr])
+        calls["CasADi SX right-hand side"] = lambda: f_rhs(0.5, y0, p0)
+    except ImportError as exc:
+        print("casadi not available:", exc)
+
+    best = interleaved_best(calls, rounds=opts.rounds, reps=opts.reps, min_time=opts.min_time)
+    return dict(
+        N=N,
+        n=n,
+        nnz=sj.pattern.nnz,
+        colors=k,
+        times=best,
+        max_abs_diff=errs,
+        xla_flags=os.environ.get("XLA_FLAGS", ""),
+        load=os.getloadavg()[0],
+    )
+
+
+def table(results: list[dict]) -> str:
+    base = results[0]
+    names = list(base["times"])
+    ref = base["times"]["stiffasd data (12 vmapped JVPs + gather)"]
+    lines = [
+        f"Brusselator 2D N = {base['N']} (n = {base['n']}, nnz = {base['nnz']}, "
+        f"{base['colors']} colors): one Jacobian's parts and exact variants, best of many, "
+        "timed in turns in one process (ms). *vs data*: time / stiffasd's `data` (< 1: faster). "
+        "*max diff*: max |value - stiffasd's value| (the variants are exact).",
+        "",
+    ]
+    head = "| part / variant | " + " | ".join(
+        f"[ms] {r['label']}" for r in results
+    ) + " | vs data | max diff |"
+    lines += [head, "|" + "---|" * (len(results) + 3)]
+    for name in names:
+        cells = " | ".join(
+            f"{1e3 * r['times'][name]:.3g}" if name in r["times"] else "n/a" for r in results
+        )
+        err = base["max_abs_diff"].get(name)
+        lines.append(
+            f"| {name} | {cells} | {base['times'][name] / ref:.2f} | "
+            + ("" if err is None else f"{err:.1e}")
+            + " |"
+        )
+    lines.append("")
+    lines.append(
+        "Columns after the first: the same script rerun in a fresh process under `XLA_FLAGS`: "
+        + "; ".join(f"*{r['label']}*: `{r['xla_flags'] or '(none)'}`" for r in results)
+        + ". Load average (1 min) at the end of each: "
+        + ", ".join(f"{r['load']:.2f}" for r in results)
+        + " (2 cores, shared)."
+    )
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--N", type=int, default=128)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--reps", type=int, default=20)
+    parser.add_argument("--min-time", type=float, default=0.2)
+    parser.add_argument("--flags", action="store_true", help="rerun under XLA_FLAGS settings")
+    parser.add_argument("--json-out", default=None, help=argparse.SUPPRESS)
+    opts = parser.parse_args(argv)
+    res = measure(opts.N, opts)
+    if opts.json_out:  # child run under one flag set
+        with open(opts.json_out, "w") as fh:
+            json.dump(res, fh)
+        return
+    res["label"] = "default"
+    results = [res]
+    if opts.flags:
+        for label, flags in list(FLAG_SETS.items())[1:]:
+            out = f"/tmp/external_variants_{abs(hash(label))}.json"
+            env = dict(os.environ, XLA_FLAGS=flags)
+            cmd = [sys.executable, "-m", "benchmarks.compare_external_variants", "--N",
+                   str(opts.N), "--rounds", str(opts.rounds), "--reps", str(opts.reps),
+                   "--min-time", str(opts.min_time), "--json-out", out]
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            if proc.returncode != 0:
+                print(f"flags {flags!r} failed:\n{proc.stderr[-2000:]}")
+                continue
+            with open(out) as fh:
+                r = json.load(fh)
+            r["label"] = label
+            results.append(r)
+    md = table(results)
+    write_results("external_variants", {"results": results}, md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
