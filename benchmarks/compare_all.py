@@ -27,6 +27,7 @@ Every ratio compares runs made side by side in this one process.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 from pathlib import Path
@@ -222,6 +223,8 @@ DIFFRAX_CASES = {
     "reservoir_exchange": dict(n_cells=300, t_span=(0.0, 0.5)),
     "flame_1d": dict(N=80, t_span=(0.0, 1.0)),
 }
+
+
 def _reference(prob):
     j = stiffasd.jac(prob.rhs)
     sol = solve_ivp(
@@ -450,8 +453,9 @@ def _profiled_solve(prob, strategy, *, rtol, atol, sj=None):
     if strategy == "stiffasd+lu":
         st = sscipy.last_lu_stats()
         prof.s["lu_factor"], prof.s["lu_solve"] = st.get("factor_s", 0.0), st.get("solve_s", 0.0)
-        prof.calls["lu_factor"], prof.calls["lu_solve"] = st.get("n_factor", 0), st.get(
-            "n_solve", 0
+        prof.calls["lu_factor"], prof.calls["lu_solve"] = (
+            st.get("n_factor", 0),
+            st.get("n_solve", 0),
         )
     return sol, wall, prepare, prof
 
@@ -511,6 +515,43 @@ def part_arrowhead(opts) -> list[dict]:
                 f"x{d['speedup_vs_jac_sparsity']:.1f} njev={d['njev']} nlu={d['nlu']}",
                 flush=True,
             )
+    blas = os.environ.get("OPENBLAS_NUM_THREADS", "default")
+    for d in rows:
+        d["blas_threads"] = blas
+    if opts.arrow_child:  # a child run under another BLAS setting: hand the rows back
+        Path(opts.arrow_child).write_text(json.dumps(rows))
+        return rows
+    if blas == "default" and not opts.no_arrow_blas1:
+        # numpy's vector norms in scipy's step loop go through OpenBLAS, whose threads fight
+        # the other processes on this small shared machine: rerun the part with one BLAS
+        # thread (read at import, hence a fresh process) to show what that costs
+        import subprocess
+        import sys
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "rows.json"
+            cmd = [
+                sys.executable,
+                "-m",
+                "benchmarks.compare_all",
+                "--parts",
+                "arrowhead",
+                "--arrow-child",
+                str(out),
+                "--rtol",
+                str(opts.rtol),
+                "--atol",
+                str(opts.atol),
+                "--arrow-repeats",
+                str(opts.arrow_repeats),
+                "--arrow-sizes",
+                *map(str, sizes),
+            ]
+            env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+            proc = subprocess.run(cmd, env=env, text=True)
+            if proc.returncode == 0:
+                rows += json.loads(out.read_text())
     write_results(
         "all_arrowhead",
         {"rtol": opts.rtol, "atol": opts.atol, "repeats": opts.arrow_repeats, "rows": rows},
@@ -531,16 +572,19 @@ def arrowhead_table(rows, rtol, atol, repeats) -> str:
         "calls the solver makes (for jac_sparsity, those made by the finite differences are in "
         "*Jacobian*), the Jacobians, the LU factorizations and solves, and the *rest* (scipy's "
         "Python step loop). *rhs* counts the calls outside the Jacobian; for jac_sparsity the "
-        "finite-difference calls (nfev minus those) are inside *Jacobian*.",
+        "finite-difference calls (nfev minus those) are inside *Jacobian*. *BLAS threads*: "
+        "`OPENBLAS_NUM_THREADS` of the process (the second block is a fresh process with one "
+        "BLAS thread: scipy's step loop takes a vector norm several times per step, and "
+        "OpenBLAS's threaded `dot` on a busy 2-core machine costs milliseconds per call).",
         "",
-        "| n | strategy | wall [s] | vs jac_sparsity | vs jac_sparsity w/o prepare | prepare [s] | "
+        "| n | BLAS threads | strategy | wall [s] | vs jac_sparsity | vs jac_sparsity w/o prepare | prepare [s] | "
         "rhs [s] (calls) | Jacobian [s] (njev) | LU factor [s] (nlu) | LU solve [s] (calls) | "
         "rest [s] | nfev | steps | max rel. diff | load |",
-        "|" + "---|" * 15,
+        "|" + "---|" * 16,
     ]
     for d in rows:
         lines.append(
-            f"| {d['n']} | {d['strategy']} | {d['wall']:.2f} | "
+            f"| {d['n']} | {d.get('blas_threads', 'default')} | {d['strategy']} | {d['wall']:.2f} | "
             f"{d['speedup_vs_jac_sparsity']:.1f}x | {d['speedup_vs_jac_sparsity_no_prepare']:.1f}x | "
             f"{d['prepare']:.2f} | {d['rhs_s']:.2f} ({d['rhs_calls']}) | "
             f"{d['jac_s']:.2f} ({d['njev']}) | {d['lu_factor_s']:.2f} ({d['nlu']}) | "
@@ -1023,6 +1067,12 @@ def main(argv=None):
     parser.add_argument("--diffrax-repeats", type=int, default=3)
     parser.add_argument("--arrow-sizes", type=int, nargs="+", default=[1000, 3000, 10000])
     parser.add_argument("--arrow-repeats", type=int, default=3)
+    parser.add_argument("--arrow-child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--no-arrow-blas1",
+        action="store_true",
+        help="arrowhead part: skip the rerun with OPENBLAS_NUM_THREADS=1",
+    )
     parser.add_argument("--wp-N", type=int, default=16)
     parser.add_argument("--wp-methods", nargs="+", default=["BDF", "Radau"])
     parser.add_argument("--wp-repeats", type=int, default=3)
@@ -1036,7 +1086,7 @@ def main(argv=None):
         start = time.perf_counter()
         PARTS[part](opts)
         print(f"== {part} done in {time.perf_counter() - start:.0f} s", flush=True)
-    if "docs" not in opts.parts:
+    if "docs" not in opts.parts and not opts.arrow_child:
         print("wrote", write_docs_page(opts))
 
 

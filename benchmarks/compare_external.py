@@ -140,8 +140,10 @@ def casadi_rhs(name: str, size: int, ca):
                 src = nb.ravel()
                 # y at the neighbour where inside, the boundary value elsewhere
                 gathered = y[src.tolist()]
-                lap = lap + ca.DM(ins.astype(float)) * gathered + boundary * ca.DM(
-                    (~ins).astype(float)
+                lap = (
+                    lap
+                    + ca.DM(ins.astype(float)) * gathered
+                    + boundary * ca.DM((~ins).astype(float))
                 )
         return t, y, p, inv_h2 * lap + inv_eps2 * (y - y**3)
     if name == "reservoir_exchange":
@@ -251,7 +253,9 @@ def run_case(name: str, key: str, size: int, tools, opts) -> dict:
             row["asdex_prepare_s"] = time.perf_counter() - start
             row["asdex_passes"] = int(colored.num_colors)
             row["asdex_mode"] = str(colored.mode)
-            row["asdex_nnz"] = int(colored.sparsity.nnz) if hasattr(colored.sparsity, "nnz") else None
+            row["asdex_nnz"] = (
+                int(colored.sparsity.nnz) if hasattr(colored.sparsity, "nnz") else None
+            )
             ja = jax.jit(asdex.jacobian_from_coloring(f1, colored))
             start = time.perf_counter()
             out = jax.block_until_ready(ja(y))
@@ -324,7 +328,9 @@ def table(rows, versions) -> str:
         errs = [r.get(k) for k in ("sparsejac_err", "asdex_err", "casadi_err")]
         errs = [e for e in errs if e is not None]
         asdex_once = (
-            f"{r['asdex_prepare_s'] + r['asdex_compile_s']:.2f}" if "asdex_compile_s" in r else "n/a"
+            f"{r['asdex_prepare_s'] + r['asdex_compile_s']:.2f}"
+            if "asdex_compile_s" in r
+            else "n/a"
         )
         lines.append(
             f"| {r['problem']} | {r['n']} | {r['nnz']} | {r['stiffasd_passes']} | "
@@ -372,9 +378,7 @@ def main(argv=None):
         row = run_case(name, key, size, tools, opts)
         row["load_before"] = load
         rows.append(row)
-        print(
-            {k: (f"{v:.3g}" if isinstance(v, float) else v) for k, v in row.items()}, flush=True
-        )
+        print({k: (f"{v:.3g}" if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
     md_table = table(rows, versions)
     loads = [r["load_before"] for r in rows]
     md_table += (

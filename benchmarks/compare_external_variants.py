@@ -27,7 +27,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
@@ -43,9 +42,7 @@ from stiffasd.problems import brusselator_2d  # noqa: E402
 FLAG_SETS = {
     "default": "",
     "no multi-thread eigen": "--xla_cpu_multi_thread_eigen=false",
-    "single intra-op thread": (
-        "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-    ),
+    "single intra-op thread": ("--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"),
     "fast math": "--xla_cpu_enable_fast_math=true",
     "legacy (non-thunk) CPU runtime": "--xla_cpu_use_thunk_runtime=false",
 }
@@ -94,9 +91,7 @@ def measure(N: int, opts) -> dict:
 
     fns["V: 12 unrolled JVPs in one jit + gather"] = jax.jit(unrolled)
     fns["V: batch axis last (vmap in/out_axes=1)"] = jax.jit(
-        lambda x: jax.vmap(lambda s: jvp_one(x, s), in_axes=1, out_axes=1)(seeds_last).ravel()[
-            gl
-        ]
+        lambda x: jax.vmap(lambda s: jvp_one(x, s), in_axes=1, out_axes=1)(seeds_last).ravel()[gl]
     )
 
     def linearized(x):
@@ -117,9 +112,7 @@ def measure(N: int, opts) -> dict:
         lambda x, s: jax.vmap(lambda si: jvp_one(x, si))(s).ravel()[g]
     )
     fns["V: gather as .at[].get(promise_in_bounds, unique)"] = jax.jit(
-        lambda x: sj.compressed(tt, x, p).at[g].get(
-            mode="promise_in_bounds", unique_indices=True
-        )
+        lambda x: sj.compressed(tt, x, p).at[g].get(mode="promise_in_bounds", unique_indices=True)
     )
     for chunk in (2, 4, 6):
 
@@ -137,11 +130,11 @@ def measure(N: int, opts) -> dict:
     calls = {}
     for name, f in fns.items():
         if name.startswith("gather only"):
-            calls[name] = (lambda f=f: f(flat0))
+            calls[name] = lambda f=f: f(flat0)
         elif name.startswith("V: seeds passed"):
-            calls[name] = (lambda f=f: f(y, seeds))
+            calls[name] = lambda f=f: f(y, seeds)
         else:
-            calls[name] = (lambda f=f: f(y))
+            calls[name] = lambda f=f: f(y)
         out = np.asarray(jax.block_until_ready(calls[name]()))
         if out.shape == ref.shape:
             errs[name] = float(np.abs(out - ref).max())
@@ -189,9 +182,11 @@ def table(results: list[dict]) -> str:
         "*max diff*: max |value - stiffasd's value| (the variants are exact).",
         "",
     ]
-    head = "| part / variant | " + " | ".join(
-        f"[ms] {r['label']}" for r in results
-    ) + " | vs data | max diff |"
+    head = (
+        "| part / variant | "
+        + " | ".join(f"[ms] {r['label']}" for r in results)
+        + " | vs data | max diff |"
+    )
     lines += [head, "|" + "---|" * (len(results) + 3)]
     for name in names:
         cells = " | ".join(
@@ -234,9 +229,21 @@ def main(argv=None):
         for label, flags in list(FLAG_SETS.items())[1:]:
             out = f"/tmp/external_variants_{abs(hash(label))}.json"
             env = dict(os.environ, XLA_FLAGS=flags)
-            cmd = [sys.executable, "-m", "benchmarks.compare_external_variants", "--N",
-                   str(opts.N), "--rounds", str(opts.rounds), "--reps", str(opts.reps),
-                   "--min-time", str(opts.min_time), "--json-out", out]
+            cmd = [
+                sys.executable,
+                "-m",
+                "benchmarks.compare_external_variants",
+                "--N",
+                str(opts.N),
+                "--rounds",
+                str(opts.rounds),
+                "--reps",
+                str(opts.reps),
+                "--min-time",
+                str(opts.min_time),
+                "--json-out",
+                out,
+            ]
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
             if proc.returncode != 0:
                 print(f"flags {flags!r} failed:\n{proc.stderr[-2000:]}")
