@@ -85,7 +85,8 @@ def measure(N: int, opts) -> dict:
         lambda f: f.at[g].get(mode="promise_in_bounds", unique_indices=True)
     )
     fns["gather only, numpy-constant indices"] = jax.jit(lambda f: f[gather])
-    fns["one JVP"] = jax.jit(lambda x: jvp_one(x, seeds[0]))
+    fns["one JVP (constant seed)"] = jax.jit(lambda x: jvp_one(x, seeds[0]))
+    fns["one JVP (seed passed in)"] = jax.jit(jvp_one)
     fns["one right-hand side"] = jax.jit(fx)
 
     def unrolled(x):
@@ -136,6 +137,8 @@ def measure(N: int, opts) -> dict:
             calls[name] = lambda f=f: f(flat0)
         elif name.startswith("V: seeds passed"):
             calls[name] = lambda f=f: f(y, seeds)
+        elif name == "one JVP (seed passed in)":
+            calls[name] = lambda f=f: f(y, seeds[0])
         else:
             calls[name] = lambda f=f: f(y)
         start = time.perf_counter()
