@@ -877,6 +877,10 @@ def numba_startup() -> float:
 DOC_SECTIONS = [
     ("all_jacobian", "One Jacobian, every problem"),
     ("external_jacobian", "One Jacobian against CasADi, sparsejac and asdex"),
+    (
+        "external_jacobian_1thread",
+        "One Jacobian against CasADi, sparsejac and asdex, XLA on one thread",
+    ),
     ("external_variants", "Where the Brusselator Jacobian's time goes (N = 128)"),
     ("scaling", "Scaling with n: the three regimes"),
     ("all_solve", "Whole solves with solve_ivp"),

@@ -390,10 +390,21 @@ def main(argv=None):
         f"\n\nLoad average (1 min) before each problem: {min(loads):.2f} to {max(loads):.2f} "
         "(2 cores, shared)."
     )
+    if os.environ.get("XLA_FLAGS"):
+        md_table += f"\n\nRun under `XLA_FLAGS={os.environ['XLA_FLAGS']}`."
     md_table += "\n\n" + ENVIRONMENT
     if missing:
         md_table += "\n\nNot installed: " + "; ".join(f"{k}: `{v}`" for k, v in missing.items())
-    write_results(opts.name, {"rows": rows, "versions": versions, "missing": missing}, md_table)
+    write_results(
+        opts.name,
+        {
+            "rows": rows,
+            "versions": versions,
+            "missing": missing,
+            "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        },
+        md_table,
+    )
     print(md_table)
 
 
