@@ -185,6 +185,90 @@ def measure(N: int, opts) -> dict:
     )
 
 
+def constant_seed_data(sj, *args):
+    """``sj.data(*args)`` with the one-hot seeds as trace-time constants (NumPy arrays) instead
+    of built from the colors inside the compiled function: XLA then folds every part of the
+    tangent (and cotangent) computation that depends on the seeds alone, e.g. a linear stencil
+    applied to a seed. Same passes, same gather; forward, reverse or bidirectional."""
+    fx, x = sj._flat_fn(args)
+    parts = []
+    if sj._ncol:
+        seeds = (sj._col_colors[None, :] == np.arange(sj._ncol)[:, None]).astype(x.dtype)
+        parts.append(jax.vmap(lambda s: jax.jvp(fx, (x,), (s,))[1])(seeds).ravel())
+    if sj._nrow:
+        y, vjp_fn = jax.vjp(fx, x)
+        seeds = (sj._row_colors[None, :] == np.arange(sj._nrow)[:, None]).astype(y.dtype)
+        parts.append(jax.vmap(lambda s: vjp_fn(s)[0])(seeds).ravel())
+    flat = parts[0] if len(parts) == 1 else jnp.concatenate(parts)
+    return flat[sj._gather]
+
+
+def sweep(opts) -> None:
+    """stiffasd's ``data`` against `constant_seed_data` on every problem of compare_external."""
+    from benchmarks._machine import write_results
+    from benchmarks.compare_external import CASES
+    from stiffasd.problems import PROBLEMS
+
+    rows = []
+    for name, key, size in CASES:
+        prob = PROBLEMS[name](**{key: size})
+        tt = jnp.asarray(0.5)
+        y = jnp.asarray(prob.y0)
+        args = tuple(jnp.asarray(a) for a in prob.args)
+        sj = stiffasd.prepare_jacobian(prob.rhs, tt, y, *args, argnums=1)
+        if sj._gather is None:
+            continue
+        f_sa = jax.jit(lambda yy, sj=sj: sj.data(tt, yy, *args))
+        f_cs = jax.jit(lambda yy, sj=sj: constant_seed_data(sj, tt, yy, *args))
+        first = {}
+        outs = {}
+        for label, f in (("stiffasd", f_sa), ("constant seeds", f_cs)):
+            start = time.perf_counter()
+            outs[label] = np.asarray(jax.block_until_ready(f(y)))
+            first[label] = time.perf_counter() - start
+        scale = max(float(np.abs(outs["stiffasd"]).max()), 1.0)
+        best = interleaved_best(
+            {"stiffasd": lambda: f_sa(y), "constant seeds": lambda: f_cs(y)},
+            rounds=opts.rounds,
+            reps=opts.reps,
+            min_time=opts.min_time,
+        )
+        row = dict(
+            problem=prob.name,
+            n=prob.n,
+            mode=sj.mode,
+            passes=sj.ncolors,
+            stiffasd_s=best["stiffasd"],
+            constant_seeds_s=best["constant seeds"],
+            stiffasd_first_call_s=first["stiffasd"],
+            constant_seeds_first_call_s=first["constant seeds"],
+            rel_diff=float(np.abs(outs["stiffasd"] - outs["constant seeds"]).max()) / scale,
+            load=os.getloadavg()[0],
+        )
+        rows.append(row)
+        print(row, flush=True)
+    lines = [
+        "stiffasd's `data` against the same passes with the one-hot seeds as trace-time "
+        "constants (`constant_seed_data` in `benchmarks/compare_external_variants.py`), every "
+        "compare_external problem, best of many in turns, one process (ms). *rel. diff*: max "
+        "|difference| / max |entry| (rounding).",
+        "",
+        "| problem | n | mode | passes | stiffasd [ms] | constant seeds [ms] | speed-up | "
+        "first call stiffasd / constant seeds [s] | rel. diff | load |",
+        "|" + "---|" * 10,
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['problem']} | {r['n']} | {r['mode']} | {r['passes']} | "
+            f"{1e3 * r['stiffasd_s']:.3g} | {1e3 * r['constant_seeds_s']:.3g} | "
+            f"{r['stiffasd_s'] / r['constant_seeds_s']:.1f}x | "
+            f"{r['stiffasd_first_call_s']:.2f} / {r['constant_seeds_first_call_s']:.2f} | "
+            f"{r['rel_diff']:.1e} | {r['load']:.1f} |"
+        )
+    write_results("external_variants_sweep", {"rows": rows}, "\n".join(lines))
+    print("\n".join(lines))
+
+
 def table(results: list[dict]) -> str:
     base = results[0]
     names = list(base["times"])
@@ -237,9 +321,15 @@ def main(argv=None):
     parser.add_argument("--flags", action="store_true", help="rerun under XLA_FLAGS settings")
     parser.add_argument("--json-out", default=None, help=argparse.SUPPRESS)
     parser.add_argument(
+        "--sweep", action="store_true", help="constant seeds vs stiffasd on every problem"
+    )
+    parser.add_argument(
         "--rerender", action="store_true", help="rewrite the Markdown from the committed JSON"
     )
     opts = parser.parse_args(argv)
+    if opts.sweep:
+        sweep(opts)
+        return
     if opts.rerender:
         from benchmarks._machine import RESULTS, machine_markdown
 
