@@ -970,8 +970,7 @@ def _findings(results: Path) -> list[str]:
         lines.append(
             f"- **The same runs without stiffasd's one-time preparation** (detection, coloring, "
             f"compilation: {np.min(prep):.1f} to {np.max(prep):.1f} s here, almost all of it "
-            f"XLA compilation of the compressed passes, plus the bicoloring search for the "
-            f"arrowhead, on this loaded machine): "
+            f"XLA compilation of the compressed passes): "
             f"{np.min(q2):.2f}x to {np.max(q2):.2f}x (median {np.median(q2):.2f}x) against "
             "`jac_sparsity`. The preparation pays off on long or repeated solves of one "
             "right-hand side (it is cached per input structure), not on a single short solve of "
@@ -1047,7 +1046,8 @@ def _findings_external(results: Path) -> list[str]:
         cands = {k: v for k, v in t.items() if k.startswith("V:")}
         best = min(cands, key=cands.get)
         lines.append(
-            f"- **Where the time goes (Brusselator N = {base['N']})**: stiffasd's Jacobian "
+            f"- **Where the time went (Brusselator N = {base['N']}, seeds built inside the "
+            f"compiled function, as before `seeds='auto'`)**: stiffasd's Jacobian "
             f"{1e3 * ref:.2f} ms = 12 vmapped JVPs "
             f"{1e3 * t['12 vmapped JVPs only (compressed)']:.2f} ms + gather "
             f"{1e3 * t['gather only (flat[idx])']:.2f} ms; one JVP alone "
@@ -1061,10 +1061,11 @@ def _findings_external(results: Path) -> list[str]:
         q = [r["stiffasd_s"] / r["constant_seeds_s"] for r in sw["rows"]]
         lines.append(
             f"- **The same passes with the one-hot seeds as trace-time constants**: "
-            f"{min(q):.1f}x to {max(q):.1f}x faster than stiffasd's current `data` over "
-            f"{len(q)} instances (same values to rounding); XLA folds the seed-only part of "
-            "each tangent (a linear stencil applied to a seed). A recommendation for "
-            "`stiffasd/_jacobian.py`, not applied here."
+            f"{min(q):.1f}x to {max(q):.1f}x faster than seeds built inside the compiled "
+            f"function over {len(q)} instances (same values to rounding); XLA folds the "
+            "seed-only part of each tangent (a linear stencil applied to a seed). This study is "
+            "why `prepare_jacobian(seeds='auto')` now embeds the seeds as constants up to 2^19 "
+            "seed entries (docs/pipeline.md)."
         )
     arr = _load(results, "all_arrowhead")
     if arr:
