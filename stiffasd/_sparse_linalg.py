@@ -19,6 +19,7 @@ Both work on a square `SparsityPattern` and a data vector in the pattern's CSC o
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,7 +58,14 @@ class FactorCache:
         self._entries: OrderedDict[int, Any] = OrderedDict()
         self._next = 0
         self.maxsize = int(maxsize)
-        self._stats = {"factorizations": 0, "refactorizations": 0, "solves": 0, "failures": 0}
+        self._stats = {
+            "factorizations": 0,
+            "refactorizations": 0,
+            "solves": 0,
+            "failures": 0,
+            "factor_s": 0.0,  # host seconds inside the LU engine
+            "solve_s": 0.0,
+        }
 
     def put(self, lu: Any) -> int:
         with self._lock:
@@ -84,7 +92,7 @@ class FactorCache:
                 self._entries.move_to_end(handle)
             return lu
 
-    def count(self, key: str, k: int = 1) -> None:
+    def count(self, key: str, k: float = 1) -> None:
         with self._lock:
             self._stats[key] += k
 
@@ -96,7 +104,7 @@ class FactorCache:
     def reset_stats(self) -> None:
         with self._lock:
             for key in self._stats:
-                self._stats[key] = 0
+                self._stats[key] = type(self._stats[key])(0)
 
     def clear(self) -> None:
         """Drop every cached factorization (handles stay valid: they are refactored on use)."""
@@ -133,18 +141,23 @@ def with_diagonal(pattern: SparsityPattern) -> tuple[SparsityPattern, np.ndarray
 
 @dataclass(frozen=True, eq=False)
 class DirectLU:
-    """Direct sparse LU (SuperLU via scipy) behind `jax.pure_callback`; CPU, vmap-able.
+    """Direct sparse LU behind `jax.pure_callback`; CPU, vmap-able.
+
+    The host side is `stiffasd.scipy.FixedPatternLU`, the fixed-pattern LU that the scipy
+    solvers use: the fill-reducing ordering is computed once per pattern and every later
+    factorization runs only the numeric phase on the pre-permuted matrix, so both integrator
+    families share one engine (and its speed-ups).
 
     Args:
-        permc_spec: column ordering passed to ``scipy.sparse.linalg.splu``. The default
+        permc_spec: fill-reducing ordering (one of ``stiffasd.scipy.ORDERINGS``). The default
             ``"MMD_AT_PLUS_A"`` (minimum degree on A^T + A) suits structurally symmetric
             method-of-lines matrices: measured 2x less fill and 2x faster factorizations than
             COLAMD on the 2D Brusselator (docs/diffrax.md).
-        diag_pivot_thresh: SuperLU's threshold partial pivoting parameter; I - γhJ is usually
-            close to diagonally dominant, so a small value keeps the symmetric ordering intact.
-        reuse_ordering: compute the fill-reducing ordering once per pattern (it depends on the
-            structure only) and factor the permuted matrix with no reordering: 20-30% faster
-            factorizations on the Brusselator (docs/diffrax.md).
+        diag_pivot_thresh: threshold partial pivoting parameter; I - γhJ is usually close to
+            diagonally dominant, so a small value keeps the symmetric ordering intact.
+        reuse_ordering: compute the ordering once per pattern (it depends on the structure only)
+            and factor the permuted matrix with no reordering (20-30% faster factorizations on
+            the Brusselator, docs/diffrax.md). False reorders at every factorization.
         cache: the handle cache; the process-wide `factor_cache` by default.
     """
 
@@ -157,50 +170,58 @@ class DirectLU:
         return _BoundDirect(self, pattern)
 
 
+class _Unordered:
+    """Factor with SuperLU's own ordering at every call (``reuse_ordering=False``); same
+    ``factor(jdata, sigma, alpha) -> .solve(b)`` interface as `FixedPatternLU`."""
+
+    def __init__(self, indptr, indices, n, permc_spec, diag_pivot_thresh):
+        self.indptr, self.indices, self.n = indptr, indices, n
+        self.permc_spec, self.diag_pivot_thresh = permc_spec, diag_pivot_thresh
+
+    def factor(self, jdata, sigma=0.0, alpha=-1.0):
+        a = sp.csc_matrix((-alpha * jdata, self.indices, self.indptr), shape=(self.n, self.n))
+        if sigma != 0:
+            a = (a + sigma * sp.identity(self.n, format="csc")).tocsc()
+        return spla.splu(a, permc_spec=self.permc_spec, diag_pivot_thresh=self.diag_pivot_thresh)
+
+
 class _BoundDirect:
-    """`DirectLU` specialised to one pattern: holds the host-side index arrays."""
+    """`DirectLU` specialised to one pattern: holds the host-side fixed-pattern LU engine."""
 
     def __init__(self, cfg: DirectLU, pattern: SparsityPattern):
+        from .scipy import FixedPatternLU  # the scipy side's engine, shared
+
         self.cfg = cfg
         self.n = n = pattern.shape[0]
-        self.indptr = np.asarray(pattern.csc_indptr)
-        self.indices = np.asarray(pattern.csc_indices)
-        self.order = None  # fill-reducing symmetric permutation, computed once per pattern
-        if cfg.reuse_ordering and cfg.permc_spec != "NATURAL" and n > 1:
-            # The ordering depends on the structure only: compute it once on a diagonally
-            # dominant matrix with this pattern, then factor P A P^T with no reordering.
-            nnz = self.indices.size
-            probe = sp.csc_matrix((np.ones(nnz), self.indices, self.indptr), shape=(n, n))
-            probe = (probe + n * sp.identity(n, format="csc")).tocsc()
-            perm_c = spla.splu(probe, permc_spec=cfg.permc_spec).perm_c
-            order = np.argsort(perm_c)
-            # where each entry of P A P^T comes from in A's CSC data
-            pos = sp.csc_matrix(
-                (np.arange(1, nnz + 1, dtype=np.float64), self.indices, self.indptr), shape=(n, n)
-            )[order][:, order].tocsc()
-            pos.sort_indices()
-            self.order = order
-            self.p_src = pos.data.astype(np.int64) - 1
-            self.p_indices, self.p_indptr = pos.indices, pos.indptr
+        indptr = np.asarray(pattern.csc_indptr)
+        indices = np.asarray(pattern.csc_indices)
+        if cfg.reuse_ordering and n > 1:
+            self.engine = FixedPatternLU(
+                indptr,
+                indices,
+                n,
+                ordering=cfg.permc_spec,
+                diag_pivot_thresh=cfg.diag_pivot_thresh,
+            )
+            # The ordering depends on the structure only: fix it now, on a diagonally dominant
+            # matrix with this pattern, so that factorizations made inside jit (possibly from
+            # several threads) only read the engine's layout.
+            probe = np.ones(indices.size)
+            self.engine.factor(probe, float(n + 1), 1.0)
+        else:
+            self.engine = _Unordered(indptr, indices, n, cfg.permc_spec, cfg.diag_pivot_thresh)
 
     # host side -----------------------------------------------------------------------
     def _factor_one(self, data: np.ndarray) -> Any | None:
-        if self.order is not None:
-            a = sp.csc_matrix((data[self.p_src], self.p_indices, self.p_indptr), (self.n, self.n))
-            spec = "NATURAL"
-        else:
-            a = sp.csc_matrix((data, self.indices, self.indptr), shape=(self.n, self.n))
-            spec = self.cfg.permc_spec
+        t0 = time.perf_counter()
         try:
-            return spla.splu(
-                a,
-                permc_spec=spec,
-                diag_pivot_thresh=self.cfg.diag_pivot_thresh,
-                options={"SymmetricMode": self.cfg.permc_spec == "MMD_AT_PLUS_A"},
-            )
+            # the data already holds the whole stage matrix: factor 0 * I - (-1) * A
+            return self.engine.factor(data, 0.0, -1.0)
         except RuntimeError:  # exactly singular: report through NaNs, let the step shrink
             self.cfg.cache.count("failures")
             return None
+        finally:
+            self.cfg.cache.count("factor_s", time.perf_counter() - t0)
 
     def _host_factor(self, data: np.ndarray) -> np.ndarray:
         data = np.asarray(data)
@@ -239,11 +260,9 @@ class _BoundDirect:
                     out[i] = np.nan
                     continue
                 self.cfg.cache.reinsert(h, lu)
-            rhs = np.asarray(bs[i], dtype=np.float64)
-            if self.order is None:
-                out[i] = lu.solve(rhs)
-            else:  # solve P A P^T z = P b, x = P^T z
-                out[i][self.order] = lu.solve(rhs[self.order])
+            t0 = time.perf_counter()
+            out[i] = lu.solve(np.asarray(bs[i], dtype=np.float64))
+            self.cfg.cache.count("solve_s", time.perf_counter() - t0)
         return out.reshape(batch + b.shape[-1:])
 
     # traced side ---------------------------------------------------------------------
