@@ -1,6 +1,7 @@
 """Work-precision: sparse diffrax implicit solvers against scipy BDF / Radau, 2D Brusselator.
 
-    python benchmarks/diffrax_work_precision.py --N 32 --rtols 1e-3 1e-4 1e-5 1e-6
+    python benchmarks/diffrax_work_precision.py --N 32 --rtols 1e-3 1e-4 1e-5 1e-6 \
+        --diffrax Kvaerno5 Kvaerno5@pid Kvaerno3 Kvaerno5:diffrax --plot
 
 Every method solves `stiffasd.problems.brusselator_2d(N)` on t in [0, 11.5] with rtol in
 ``--rtols`` and atol = rtol * 1e-3:
@@ -260,7 +261,9 @@ def main() -> None:
         problem = brusselator_2d(N)
         ref = reference(problem, Path(opts.cache_dir))
         jobs = [("scipy", m, None) for m in opts.scipy]
-        jobs += [("diffrax", m, c) for m in opts.diffrax for c in opts.controller]
+        for spec in opts.diffrax:  # "Kvaerno5", "Kvaerno5:diffrax", "Kvaerno5@pid-fmax2"
+            meth, _, ctrl = spec.partition("@")
+            jobs += [("diffrax", meth, c) for c in ([ctrl] if ctrl else opts.controller)]
         for kind, meth, ctrl in jobs:
             for rtol in opts.rtols:
                 atol = rtol * 1e-3
