@@ -90,8 +90,14 @@ def run_scipy(problem, method: str, rtol: float, atol: float, repeat: int) -> di
     for _ in range(repeat):
         t = time.perf_counter()
         sol = solve_ivp(
-            f, (0.0, T1), np.asarray(problem.y0), method=cls, args=problem.args, jac=jac,
-            rtol=rtol, atol=atol,
+            f,
+            (0.0, T1),
+            np.asarray(problem.y0),
+            method=cls,
+            args=problem.args,
+            jac=jac,
+            rtol=rtol,
+            atol=atol,
         )
         best = min(best, time.perf_counter() - t)
     return {
@@ -115,7 +121,14 @@ def run_diffrax(problem, name: str, ctrl: str, rtol: float, atol: float, repeat:
 
     def solve(y0, p):
         sol = diffrax.diffeqsolve(
-            term, solver, 0.0, T1, DT0, y0, args=p, stepsize_controller=controller,
+            term,
+            solver,
+            0.0,
+            T1,
+            DT0,
+            y0,
+            args=p,
+            stepsize_controller=controller,
             max_steps=200_000,
         )
         return sol.ys[-1], sol.stats

@@ -264,9 +264,7 @@ def test_chord_runs_past_two_iterations_where_verychord_gives_up():
     start = target + 0.3  # far enough that two chord iterations do not converge
 
     def run(finder):
-        return optx.root_find(
-            fn, finder, start, target, has_aux=True, throw=False, max_steps=50
-        )
+        return optx.root_find(fn, finder, start, target, has_aux=True, throw=False, max_steps=50)
 
     finder = _tols(sdx.sparse(diffrax.Kvaerno5()).root_finder)
     compat = _tols(sdx.sparse(diffrax.Kvaerno5(), iteration="diffrax").root_finder)
