@@ -234,36 +234,70 @@ class _BoundDirect:
             out[i] = FAILED_HANDLE if lu is None else self.cfg.cache.put(lu)
         return out.reshape(batch)
 
-    def _host_solve(self, handles: np.ndarray, data: np.ndarray, b: np.ndarray) -> np.ndarray:
-        handles = np.asarray(handles)
-        data = np.asarray(data)
+    def _solve_one(self, h: int, data: np.ndarray | None, b: np.ndarray) -> np.ndarray | None:
+        """Solve with the factorization of handle ``h``; None when it was evicted and no
+        ``data`` was given to refactor it."""
+        if h == IDENTITY_HANDLE:
+            return b
+        if h == FAILED_HANDLE:
+            return np.full_like(b, np.nan)
+        lu = self.cfg.cache.get(h)
+        if lu is None:  # evicted (or another process): refactor from the data we carry
+            if data is None:
+                return None
+            lu = self._factor_one(np.array(data, dtype=np.float64))
+            self.cfg.cache.count("refactorizations")
+            if lu is None:
+                return np.full_like(b, np.nan)
+            self.cfg.cache.reinsert(h, lu)
+        t0 = time.perf_counter()
+        x = lu.solve(np.asarray(b, dtype=np.float64))
+        self.cfg.cache.count("solve_s", time.perf_counter() - t0)
+        return x
+
+    def _host_solve_cached(self, handles: np.ndarray, b: np.ndarray) -> tuple:
+        """Fast path: solve with cached factorizations only (no matrix data crosses over);
+        ``hit`` is False where the factorization was evicted."""
         b = np.asarray(b)
         batch = b.shape[:-1]
-        hs = handles.reshape(-1)
-        ds = data.reshape(-1, data.shape[-1])
+        hs = np.asarray(handles).reshape(-1)
         bs = b.reshape(-1, b.shape[-1])
         out = np.empty(bs.shape, b.dtype)
+        hit = np.ones(bs.shape[0], dtype=bool)
         for i in range(bs.shape[0]):  # loop over a vmap batch
-            h = int(hs[i])
+            x = self._solve_one(int(hs[i]), None, bs[i])
+            if x is None:
+                hit[i] = False
+                out[i] = 0.0
+            else:
+                self.cfg.cache.count("solves")
+                out[i] = x
+        return out.reshape(b.shape), hit.reshape(batch)
+
+    def _host_solve(
+        self,
+        handles: np.ndarray,
+        data: np.ndarray,
+        b: np.ndarray,
+        hit: np.ndarray | None = None,
+        x: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Slow path: refactor evicted factorizations from ``data``; entries already solved
+        by the fast path (``hit``) are copied from ``x``."""
+        b = np.asarray(b)
+        hs = np.asarray(handles).reshape(-1)
+        ds = np.asarray(data).reshape(-1, np.shape(data)[-1])
+        bs = b.reshape(-1, b.shape[-1])
+        hits = None if hit is None else np.asarray(hit).reshape(-1)
+        xs = None if x is None else np.asarray(x).reshape(bs.shape)
+        out = np.empty(bs.shape, b.dtype)
+        for i in range(bs.shape[0]):  # loop over a vmap batch
+            if hits is not None and hits[i]:
+                out[i] = xs[i]
+                continue
             self.cfg.cache.count("solves")
-            if h == IDENTITY_HANDLE:
-                out[i] = bs[i]
-                continue
-            if h == FAILED_HANDLE:
-                out[i] = np.nan
-                continue
-            lu = self.cfg.cache.get(h)
-            if lu is None:  # evicted (or another process): refactor from the data we carry
-                lu = self._factor_one(np.array(ds[i], dtype=np.float64))
-                self.cfg.cache.count("refactorizations")
-                if lu is None:
-                    out[i] = np.nan
-                    continue
-                self.cfg.cache.reinsert(h, lu)
-            t0 = time.perf_counter()
-            out[i] = lu.solve(np.asarray(bs[i], dtype=np.float64))
-            self.cfg.cache.count("solve_s", time.perf_counter() - t0)
-        return out.reshape(batch + b.shape[-1:])
+            out[i] = self._solve_one(int(hs[i]), ds[i], bs[i])
+        return out.reshape(b.shape)
 
     # traced side ---------------------------------------------------------------------
     def factor(self, data: jax.Array) -> Any:
@@ -280,14 +314,31 @@ class _BoundDirect:
 
     def solve(self, state: Any, b: jax.Array) -> jax.Array:
         data, handle = state
-        return jax.pure_callback(
-            self._host_solve,
-            jax.ShapeDtypeStruct(b.shape, b.dtype),
+        # Fast path without the matrix data (copying it into every callback costs ~0.1 ms at
+        # n = 2048 and ~1.5 ms at n = 32768 per solve); only when the factorization was
+        # evicted does a second callback carry the data to refactor it. Under vmap the cond
+        # becomes a select, so the second callback runs but only copies the hits through.
+        x, hit = jax.pure_callback(
+            self._host_solve_cached,
+            (jax.ShapeDtypeStruct(b.shape, b.dtype), jax.ShapeDtypeStruct((), jnp.bool_)),
             handle,
-            data,
             b,
             vmap_method="broadcast_all",
         )
+
+        def refactor(x):
+            return jax.pure_callback(
+                self._host_solve,
+                jax.ShapeDtypeStruct(b.shape, b.dtype),
+                handle,
+                data,
+                b,
+                hit,
+                x,
+                vmap_method="broadcast_all",
+            )
+
+        return jax.lax.cond(hit, lambda x: x, refactor, x)
 
 
 # ---------------------------------------------------------------------------------- Krylov

@@ -340,6 +340,23 @@ def test_evicted_factorization_is_recomputed_from_data():
     np.testing.assert_allclose(np.asarray(x2), np.linalg.solve(2 * dense, b), rtol=1e-9)
 
 
+def test_evicted_factorization_under_vmap():
+    """A batch whose first member's factorization was evicted and second one's was not: the
+    fast path solves the hit, the data-carrying path refactors the miss."""
+    cache = FactorCache(maxsize=1)
+    pattern, data, dense, b = _random_system(30, seed=2)
+    bound = DirectLU(cache=cache).bind(pattern)
+    datas = jnp.stack([data, 3 * data])
+    bs = jnp.stack([jnp.asarray(b), 2 * jnp.asarray(b)])
+    states = jax.vmap(bound.factor)(datas)  # one callback, two factorizations: one evicted
+    assert len(cache) == 1
+    xs = jax.vmap(bound.solve)(states, bs)
+    np.testing.assert_allclose(np.asarray(xs[0]), np.linalg.solve(dense, b), rtol=1e-9)
+    np.testing.assert_allclose(np.asarray(xs[1]), np.linalg.solve(3 * dense, 2 * b), rtol=1e-9)
+    st = cache.stats()
+    assert st["refactorizations"] == 1 and st["solves"] == 2
+
+
 def test_singular_matrix_gives_nan_not_crash():
     pattern = SparsityPattern.identity(5)
     bound = DirectLU(cache=FactorCache()).bind(pattern)
