@@ -4,13 +4,14 @@ Both work on a square `SparsityPattern` and a data vector in the pattern's CSC o
 `SparseJacobian.data` produces), and both split work the way a chord/Newton iteration wants it:
 `factor(data)` once per matrix, `solve(state, b)` once per iteration.
 
-* `DirectLU`: SuperLU (``scipy.sparse.linalg.splu``) on the host, reached through
-  `jax.pure_callback`. `factor` returns an integer *handle* to a factorization kept in a small
-  process-wide LRU cache (`FactorCache`); `solve` looks the handle up. The cache holds at most
-  ``maxsize`` factorizations, so memory stays bounded however long the integration runs: an
-  evicted factorization is simply recomputed from the data vector, which every solve carries
-  along. The handle is therefore only an optimisation, never a correctness dependency.
-  CPU only (the callback runs on the host). Supports `jax.vmap` (the callbacks take a batch).
+* `DirectLU`: the scipy side's fixed-pattern LU (`stiffasd.scipy.FixedPatternLU`) on the host,
+  reached through `jax.pure_callback`. `factor` returns an integer *handle* to a factorization
+  kept in a small process-wide LRU cache (`FactorCache`); `solve` looks the handle up. The cache
+  holds at most ``maxsize`` factorizations, so memory stays bounded however long the integration
+  runs: an evicted factorization is simply recomputed from the data vector, which the solver
+  state carries along (and which a second callback hands over only on such a miss). The handle
+  is therefore only an optimisation, never a correctness dependency. CPU only (the callback runs
+  on the host). Supports `jax.vmap` (the callbacks take a batch).
 * `Krylov`: restarted GMRES (Saad & Schultz 1986) with a block-Jacobi preconditioner built from
   the same data vector; pure JAX (segment-sum CSC matvec, batched dense block inverses), so it
   runs on CPU and GPU and under `jax.vmap`.

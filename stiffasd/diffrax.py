@@ -24,7 +24,10 @@ chord iterations and, for SDIRK/ESDIRK methods, across the stages of a step.
   of the *whole stage residual* with `stiffasd.prepare_jacobian` — pattern of ``J_f`` plus the
   diagonal, colored — evaluates its nonzeros with one compressed JVP per color, and factorizes it
   (`DirectLU`) or builds a preconditioner (`Krylov`);
-* ``step`` does one sparse solve per chord iteration.
+* ``step`` does one sparse solve per chord iteration;
+* ``terminate`` uses diffrax's contraction-rate test but keeps iterating until it converges or
+  diverges (diffrax's `VeryChord`, under optimistix's loop, gives up after two iterations; see
+  `SparseVeryChord`'s ``iteration``).
 
 No dense ``n``-by-``n`` array is formed anywhere. The extra linearisation that ESDIRK methods make
 at the start of every step with ``diagonal = 0`` (the stage residual is then ``z - f(...)``
@@ -527,8 +530,8 @@ def sparse(
     Args:
         solver: a diffrax implicit solver with a ``root_finder`` field (Kvaerno3/4/5,
             KenCarp3/4/5, Sil3, ImplicitEuler, ...).
-        linear_solver: ``"direct"`` (SuperLU factorization once per Jacobian, reused by
-            every solve; CPU), ``"gmres"`` (restarted GMRES with a block-Jacobi preconditioner;
+        linear_solver: ``"direct"`` (fixed-pattern sparse LU, `stiffasd.scipy.FixedPatternLU`,
+            factorized once per Jacobian, reused by every solve; CPU), ``"gmres"`` (restarted GMRES with a block-Jacobi preconditioner;
             pure JAX, CPU and GPU), or a configured `DirectLU` / `Krylov`.
         sparsity: a known pattern of the vector field's Jacobian ``d f / d y`` (a
             `SparsityPattern`, scipy sparse matrix or dense boolean array of shape (n, n)),
