@@ -447,8 +447,10 @@ class SparseVeryChord(optx.AbstractRootFinder):
         return new_y, new_state, aux
 
     def terminate(self, fn, y, args, options, state, tags):
-        # Same criterion as diffrax's VeryChord (Hairer & Wanner, Solving ODEs II, IV.8):
-        # stop when the contraction-rate estimate predicts convergence, or on divergence.
+        # diffrax's VeryChord test (Hairer & Wanner, Solving ODEs II, IV.8): stop when the
+        # contraction-rate estimate predicts convergence, or on divergence. optimistix leaves
+        # its loop at the first non-successful result, so the result must say "failed" only
+        # when we stop for good (see `iteration`).
         del fn, y, args, options, tags
         at_least_two = state.step >= 2
         rate = state.diffsize / state.diffsize_prev
