@@ -282,7 +282,22 @@ def main() -> None:
     parser.add_argument("--tag", default="")
     parser.add_argument("--plot", action="store_true")
     parser.add_argument("--cache-dir", default="/tmp")
+    parser.add_argument(
+        "--replot",
+        nargs="+",
+        metavar="JSON[:METHOD]",
+        help="only redraw docs/diffrax_work_precision.png from result files; ':METHOD' keeps "
+        "only that method's records of a file (e.g. the before/after comparison)",
+    )
     opts = parser.parse_args()
+    if opts.replot:
+        records = []
+        for spec in opts.replot:
+            path, _, meth = spec.partition(":")
+            recs = json.loads(Path(path).read_text())["records"]
+            records += [r for r in recs if not meth or r["method"] == meth]
+        plot(records, DOCS / "diffrax_work_precision.png")
+        return
 
     records: list[dict] = []
     for N in opts.N:
