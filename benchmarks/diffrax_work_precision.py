@@ -307,20 +307,24 @@ def main() -> None:
         for spec in opts.diffrax:  # "Kvaerno5", "Kvaerno5:diffrax", "Kvaerno5@pid-fmax2"
             meth, _, ctrl = spec.partition("@")
             jobs += [("diffrax", meth, c) for c in ([ctrl] if ctrl else opts.controller)]
-        for kind, meth, ctrl in jobs:
-            rtols = opts.rtols + (opts.scipy_extra_rtols if kind == "scipy" else [])
-            for rtol in rtols:
-                atol = rtol * 1e-3
-                print(f"N={N} {kind} {meth} {ctrl or ''} rtol={rtol:g} ...", flush=True)
-                if kind == "scipy":
-                    rec = run_scipy(problem, meth, rtol, atol, opts.repeat)
-                else:
-                    rec = run_diffrax(problem, meth, ctrl, rtol, atol, opts.repeat)
-                rec["err"] = rel_error(rec.pop("y1"), ref)
-                rec.update(N=N, n=problem.n, atol=atol)
-                records.append(rec)
-                print(json.dumps(rec), flush=True)
-                write(records, opts.tag, opts)  # keep partial results
+        # Interleaved (tolerance-major): on a shared machine the load drifts over minutes,
+        # so the methods compared at one tolerance run next to each other.
+        runs = [(job, rtol) for rtol in opts.rtols for job in jobs]
+        runs += [
+            (job, rtol) for rtol in opts.scipy_extra_rtols for job in jobs if job[0] == "scipy"
+        ]
+        for (kind, meth, ctrl), rtol in runs:
+            atol = rtol * 1e-3
+            print(f"N={N} {kind} {meth} {ctrl or ''} rtol={rtol:g} ...", flush=True)
+            if kind == "scipy":
+                rec = run_scipy(problem, meth, rtol, atol, opts.repeat)
+            else:
+                rec = run_diffrax(problem, meth, ctrl, rtol, atol, opts.repeat)
+            rec["err"] = rel_error(rec.pop("y1"), ref)
+            rec.update(N=N, n=problem.n, atol=atol)
+            records.append(rec)
+            print(json.dumps(rec), flush=True)
+            write(records, opts.tag, opts)  # keep partial results
 
 
 if __name__ == "__main__":
