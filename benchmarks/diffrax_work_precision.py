@@ -241,13 +241,18 @@ def plot(records: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     Ns = sorted({r["N"] for r in records})
+    # one color per method across panels
+    methods = sorted({r["method"] for r in records})
+    colors = {m: f"C{i}" for i, m in enumerate(methods)}
     fig, axes = plt.subplots(1, len(Ns), figsize=(6 * len(Ns), 4.5), squeeze=False)
     for ax, N in zip(axes[0], Ns, strict=True):
         rows = [r for r in records if r["N"] == N]
         for meth in dict.fromkeys(r["method"] for r in rows):
             pts = sorted((r["err"], r["run_s"], r["rtol"]) for r in rows if r["method"] == meth)
             style = "--o" if meth.startswith("scipy") else "-s"
-            ax.loglog([p[0] for p in pts], [p[1] for p in pts], style, label=meth)
+            ax.loglog(
+                [p[0] for p in pts], [p[1] for p in pts], style, color=colors[meth], label=meth
+            )
         ax.set_xlabel("error at t1 (max |y - ref| / max(|ref|, 1))")
         ax.set_ylabel("run time, s (diffrax: compile excluded)")
         ax.set_title(f"2D Brusselator, N = {N} (n = {2 * N * N})")
