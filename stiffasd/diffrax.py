@@ -84,13 +84,14 @@ class _Counters:
 _counters = _Counters()
 
 
-def stats() -> dict[str, int]:
+def stats() -> dict[str, float]:
     """Work done by the sparse root finders since `reset_stats` (host-side counters).
 
     Returns:
         ``jacobians`` (sparse Jacobian evaluations), and for the direct solver
         ``factorizations``, ``refactorizations`` (after a cache eviction), ``solves``,
-        ``failures`` (singular matrices) and ``cached`` (factorizations held right now).
+        ``failures`` (singular matrices), ``cached`` (factorizations held right now), and the
+        host seconds spent inside the LU engine: ``factor_s`` and ``solve_s``.
         Under ``jax.vmap`` each batch element counts.
     """
     return dict(factor_cache.stats(), jacobians=_counters.jacobians)
@@ -533,8 +534,9 @@ def sparse(
         solver: a diffrax implicit solver with a ``root_finder`` field (Kvaerno3/4/5,
             KenCarp3/4/5, Sil3, ImplicitEuler, ...).
         linear_solver: ``"direct"`` (fixed-pattern sparse LU, `stiffasd.scipy.FixedPatternLU`,
-            factorized once per Jacobian, reused by every solve; CPU), ``"gmres"`` (restarted GMRES with a block-Jacobi preconditioner;
-            pure JAX, CPU and GPU), or a configured `DirectLU` / `Krylov`.
+            factorized once per Jacobian, reused by every solve; CPU), ``"gmres"`` (restarted
+            GMRES with a block-Jacobi preconditioner; pure JAX, CPU and GPU), or a configured
+            `DirectLU` / `Krylov`.
         sparsity: a known pattern of the vector field's Jacobian ``d f / d y`` (a
             `SparsityPattern`, scipy sparse matrix or dense boolean array of shape (n, n)),
             skipping detection.
