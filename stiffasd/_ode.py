@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
@@ -91,7 +92,9 @@ class OdeJacobian:
 
     def _normalize(self, t: Any, y: Any, args: tuple) -> list[Any]:
         y = _as_array(y, "y", "stiffasd.jac")
-        t = jnp.asarray(t, dtype=jnp.result_type(y))
+        dtype = jnp.result_type(y)
+        # a host scalar of y's dtype: no eager XLA conversion (which compiles on first use)
+        t = jnp.asarray(t, dtype=dtype) if isinstance(t, jax.Array) else np.asarray(t, dtype)
         return [t, y, *args]
 
     def prepare(self, t: Any, y: Any, *args: Any) -> SparseJacobian:

@@ -56,6 +56,37 @@ def test_auto_mode_picks_fewest_passes():
     assert sj.mode == "bidirectional" and sj.ncolors <= 4
 
 
+def test_auto_mode_skips_colorings_that_cannot_win(monkeypatch):
+    """On the arrowhead, one-sided colorings need n colors (a lower bound read off the densest
+    row and column), so auto mode neither computes them (O(n^2) work) nor times a VJP."""
+    import stiffasd.coloring as coloring
+
+    calls = []
+    real = coloring.color
+
+    def spy(pattern, partition="column", **kw):
+        calls.append(partition)
+        return real(pattern, partition=partition, **kw)
+
+    monkeypatch.setattr(coloring, "color", spy)
+
+    import stiffasd._jacobian as sjac
+
+    def never(*_):
+        raise AssertionError("the VJP cost was measured")
+
+    monkeypatch.setattr(sjac, "_measure_vjp_ratio", never)
+    sj = stiffasd.prepare_jacobian(_arrowhead, np.ones(300))
+    assert sj.mode == "bidirectional" and sj.ncolors < 10
+    assert set(calls) == {"bidirectional"}
+    x = np.random.default_rng(1).standard_normal(300)
+    np.testing.assert_allclose(sj.csc(x).toarray(), _dense(_arrowhead, x), rtol=1e-12)
+    # a pattern where the one-sided colorings can win is still colored both ways
+    calls.clear()
+    sj = stiffasd.prepare_jacobian(_chain, x)
+    assert sj.mode == "forward" and sorted(calls) == ["column", "row"]
+
+
 def test_brusselator_values_and_passes():
     prob = brusselator_2d(8)
     j = stiffasd.jac(prob.rhs)
@@ -104,13 +135,38 @@ def test_index_arrays_are_cached_not_copied():
 
 def test_seeds_are_not_embedded_as_dense_constants():
     prob = brusselator_2d(10)
-    sj = stiffasd.jac(prob.rhs).prepare(0.0, prob.y0, *prob.args)
+    sj = stiffasd.prepare_jacobian(prob.rhs, 0.0, prob.y0, *prob.args, argnums=1, seeds="colors")
+    assert sj.seeds == "colors"
     closed = jax.make_jaxpr(sj.data)(jnp.asarray(0.0), jnp.asarray(prob.y0), *prob.args)
     n = prob.n
     biggest = max((np.size(c) for c in closed.consts), default=0)
     # index arrays (nnz, n) may be constants; an n-by-ncolors seed matrix must not be
     assert biggest <= max(sj.pattern.nnz, n)
     assert not any(np.shape(c) in ((sj.ncolors, n), (n, sj.ncolors)) for c in closed.consts)
+
+
+def test_constant_and_in_graph_seeds_give_identical_values(monkeypatch):
+    prob = brusselator_2d(10)
+    a = (0.3, prob.y0 * 1.05, *prob.args)
+    const = stiffasd.prepare_jacobian(prob.rhs, *a, argnums=1, seeds="constant")
+    colors = stiffasd.prepare_jacobian(prob.rhs, *a, argnums=1, seeds="colors")
+    auto = stiffasd.prepare_jacobian(prob.rhs, *a, argnums=1)
+    assert (const.seeds, colors.seeds, auto.seeds) == ("constant", "colors", "constant")
+    ref = np.asarray(colors.data_jit(*a))
+    np.testing.assert_array_equal(np.asarray(const.data_jit(*a)), ref)
+    np.testing.assert_array_equal(np.asarray(jax.jit(const.data)(*a)), ref)
+    dense = np.asarray(jax.jacfwd(prob.rhs, argnums=1)(*a))
+    np.testing.assert_allclose(const.csc(*a).toarray(), dense, rtol=1e-12, atol=1e-12)
+    # reverse and bidirectional passes with constant seeds
+    rev = stiffasd.prepare_jacobian(prob.rhs, *a, argnums=1, mode="reverse", seeds="constant")
+    np.testing.assert_allclose(rev.csc(*a).toarray(), dense, rtol=1e-12, atol=1e-12)
+    # above the size limit, "auto" builds the seeds from the colors
+    import stiffasd._jacobian as sjac
+
+    monkeypatch.setattr(sjac, "_CONSTANT_SEEDS_MAX", prob.n)
+    assert stiffasd.prepare_jacobian(prob.rhs, *a, argnums=1).seeds == "colors"
+    with pytest.raises(ValueError, match="seeds"):
+        stiffasd.prepare_jacobian(prob.rhs, *a, argnums=1, seeds="dense")
 
 
 def test_generic_jacobian_formats():

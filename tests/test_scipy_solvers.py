@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from scipy.integrate import solve_ivp
-from scipy.sparse.linalg import spsolve
+from scipy.sparse.linalg import splu, spsolve
 
 import stiffasd.scipy as ss
 from benchmarks.solvers_problems import (
@@ -142,7 +142,7 @@ def test_pattern_changes_are_followed():
 
 
 @pytest.mark.parametrize(
-    "ordering", ["MMD_AT_PLUS_A", "COLAMD", "MMD_ATA", "RCM", "NATURAL", "perm"]
+    "ordering", ["auto", "METIS", "MMD_AT_PLUS_A", "COLAMD", "MMD_ATA", "RCM", "NATURAL", "perm"]
 )
 @pytest.mark.parametrize("sigma", [1.0, 2.5 + 1.5j])
 def test_fixed_pattern_lu_solves(ordering, sigma):
@@ -162,6 +162,47 @@ def test_fixed_pattern_lu_solves(ordering, sigma):
         np.testing.assert_allclose(fac.solve(b), spsolve(A, b), rtol=1e-9, atol=1e-11)
     assert F.stats["n_factor"] == 3
     assert F.fill >= F.nnz
+
+
+def _grid_laplacian(m: int) -> sp.csc_matrix:
+    t = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(m, m))
+    return (sp.kron(t, sp.identity(m)) + sp.kron(sp.identity(m), t)).tocsc()
+
+
+def test_nested_dissection_is_a_fill_reducing_permutation():
+    A = _grid_laplacian(24)
+    n = A.shape[0]
+    rows, cols = A.nonzero()
+    order = ss.nested_dissection(rows, cols, n)
+    assert order.dtype == np.int64
+    np.testing.assert_array_equal(np.sort(order), np.arange(n))
+
+    def fill(perm):
+        B = A[perm][:, perm].tocsc()
+        lu = splu(B, permc_spec="NATURAL", diag_pivot_thresh=0.0)
+        return lu.L.nnz + lu.U.nnz
+
+    natural = fill(np.arange(n))
+    nd = fill(order)
+    assert nd < 0.6 * natural, (nd, natural)
+    # a pattern with no coupling, a single unknown, and an unsymmetric pattern (A + A^T is used)
+    np.testing.assert_array_equal(ss.nested_dissection([0, 1, 2], [0, 1, 2], 3), np.arange(3))
+    np.testing.assert_array_equal(ss.nested_dissection([0], [0], 1), [0])
+    perm = ss.nested_dissection([0, 1, 2], [1, 2, 3], 4)
+    np.testing.assert_array_equal(np.sort(perm), np.arange(4))
+
+
+def test_default_ordering_is_nested_dissection():
+    A = _grid_laplacian(16)
+    n = A.shape[0]
+    F = ss.FixedPatternLU(A.indptr, A.indices, n)
+    assert F.ordering == "METIS"
+    fac = F.factor(A.data, 1.0, 0.5)
+    b = np.arange(n, dtype=float)
+    np.testing.assert_allclose(
+        fac.solve(b), spsolve((sp.identity(n) - 0.5 * A).tocsc(), b), rtol=1e-12
+    )
+    assert F.stats["ordering_s"] > 0
 
 
 def test_fixed_pattern_lu_duplicates_and_subpattern():

@@ -339,3 +339,47 @@ def test_merging_colors_keeps_direct_decompression():
         check_coloring(p, on)
         assert on.ncolors <= off.ncolors
         roundtrip(p, on)
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_star_kernel_dense_vertex_tables_change_nothing(symmetric, monkeypatch):
+    """The per-color tables of the densest vertices (which make a dense row or column O(colors)
+    instead of O(n) per visit) give exactly the coloring of the plain neighbour scans."""
+    import scipy.sparse as sp
+
+    from stiffasd.coloring import _graph as graph
+    from stiffasd.coloring import symmetric as sym
+
+    monkeypatch.setattr(sym, "DENSE_SLOTS", 1000)
+    rng = np.random.default_rng(11)
+    for _ in range(60):
+        n = int(rng.integers(5, 90))
+        A = sp.random(n, n, density=float(rng.choice([0.03, 0.1, 0.3])), random_state=rng)
+        A = (A + A.T if symmetric else A).tolil()
+        for _ in range(int(rng.integers(0, 3))):
+            r, c = int(rng.integers(n)), int(rng.integers(n))
+            A[r, :] = 1
+            A[:, c] = 1
+            if symmetric:
+                A[:, r] = 1
+                A[c, :] = 1
+        P = SparsityPattern.from_scipy(A.tocsr())
+        adj = graph.symmetric_adjacency(P) if symmetric else graph.augmented_adjacency(P)
+        order = rng.permutation(adj.nv)
+        plain = sym._star_coloring(
+            order, adj.ptr, adj.idx, adj.edge, adj.ne, np.full(adj.nv, -1, np.int64), 0, 1
+        )
+        for min_degree in (0, 2, None):
+            np.testing.assert_array_equal(
+                sym.star_coloring(adj, order, min_degree=min_degree), plain
+            )
+
+
+def test_bicoloring_of_a_wide_arrowhead_is_fast_and_valid():
+    n = 20_000
+    rows = np.concatenate([np.zeros(n, int), np.arange(n), np.arange(n)])
+    cols = np.concatenate([np.arange(n), np.zeros(n, int), np.arange(n)])
+    P = SparsityPattern.from_coo((n, n), rows, cols)
+    res = stiffasd.color(P, partition="bidirectional", order="random")
+    stiffasd.check_coloring(P, res)
+    assert res.ncolors <= 8
