@@ -151,18 +151,21 @@ class DirectLU:
 
     Args:
         permc_spec: fill-reducing ordering (one of ``stiffasd.scipy.ORDERINGS``). The default
-            ``"MMD_AT_PLUS_A"`` (minimum degree on A^T + A) suits structurally symmetric
-            method-of-lines matrices: measured 2x less fill and 2x faster factorizations than
-            COLAMD on the 2D Brusselator (docs/diffrax.md).
+            ``"auto"`` is the scipy side's: METIS nested dissection when pymetis is installed,
+            else ``"MMD_AT_PLUS_A"`` (minimum degree on A^T + A). On the 2D Brusselator's stage
+            matrix METIS gives 7-20% less fill and 6-31% faster factorizations than
+            MMD_AT_PLUS_A (benchmarks/results/diffrax_lu_memory.md).
         diag_pivot_thresh: threshold partial pivoting parameter; I - γhJ is usually close to
             diagonally dominant, so a small value keeps the symmetric ordering intact.
         reuse_ordering: compute the ordering once per pattern (it depends on the structure only)
             and factor the permuted matrix with no reordering (20-30% faster factorizations on
-            the Brusselator, docs/diffrax.md). False reorders at every factorization.
+            the Brusselator, docs/diffrax.md). False lets SuperLU reorder at every
+            factorization (with ``permc_spec`` if it is one of SuperLU's orderings, else
+            ``"MMD_AT_PLUS_A"``).
         cache: the handle cache; the process-wide `factor_cache` by default.
     """
 
-    permc_spec: str = "MMD_AT_PLUS_A"
+    permc_spec: str = "auto"
     diag_pivot_thresh: float = 0.1
     reuse_ordering: bool = True
     cache: FactorCache = field(default=factor_cache, repr=False)
@@ -210,7 +213,10 @@ class _BoundDirect:
             probe = np.ones(indices.size)
             self.engine.factor(probe, float(n + 1), 1.0)
         else:
-            self.engine = _Unordered(indptr, indices, n, cfg.permc_spec, cfg.diag_pivot_thresh)
+            spec = cfg.permc_spec
+            if spec in ("auto", "METIS", "RCM") or not isinstance(spec, str):
+                spec = "MMD_AT_PLUS_A"  # orderings SuperLU computes itself at every call
+            self.engine = _Unordered(indptr, indices, n, spec, cfg.diag_pivot_thresh)
 
     # host side -----------------------------------------------------------------------
     def _factor_one(self, data: np.ndarray) -> Any | None:
