@@ -7,7 +7,9 @@ Problem: `stiffasd.problems.brusselator_2d(N)` (alpha = 10 scaled by 1/dx^2, A =
 periodic 5-point Laplacian, forcing from t = 1.1), t in [0, 11.5], PIDController rtol 1e-3 /
 atol 1e-6, dt0 = 1e-3. Compile time (jax.jit lower + compile) is reported apart from run time
 (best of ``--repeat`` runs of the compiled solve). "scipy" is solve_ivp BDF with
-``jac=stiffasd.jac(rhs)`` at the same tolerances, for reference. The final state of every run is
+``jac=stiffasd.jac(rhs)`` at the same tolerances, for reference ("scipy-fixed": the same with
+``method=stiffasd.scipy.BDF``, the fixed-pattern LU); "direct-diffrax" is the direct solver with
+diffrax's own chord termination (``iteration="diffrax"``). The final state of every run is
 compared with a tight reference (solve_ivp Radau, rtol 1e-8, or with ``--ref bdf`` BDF rtol 1e-6,
 with stiffasd's exact Jacobian).
 
@@ -18,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -34,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import stiffasd  # noqa: E402
 import stiffasd.diffrax as sdx  # noqa: E402
+import stiffasd.scipy as ss  # noqa: E402
 from benchmarks._machine import RESULTS, machine  # noqa: E402
 from stiffasd.problems import brusselator_2d  # noqa: E402
 
@@ -45,6 +50,8 @@ def _solver(method: str, block_size: int):
         return diffrax.Kvaerno5()
     if method == "direct":
         return sdx.sparse(diffrax.Kvaerno5())
+    if method == "direct-diffrax":  # diffrax's own VeryChord termination (the old default)
+        return sdx.sparse(diffrax.Kvaerno5(), iteration="diffrax")
     if method == "gmres":
         return sdx.sparse(diffrax.Kvaerno5(), linear_solver="gmres", block_size=block_size)
     raise ValueError(method)
@@ -84,15 +91,18 @@ def run_diffrax(problem, method: str, repeat: int, block_size: int) -> dict:
         "rejected": int(stats["num_rejected_steps"]),
         "y1": np.asarray(y1),
     }
+    rec["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if method != "dense":
         rec["jacobians_per_step"] = work["jacobians"] / steps
-        if method == "direct":
+        if method.startswith("direct"):
             rec["factorizations_per_step"] = work["factorizations"] / steps
             rec["solves_per_step"] = work["solves"] / steps
     return rec
 
 
 def run_scipy(problem, rtol=RTOL, atol=ATOL, method="BDF") -> dict:
+    """solve_ivp with ``jac=stiffasd.jac(rhs)``; ``method`` "BDF"/"Radau" (scipy's classes) or
+    "fixed-BDF" (`stiffasd.scipy.BDF`: fixed-pattern LU)."""
     jac = stiffasd.jac(problem.rhs)
     rhs = jax.jit(problem.rhs)
     rhs(0.0, problem.y0, *problem.args).block_until_ready()
@@ -106,7 +116,7 @@ def run_scipy(problem, rtol=RTOL, atol=ATOL, method="BDF") -> dict:
         f,
         (0.0, T1),
         np.asarray(problem.y0),
-        method=method,
+        method=ss.BDF if method == "fixed-BDF" else method,
         args=problem.args,
         jac=jac,
         rtol=rtol,
@@ -133,14 +143,15 @@ def write(records: list, tag: str) -> None:
 
     name = "diffrax_brusselator" + (f"-{tag}" if tag else "")
     RESULTS.mkdir(exist_ok=True)
-    out = {"machine": machine(), "rtol": RTOL, "atol": ATOL, "t1": T1, "records": records}
+    out = {"machine": dict(machine(), loadavg=os.getloadavg()), "rtol": RTOL, "atol": ATOL}
+    out.update(t1=T1, records=records)
     (RESULTS / f"{name}.json").write_text(json.dumps(out, indent=2))
     lines = [
         f"# Kvaerno5 on the 2D Brusselator (t in [0, {T1}], rtol {RTOL}, atol {ATOL})",
         "",
         "| N | n | method | compile s | run s | speed-up vs dense | steps (rej.) | "
-        "Jac./step | LU/step | max scaled err |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "Jac./step | LU/step | max scaled err | peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in records:
 
@@ -152,14 +163,16 @@ def write(records: list, tag: str) -> None:
             f"| {r['N']} | {r['n']} | {r['method']} | {fmt('compile_s')} | {fmt('run_s')} | "
             f"{fmt('speedup_vs_dense', '.1f')} | {r['steps']} ({r.get('rejected', '')}) | "
             f"{fmt('jacobians_per_step')} | {fmt('factorizations_per_step')} | "
-            f"{fmt('max_scaled_err', '.2g')} |"
+            f"{fmt('max_scaled_err', '.2g')} | {fmt('peak_rss_mb', '.0f')} |"
         )
     m = out["machine"]
     lines += [
         "",
         f"Machine: {m.get('cpu')}, {m.get('cpu_count')} cores (shared, noisy), "
         f"{m.get('mem_total')}; jax {m.get('jax')}, diffrax {m.get('diffrax')}, "
-        f"scipy {m.get('scipy')}, python {m.get('python')}.",
+        f"scipy {m.get('scipy')}, python {m.get('python')}; load average at the end "
+        f"{', '.join(f'{x:.1f}' for x in m['loadavg'])}. Peak RSS: the process's maximum "
+        "resident set so far (ru_maxrss; compilation included).",
     ]
     (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
 
@@ -190,6 +203,8 @@ def main() -> None:
             print(f"N={N} {method} ...", flush=True)
             if method == "scipy":
                 rec = run_scipy(problem)
+            elif method == "scipy-fixed":
+                rec = run_scipy(problem, method="fixed-BDF")
             else:
                 rec = run_diffrax(problem, method, opts.repeat, opts.block_size)
             y1 = rec.pop("y1")
