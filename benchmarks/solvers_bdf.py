@@ -169,9 +169,10 @@ def to_markdown(rows, mach, t_end):
         "",
         f"Machine: {mach}",
         "",
-        f"t in [0, {t_end}], rtol={RTOL}, atol={ATOL} (solve_ivp's defaults). The machine is "
-        "shared with other jobs (load 10+ on 2 cores while this ran), so the measure is the CPU "
-        "time of the process (wall time shown for reference). LU = CPU time inside sparse "
+        f"t in [0, {t_end}], rtol={RTOL}, atol={ATOL} (solve_ivp's defaults). "
+        f"{mach.get('load', 'The machine is shared with other jobs')}. CPU time of the process "
+        "is the measure (wall time shown too; SuperLU's dense kernels may run BLAS on both cores, "
+        "so CPU can exceed wall). LU = CPU time inside sparse "
         "factorizations (scipy: its splu call; stiffasd: FixedPatternLU.factor, which includes "
         "scattering the values into the fixed pattern). Speedup = CPU time of the first row of "
         "the same N divided by this row's.",
@@ -205,6 +206,9 @@ def main():
     args = ap.parse_args()
     rows = run(args.sizes, args.t_end, args.variants)
     mach = machine()
+    mach["load"] = "Load average (1, 5, 15 min) at the end of the run: " + ", ".join(
+        f"{x:.1f}" for x in os.getloadavg()
+    )
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out + ".json", "w") as f:
         json.dump(
