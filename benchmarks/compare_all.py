@@ -43,6 +43,7 @@ from scipy.optimize._numdiff import approx_derivative  # noqa: E402
 
 import stiffasd  # noqa: E402
 from benchmarks._machine import machine_markdown, write_results  # noqa: E402
+from benchmarks._timing import compile_and_time  # noqa: E402
 from benchmarks.compare_jacobian import best_time  # noqa: E402
 from stiffasd._compare import FULL_STACK, LABELS, compare_solve_ivp  # noqa: E402
 from stiffasd.problems import PROBLEMS, brusselator_2d  # noqa: E402
@@ -334,14 +335,9 @@ def part_diffrax(opts) -> list[dict]:
                 )
                 return sol.ys[-1], sol.stats
 
-            start = time.perf_counter()
-            compiled = jax.jit(solve).lower(y0, args).compile()
-            compile_s = time.perf_counter() - start
-            walls = []
-            for _ in range(opts.diffrax_repeats):
-                start = time.perf_counter()
-                y1, stats = jax.block_until_ready(compiled(y0, args))
-                walls.append(time.perf_counter() - start)
+            compile_s, walls, (y1, stats) = compile_and_time(
+                solve, y0, args, repeat=opts.diffrax_repeats
+            )
             d = dict(
                 problem=prob.name,
                 n=prob.n,

@@ -40,6 +40,7 @@ import stiffasd  # noqa: E402
 import stiffasd.diffrax as sdx  # noqa: E402
 import stiffasd.scipy as ss  # noqa: E402
 from benchmarks._machine import RESULTS, machine  # noqa: E402
+from benchmarks._timing import compile_and_time  # noqa: E402
 from stiffasd.problems import brusselator_2d  # noqa: E402
 
 RTOL, ATOL, T1, DT0 = 1e-3, 1e-6, 11.5, 1e-3
@@ -70,17 +71,11 @@ def run_diffrax(problem, method: str, repeat: int, block_size: int) -> dict:
 
     y0 = jax.numpy.asarray(problem.y0)
     p = jax.numpy.asarray(problem.args[0])
-    t = time.perf_counter()
-    compiled = jax.jit(solve).lower(y0, p).compile()
-    compile_s = time.perf_counter() - t
-    best = np.inf
-    for _ in range(repeat):
-        sdx.reset_stats()
-        t = time.perf_counter()
-        y1, stats = compiled(y0, p)
-        y1.block_until_ready()
-        best = min(best, time.perf_counter() - t)
-        work = sdx.stats()
+    compile_s, walls, (y1, stats) = compile_and_time(
+        solve, y0, p, repeat=repeat, before=sdx.reset_stats
+    )
+    best = min(walls)
+    work = sdx.stats()
     steps = int(stats["num_steps"])
     rec = {
         "method": f"diffrax Kvaerno5 {method}",

@@ -53,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import stiffasd  # noqa: E402
 import stiffasd.diffrax as sdx  # noqa: E402
 from benchmarks._machine import RESULTS, machine  # noqa: E402
+from benchmarks._timing import compile_and_time  # noqa: E402
 from stiffasd.problems import brusselator_2d  # noqa: E402
 
 T1, DT0 = 11.5, 1e-3
@@ -166,15 +167,13 @@ def profile(problem, solver_name: str, ctrl_name: str, rtol: float, atol: float)
 
     y0 = jnp.asarray(problem.y0)
     p = jnp.asarray(problem.args[0])
-    t = time.perf_counter()
-    compiled = jax.jit(solve).lower(y0, p).compile()
-    compile_s = time.perf_counter() - t
-    sdx.reset_stats()
-    TALLY.reset()
-    t = time.perf_counter()
-    y1, stats = compiled(y0, p)
-    y1.block_until_ready()
-    run_s = time.perf_counter() - t
+
+    def reset():
+        sdx.reset_stats()
+        TALLY.reset()
+
+    compile_s, walls, (y1, stats) = compile_and_time(solve, y0, p, before=reset)
+    run_s = walls[0]
     work = sdx.stats()
     steps = int(stats["num_steps"])
     return {
