@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import numba
 import numpy as np
 import scipy.integrate as _si
 import scipy.sparse as sp
@@ -31,12 +32,14 @@ __all__ = [
     "Radau",
     "FixedPatternLU",
     "nested_dissection",
+    "choose_ordering",
     "banded_layout",
     "to_banded",
     "last_lu_stats",
 ]
 
-#: Orderings accepted by ``ordering=``: METIS nested dissection of A + A^T (``"auto"`` picks it),
+#: Orderings accepted by ``ordering=``: METIS nested dissection of A + A^T (``"auto"`` picks it or
+#: reverse Cuthill-McKee, whichever predicts less fill),
 #: SuperLU's own (computed once, at the first factorization), reverse Cuthill-McKee, natural
 #: order, or an explicit permutation array.
 ORDERINGS = ("auto", "METIS", "MMD_AT_PLUS_A", "COLAMD", "MMD_ATA", "RCM", "NATURAL")
@@ -47,8 +50,9 @@ def nested_dissection(rows: Any, cols: Any, n: int) -> np.ndarray:
     (Karypis & Kumar, SIAM J. Sci. Comput. 20 (1998) 359-392) of the graph of ``A + A^T``.
 
     On the Newton matrices of 2D method-of-lines problems it gives SuperLU 20-50% less work than
-    minimum degree on ``A + A^T`` (benchmarks/results/solvers_ordering.md), and computing it is
-    cheaper than the probe factorization SuperLU's own orderings need.
+    minimum degree on ``A + A^T`` (benchmarks/results/solvers_linear.md), and computing it is
+    cheaper than the probe factorization SuperLU's own orderings need. Dense rows and columns
+    are ordered last and left out of the dissection (see `_sparse_part`).
 
     Args:
         rows, cols: coordinates of the pattern's entries (duplicates and the diagonal ignored).
@@ -59,17 +63,43 @@ def nested_dissection(rows: Any, cols: Any, n: int) -> np.ndarray:
     """
     import pymetis
 
+    keys, dense = _sparse_part(rows, cols, n)
+    if keys.size == 0:  # no coupling left: every order of the sparse part is fill-free
+        sparse_order = np.flatnonzero(~dense)
+    else:
+        starts = np.searchsorted(keys // n, np.arange(n + 1))
+        adjacency = pymetis.CSRAdjacency(starts.astype(np.int32), (keys % n).astype(np.int32))
+        perm, _ = pymetis.nested_dissection(adjacency=adjacency)
+        perm = np.asarray(perm, dtype=np.int64)
+        sparse_order = perm[~dense[perm]]
+    return np.concatenate([sparse_order, np.flatnonzero(dense)]).astype(np.int64)
+
+
+def _sparse_part(rows: Any, cols: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Keys ``i * n + j`` of the off-diagonal pattern of ``A + A^T`` without its dense rows and
+    columns, and the mask of those dense vertices.
+
+    Dense rows/columns (a global coupling) are ordered last and the rest is ordered without
+    them, as minimum-degree codes do with dense vertices: a hub adjacent to everything otherwise
+    skews nested dissection's separators and bandwidth orderings alike."""
     rows = np.asarray(rows, dtype=np.int64)
     cols = np.asarray(cols, dtype=np.int64)
     off = rows != cols
     r, c = rows[off], cols[off]
     keys = np.unique(np.concatenate([r * n + c, c * n + r]))
-    if keys.size == 0:  # no coupling: every order is fill-free
-        return np.arange(n, dtype=np.int64)
-    starts = np.searchsorted(keys // n, np.arange(n + 1))
-    adjacency = pymetis.CSRAdjacency(starts.astype(np.int32), (keys % n).astype(np.int32))
-    perm, _ = pymetis.nested_dissection(adjacency=adjacency)
-    return np.asarray(perm, dtype=np.int64)
+    degree = np.bincount(keys // n, minlength=n)
+    dense = degree > max(16, 10 * np.sqrt(n))
+    if dense.any():
+        keys = keys[~(dense[keys // n] | dense[keys % n])]
+    return keys, dense
+
+
+def _band_order(rows: Any, cols: Any, n: int) -> np.ndarray:
+    """Reverse Cuthill-McKee of the sparse part, dense vertices last (see `_sparse_part`)."""
+    keys, dense = _sparse_part(rows, cols, n)
+    sym = sp.csr_matrix((np.ones(keys.size), (keys // n, keys % n)), shape=(n, n))
+    perm = np.asarray(reverse_cuthill_mckee(sym, symmetric_mode=True), dtype=np.int64)
+    return np.concatenate([perm[~dense[perm]], np.flatnonzero(dense)]).astype(np.int64)
 
 
 def _default_ordering() -> str:
@@ -77,7 +107,64 @@ def _default_ordering() -> str:
         import pymetis  # noqa: F401
     except ImportError:  # a platform without its wheels: SuperLU's minimum degree on A + A^T
         return "MMD_AT_PLUS_A"
-    return "METIS"
+    return "auto"
+
+
+@numba.njit(cache=True)
+def _cholesky_nnz(n, ptr, idx):  # pragma: no cover - compiled
+    """nnz of the Cholesky factor L (diagonal included) of a structurally symmetric CSR pattern:
+    elimination tree (Liu's algorithm with path compression), then the row subtrees (Davis,
+    "Direct Methods for Sparse Linear Systems", SIAM 2006, Alg. 4.1-4.2). O(nnz(L))."""
+    parent = np.full(n, -1, np.int64)
+    ancestor = np.full(n, -1, np.int64)
+    for i in range(n):
+        for p in range(ptr[i], ptr[i + 1]):
+            k = idx[p]
+            while k != -1 and k < i:
+                nxt = ancestor[k]
+                ancestor[k] = i
+                if nxt == -1:
+                    parent[k] = i
+                k = nxt
+    mark = np.full(n, -1, np.int64)
+    total = n
+    for i in range(n):
+        mark[i] = i
+        for p in range(ptr[i], ptr[i + 1]):
+            k = idx[p]
+            while k != -1 and k < i and mark[k] != i:
+                mark[k] = i
+                total += 1
+                k = parent[k]
+    return total
+
+
+def _predicted_fill(rows: np.ndarray, cols: np.ndarray, n: int, order: np.ndarray) -> int:
+    """nnz(L) of P (A + A^T) P^T: the fill of LU without pivoting is at most twice that."""
+    inv = np.empty(n, np.int64)
+    inv[order] = np.arange(n, dtype=np.int64)
+    r, c = inv[rows], inv[cols]
+    keys = np.unique(np.concatenate([r * n + c, c * n + r]))
+    ptr = np.searchsorted(keys // n, np.arange(n + 1)).astype(np.int64)
+    return int(_cholesky_nnz(n, ptr, (keys % n).astype(np.int64)))
+
+
+def choose_ordering(rows: Any, cols: Any, n: int) -> tuple[str, np.ndarray]:
+    """The fill-reducing ordering for ``ordering="auto"``: METIS nested dissection
+    (`nested_dissection`) or reverse Cuthill-McKee, whichever predicts less fill (symbolic
+    Cholesky count of the permuted ``A + A^T``). Nested dissection wins on 2D/3D grids; on chains
+    and other 1D-like patterns its separators cost fill that a band ordering avoids (reservoir
+    chain, n = 20001: 160k against 120k entries).
+
+    Returns:
+        ``(name, order)``.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    cols = np.asarray(cols, dtype=np.int64)
+    cands = {"METIS": nested_dissection(rows, cols, n), "RCM": _band_order(rows, cols, n)}
+    fill = {k: _predicted_fill(rows, cols, n, o) for k, o in cands.items()}
+    best = min(cands, key=lambda k: (fill[k], k != "METIS"))
+    return best, cands[best]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -129,6 +216,8 @@ class FixedPatternLU:
 
     Attributes:
         nnz: entries of the Newton-matrix pattern.
+        chosen_ordering: the ordering in use (``"METIS"`` or ``"RCM"`` once ``"auto"`` has
+            decided at the first factorization; ``None`` before).
         stats: counters and accumulated seconds (``n_factor``, ``factor_s``, ``n_solve``,
             ``solve_s``; ``ordering_s`` is the part of ``factor_s`` spent in the first
             factorization, which computes the ordering).
@@ -169,6 +258,14 @@ class FixedPatternLU:
             ordering = _default_ordering()
         self.n = n
         self.ordering = ordering
+        # the ordering in use ("auto" decides at the first factorization)
+        self.chosen_ordering: str | None = (
+            None
+            if isinstance(ordering, str) and ordering == "auto"
+            else ordering
+            if isinstance(ordering, str)
+            else "permutation"
+        )
         self.diag_pivot_thresh = float(diag_pivot_thresh)
         self.stats = dict(n_factor=0, factor_s=0.0, n_solve=0, solve_s=0.0, ordering_s=0.0)
         self._last: _Factor | None = None
@@ -309,7 +406,9 @@ class FixedPatternLU:
             q = np.argsort(lu.perm_c).astype(np.int64)
             fac = _Factor(lu, None, self.stats)
         else:
-            if isinstance(ordering, str) and ordering == "METIS":
+            if isinstance(ordering, str) and ordering == "auto":
+                self.chosen_ordering, q = choose_ordering(self._rows, self._cols, self.n)
+            elif isinstance(ordering, str) and ordering == "METIS":
                 q = nested_dissection(self._rows, self._cols, self.n)
             elif isinstance(ordering, str) and ordering == "RCM":
                 q = np.asarray(reverse_cuthill_mckee(A, symmetric_mode=False), dtype=np.int64)
@@ -480,8 +579,10 @@ _OPTIONS_DOC = """
 
     Args:
         ordering: fill-reducing ordering computed once per solve: ``"auto"`` (default:
-            ``"METIS"``, nested dissection of A + A^T, the best measured on 2D PDE Newton
-            matrices; ``"MMD_AT_PLUS_A"`` where pymetis is unavailable), ``"MMD_AT_PLUS_A"``
+            ``"METIS"`` nested dissection of A + A^T, the best measured on 2D PDE Newton
+            matrices, or reverse Cuthill-McKee where that predicts less fill, as on 1D chains;
+            see `choose_ordering`; ``"MMD_AT_PLUS_A"`` where pymetis is unavailable),
+            ``"METIS"``, ``"MMD_AT_PLUS_A"``
             (SuperLU's minimum degree on A + A^T), ``"COLAMD"`` (scipy's default),
             ``"MMD_ATA"``, ``"RCM"`` (reverse Cuthill-McKee), ``"NATURAL"``, or a permutation
             array.

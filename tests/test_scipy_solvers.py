@@ -196,13 +196,43 @@ def test_default_ordering_is_nested_dissection():
     A = _grid_laplacian(16)
     n = A.shape[0]
     F = ss.FixedPatternLU(A.indptr, A.indices, n)
-    assert F.ordering == "METIS"
+    assert F.ordering == "auto" and F.chosen_ordering is None
     fac = F.factor(A.data, 1.0, 0.5)
+    assert F.chosen_ordering == "METIS"  # a 2D grid: nested dissection predicts less fill
     b = np.arange(n, dtype=float)
     np.testing.assert_allclose(
         fac.solve(b), spsolve((sp.identity(n) - 0.5 * A).tocsc(), b), rtol=1e-12
     )
     assert F.stats["ordering_s"] > 0
+
+
+def test_auto_ordering_picks_the_band_order_on_a_chain_with_a_hub():
+    """A chain coupled to one hub (the reservoir arrowhead): the hub goes last, and the chain is
+    ordered as a band (no fill), where nested dissection's separators would cost fill."""
+    n = 400
+    rows = np.concatenate(
+        [np.arange(n - 1), np.arange(1, n), np.zeros(n - 1, int), np.arange(1, n)]
+    )
+    cols = np.concatenate(
+        [np.arange(1, n), np.arange(n - 1), np.arange(1, n), np.zeros(n - 1, int)]
+    )
+    name, order = ss.choose_ordering(rows, cols, n)
+    np.testing.assert_array_equal(np.sort(order), np.arange(n))
+    assert name == "RCM"
+    fills = {
+        k: ss._predicted_fill(rows, cols, n, o)
+        for k, o in (("auto", order), ("nd", ss.nested_dissection(rows, cols, n)))
+    }
+    assert fills["auto"] <= fills["nd"]
+    # the predicted Cholesky count agrees with a dense check on a small case
+    A = sp.coo_matrix((np.ones(rows.size), (rows, cols)), shape=(n, n)).toarray() != 0
+    A = A | A.T | np.eye(n, dtype=bool)
+    P = A[np.ix_(order, order)].astype(float) + n * np.eye(n)
+    L = np.linalg.cholesky(P)
+    assert fills["auto"] == int(np.count_nonzero(np.abs(L) > 0))
+    # dense vertices go last in nested dissection
+    nd = ss.nested_dissection(rows, cols, n)
+    assert nd[-1] == 0
 
 
 def test_fixed_pattern_lu_duplicates_and_subpattern():
