@@ -16,7 +16,7 @@ stiffasd; stiffasd pays instead a one-time preparation (detection, bicoloring, c
 0.2-0.5 s, most of it compilation). Measured with
 `python -m benchmarks.compare_all --parts arrowhead` (benchmarks/results/all_arrowhead.md): at
 n = 1001 the finite differences are cheaper than the preparation, at n = 10001 the whole solve
-with stiffasd is about 8x faster than with ``jac_sparsity=``, and at n = 20001 more than 10x.
+with stiffasd is 5-8x faster than with ``jac_sparsity=``, and at n = 20001 13-20x.
 """
 
 from _common import main
