@@ -52,7 +52,7 @@ def nested_dissection(rows: Any, cols: Any, n: int) -> np.ndarray:
     On the Newton matrices of 2D method-of-lines problems it gives SuperLU 20-50% less work than
     minimum degree on ``A + A^T`` (benchmarks/results/solvers_linear.md), and computing it is
     cheaper than the probe factorization SuperLU's own orderings need. Dense rows and columns
-    are ordered last and left out of the dissection (see `_sparse_part`).
+    are ordered last and left out of the dissection (see `_split_dense`).
 
     Args:
         rows, cols: coordinates of the pattern's entries (duplicates and the diagonal ignored).
@@ -61,32 +61,25 @@ def nested_dissection(rows: Any, cols: Any, n: int) -> np.ndarray:
     Returns:
         ``order`` (int64): row/column ``i`` of the permuted matrix is ``order[i]`` of the original.
     """
-    import pymetis
-
-    keys, dense = _sparse_part(rows, cols, n)
-    if keys.size == 0:  # no coupling left: every order of the sparse part is fill-free
-        sparse_order = np.flatnonzero(~dense)
-    else:
-        starts = np.searchsorted(keys // n, np.arange(n + 1))
-        adjacency = pymetis.CSRAdjacency(starts.astype(np.int32), (keys % n).astype(np.int32))
-        perm, _ = pymetis.nested_dissection(adjacency=adjacency)
-        perm = np.asarray(perm, dtype=np.int64)
-        sparse_order = perm[~dense[perm]]
-    return np.concatenate([sparse_order, np.flatnonzero(dense)]).astype(np.int64)
+    keys, dense = _split_dense(_symmetric_keys(rows, cols, n), n)
+    return _metis_order(keys, dense, n)
 
 
-def _sparse_part(rows: Any, cols: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Keys ``i * n + j`` of the off-diagonal pattern of ``A + A^T`` without its dense rows and
-    columns, and the mask of those dense vertices.
-
-    Dense rows/columns (a global coupling) are ordered last and the rest is ordered without
-    them, as minimum-degree codes do with dense vertices: a hub adjacent to everything otherwise
-    skews nested dissection's separators and bandwidth orderings alike."""
+def _symmetric_keys(rows: Any, cols: Any, n: int) -> np.ndarray:
+    """Sorted unique keys ``i * n + j`` of the off-diagonal pattern of ``A + A^T``."""
     rows = np.asarray(rows, dtype=np.int64)
     cols = np.asarray(cols, dtype=np.int64)
     off = rows != cols
     r, c = rows[off], cols[off]
-    keys = np.unique(np.concatenate([r * n + c, c * n + r]))
+    return np.unique(np.concatenate([r * n + c, c * n + r]))
+
+
+def _split_dense(keys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The keys without the dense rows and columns, and the mask of those dense vertices.
+
+    Dense rows/columns (a global coupling) are ordered last and the rest is ordered without
+    them, as minimum-degree codes do with dense vertices: a hub adjacent to everything otherwise
+    skews nested dissection's separators and bandwidth orderings alike."""
     degree = np.bincount(keys // n, minlength=n)
     dense = degree > max(16, 10 * np.sqrt(n))
     if dense.any():
@@ -94,12 +87,28 @@ def _sparse_part(rows: Any, cols: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
     return keys, dense
 
 
-def _band_order(rows: Any, cols: Any, n: int) -> np.ndarray:
-    """Reverse Cuthill-McKee of the sparse part, dense vertices last (see `_sparse_part`)."""
-    keys, dense = _sparse_part(rows, cols, n)
-    sym = sp.csr_matrix((np.ones(keys.size), (keys // n, keys % n)), shape=(n, n))
-    perm = np.asarray(reverse_cuthill_mckee(sym, symmetric_mode=True), dtype=np.int64)
+def _dense_last(perm: np.ndarray, dense: np.ndarray) -> np.ndarray:
+    """``perm`` without the dense vertices, followed by them."""
+    perm = np.asarray(perm, dtype=np.int64)
     return np.concatenate([perm[~dense[perm]], np.flatnonzero(dense)]).astype(np.int64)
+
+
+def _metis_order(keys: np.ndarray, dense: np.ndarray, n: int) -> np.ndarray:
+    """METIS nested dissection of the sparse part ``keys``, dense vertices last."""
+    import pymetis
+
+    if keys.size == 0:  # no coupling left: every order of the sparse part is fill-free
+        return _dense_last(np.arange(n), dense)
+    starts = np.searchsorted(keys // n, np.arange(n + 1))
+    adjacency = pymetis.CSRAdjacency(starts.astype(np.int32), (keys % n).astype(np.int32))
+    perm, _ = pymetis.nested_dissection(adjacency=adjacency)
+    return _dense_last(perm, dense)
+
+
+def _band_order(keys: np.ndarray, dense: np.ndarray, n: int) -> np.ndarray:
+    """Reverse Cuthill-McKee of the sparse part ``keys``, dense vertices last."""
+    sym = sp.csr_matrix((np.ones(keys.size), (keys // n, keys % n)), shape=(n, n))
+    return _dense_last(reverse_cuthill_mckee(sym, symmetric_mode=True), dense)
 
 
 def _default_ordering() -> str:
@@ -139,14 +148,14 @@ def _cholesky_nnz(n, ptr, idx):  # pragma: no cover - compiled
     return total
 
 
-def _predicted_fill(rows: np.ndarray, cols: np.ndarray, n: int, order: np.ndarray) -> int:
-    """nnz(L) of P (A + A^T) P^T: the fill of LU without pivoting is at most twice that."""
+def _predicted_fill(keys: np.ndarray, n: int, order: np.ndarray) -> int:
+    """nnz(L) of P (A + A^T) P^T, given the off-diagonal keys of ``A + A^T`` (`_symmetric_keys`):
+    the fill of LU without pivoting is at most twice that."""
     inv = np.empty(n, np.int64)
     inv[order] = np.arange(n, dtype=np.int64)
-    r, c = inv[rows], inv[cols]
-    keys = np.unique(np.concatenate([r * n + c, c * n + r]))
-    ptr = np.searchsorted(keys // n, np.arange(n + 1)).astype(np.int64)
-    return int(_cholesky_nnz(n, ptr, (keys % n).astype(np.int64)))
+    permuted = np.sort(inv[keys // n] * n + inv[keys % n])  # a permutation keeps keys unique
+    ptr = np.searchsorted(permuted // n, np.arange(n + 1)).astype(np.int64)
+    return int(_cholesky_nnz(n, ptr, permuted % n))
 
 
 def choose_ordering(rows: Any, cols: Any, n: int) -> tuple[str, np.ndarray]:
@@ -154,15 +163,15 @@ def choose_ordering(rows: Any, cols: Any, n: int) -> tuple[str, np.ndarray]:
     (`nested_dissection`) or reverse Cuthill-McKee, whichever predicts less fill (symbolic
     Cholesky count of the permuted ``A + A^T``). Nested dissection wins on 2D/3D grids; on chains
     and other 1D-like patterns its separators cost fill that a band ordering avoids (reservoir
-    chain, n = 20001: 160k against 120k entries).
+    chain, n = 20001: 160k against 120k entries). Dense rows and columns go last in both.
 
     Returns:
         ``(name, order)``.
     """
-    rows = np.asarray(rows, dtype=np.int64)
-    cols = np.asarray(cols, dtype=np.int64)
-    cands = {"METIS": nested_dissection(rows, cols, n), "RCM": _band_order(rows, cols, n)}
-    fill = {k: _predicted_fill(rows, cols, n, o) for k, o in cands.items()}
+    sym = _symmetric_keys(rows, cols, n)
+    keys, dense = _split_dense(sym, n)
+    cands = {"METIS": _metis_order(keys, dense, n), "RCM": _band_order(keys, dense, n)}
+    fill = {k: _predicted_fill(sym, n, o) for k, o in cands.items()}
     best = min(cands, key=lambda k: (fill[k], k != "METIS"))
     return best, cands[best]
 
