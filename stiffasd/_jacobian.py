@@ -310,9 +310,8 @@ class SparseJacobian:
     def _seeds(self, colors: Any, k: int, dtype: Any) -> Any:
         """The ``k`` one-hot seeds of a color vector, as rows: host constants or built in the
         compiled function from the colors passed to it (see ``seeds`` in `prepare_jacobian`)."""
-        if isinstance(colors, np.ndarray):
-            return (colors[None, :] == np.arange(k, dtype=colors.dtype)[:, None]).astype(dtype)
-        return (colors[None, :] == jnp.arange(k, dtype=colors.dtype)[:, None]).astype(dtype)
+        xp = np if isinstance(colors, np.ndarray) else jnp
+        return (colors[None, :] == xp.arange(k, dtype=colors.dtype)[:, None]).astype(dtype)
 
     def data_jit(self, *args: Any) -> Any:
         """`data`, jit-compiled once per input structure; the index arrays are moved to the
