@@ -1,0 +1,246 @@
+"""Where one sparse Jacobian's time goes: the passes, the gather, and what XLA fuses.
+
+    /tmp/venv-b2ext/bin/python -m benchmarks.jacobian_profile           # jax 0.11.2 + sparsejac
+    python3 -m benchmarks.jacobian_profile --name jacobian_profile_jax0.10   # older jaxlib
+    python -m benchmarks.jacobian_profile --quick                         # Allen-Cahn N=20 only
+
+A study for `SparseJacobian.data` (issue 7: stiffasd was 1.6x slower than sparsejac and asdex on
+3D Allen-Cahn with the same 12 passes, and as fast or faster everywhere else). For every case,
+side by side in one process, interleaved in rounds, best of many (ms):
+
+* **before**: the evaluation as it was: the compressed passes, then ``flat[gather]`` with
+  nothing between them (rebuilt here from the object's own `_compressed_from`);
+* **after**: ``sj.data_jit`` as it is now (an ``optimization_barrier`` between the two);
+* **transposed**: an exact variant with the compressed buffer laid out row-major (entry
+  ``(row, color)``, what sparsejac gathers from), no barrier, gather indices remapped;
+* the parts alone: the compressed passes, the gather from a materialized buffer, and one
+  evaluation of the right-hand side;
+* **sparsejac** (``sparsejac.jacfwd`` with stiffasd's pattern, as in `compare_external`), when
+  importable.
+
+From the optimized HLO of *before* and *after* it records whether the gather shares a fused
+computation with floating-point arithmetic (XLA then recomputes every nonzero's compressed value
+at its gathered index) and whether the two programs have the same operations. Every variant is
+checked to give exactly the values of *after*. Writes ``results/<name>.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata as md
+import os
+import re
+from collections import Counter
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+jax.config.update("jax_enable_x64", True)
+
+import stiffasd  # noqa: E402
+from benchmarks._machine import write_results  # noqa: E402
+from benchmarks.compare_external import interleaved_best  # noqa: E402
+from stiffasd.problems import PROBLEMS  # noqa: E402
+
+# (label, problem, problem kwargs, prepare_jacobian kwargs)
+CASES = [
+    ("brusselator_2d(N=64)", "brusselator_2d", {"N": 64}, {}),
+    ("brusselator_2d(N=128)", "brusselator_2d", {"N": 128}, {}),
+    ("gray_scott_2d(N=128)", "gray_scott_2d", {"N": 128}, {}),
+    ("advection_diffusion_reaction_2d(N=48)", "advection_diffusion_reaction_2d", {"N": 48}, {}),
+    ("robertson_diffusion_2d(N=32)", "robertson_diffusion_2d", {"N": 32}, {}),
+    ("flame_1d(N=200)", "flame_1d", {"N": 200}, {}),
+    ("reservoir_exchange(n_cells=3000)", "reservoir_exchange", {"n_cells": 3000}, {}),
+    ("allen_cahn_3d(N=20)", "allen_cahn_3d", {"N": 20}, {}),
+    ("allen_cahn_3d(N=20), seeds='colors'", "allen_cahn_3d", {"N": 20}, {"seeds": "colors"}),
+    ("allen_cahn_3d(N=20), symmetric", "allen_cahn_3d", {"N": 20}, {"structure": "symmetric"}),
+    ("allen_cahn_3d(N=32)", "allen_cahn_3d", {"N": 32}, {}),
+    ("allen_cahn_3d(N=40)", "allen_cahn_3d", {"N": 40}, {}),
+]
+_FLOAT_ARITH = re.compile(r"= f\d+\[[^\]]*\]\S* (multiply|add|subtract|divide)\(")
+_OPCODE = re.compile(r"^\s*(?:ROOT )?%\S+ = \S+ ([a-z][a-z0-9-]*)\(", re.M)
+
+
+def gather_fused_with_arithmetic(hlo: str) -> bool:
+    """Whether a computation of the optimized program gathers and does float arithmetic."""
+    return any(" gather(" in b and _FLOAT_ARITH.search(b) for b in hlo.split("\n\n"))
+
+
+def opcodes(hlo: str) -> Counter:
+    """Multiset of the program's operations (names and metadata dropped)."""
+    return Counter(_OPCODE.findall(hlo))
+
+
+def _transposed_gather(sj) -> np.ndarray:
+    """The gather indices into the buffer with each block ``(colors, size)`` transposed."""
+    m, n = sj.pattern.shape
+    g = np.asarray(sj._gather, dtype=np.int64)
+    out = g.copy()
+    col = g < sj._ncol * m
+    out[col] = (g[col] % m) * sj._ncol + g[col] // m
+    h = g[~col] - sj._ncol * m
+    out[~col] = sj._ncol * m + (h % n) * sj._nrow + h // n
+    return out.astype(np.int32)
+
+
+def run_case(label, problem, pkw, skw, opts) -> dict:
+    prob = PROBLEMS[problem](**pkw)
+    tt = jnp.asarray(0.5)
+    y = jnp.asarray(prob.y0)
+    args = tuple(jnp.asarray(a) for a in prob.args)
+    sj = stiffasd.prepare_jacobian(prob.rhs, tt, y, *args, argnums=1, **skw)
+    m, n = sj.pattern.shape
+    row: dict = dict(
+        case=label,
+        n=n,
+        nnz=sj.pattern.nnz,
+        mode=sj.mode,
+        passes=sj.ncolors,
+        seeds=sj.seeds,
+        decompression=getattr(sj.coloring, "decompression", "direct"),
+    )
+    consts = tuple(None if c is None else jax.device_put(c) for c in sj._consts())
+    gather = consts[2]
+
+    def before(consts, *a):  # the evaluation without the barrier
+        flat = sj._compressed_from(consts, *a)
+        if consts[2] is not None:
+            return flat[consts[2]]
+        return sj.coloring.decompress_flat(flat, xp=jnp)
+
+    j_before = jax.jit(before)
+    j_comp = jax.jit(sj._compressed_from)
+    after = jax.block_until_ready(sj.data_jit(tt, y, *args))
+    flat = jax.block_until_ready(j_comp(consts, tt, y, *args))
+    assert np.array_equal(np.asarray(j_before(consts, tt, y, *args)), np.asarray(after))
+    fns = {
+        "before": lambda: j_before(consts, tt, y, *args),
+        "after": lambda: sj.data_jit(tt, y, *args),
+        "compressed": lambda: j_comp(consts, tt, y, *args),
+    }
+    hlo_before = j_before.lower(consts, tt, y, *args).compile().as_text()
+    hlo_after = sj._compiled.lower(consts, tt, y, *args).compile().as_text()
+    row["fused_before"] = gather_fused_with_arithmetic(hlo_before)
+    row["fused_after"] = gather_fused_with_arithmetic(hlo_after)
+    row["same_ops"] = opcodes(hlo_before) == opcodes(hlo_after)
+    if gather is not None:
+        j_gather = jax.jit(lambda f, g: f[g])
+        fns["gather"] = lambda: j_gather(flat, gather)
+        g2 = jax.device_put(_transposed_gather(sj))
+        nc, nr = sj._ncol, sj._nrow
+
+        def transposed(consts, g2, *a):
+            flat = sj._compressed_from(consts, *a)
+            parts = []
+            if nc:
+                parts.append(flat[: nc * m].reshape(nc, m).T.ravel())
+            if nr:
+                parts.append(flat[nc * m :].reshape(nr, n).T.ravel())
+            return (parts[0] if len(parts) == 1 else jnp.concatenate(parts))[g2]
+
+        j_t = jax.jit(transposed)
+        assert np.array_equal(np.asarray(j_t(consts, g2, tt, y, *args)), np.asarray(after))
+        fns["transposed"] = lambda: j_t(consts, g2, tt, y, *args)
+    j_rhs = jax.jit(prob.rhs)
+    fns["rhs"] = lambda: j_rhs(tt, y, *args)
+    if "sparsejac" in opts.tools and row["mode"] == "forward" and row["decompression"] == "direct":
+        try:
+            import sparsejac
+            from jax.experimental import sparse as jsparse
+
+            coo = sj.pattern.to_scipy("coo")
+            idx = np.stack([coo.row, coo.col], axis=1)
+            sparsity = jsparse.BCOO((jnp.ones(len(idx)), jnp.asarray(idx)), shape=(m, n))
+            jf = jax.jit(sparsejac.jacfwd(lambda x: prob.rhs(tt, x, *args), sparsity=sparsity))
+            jax.block_until_ready(jf(y))
+            fns["sparsejac"] = lambda: jf(y)
+        except ImportError as exc:
+            row["sparsejac_error"] = f"{type(exc).__name__}: {exc}"
+    best = interleaved_best(fns, rounds=opts.rounds, reps=opts.reps, min_time=opts.min_time)
+    row.update({f"{k}_s": v for k, v in best.items()})
+    return row
+
+
+def _ms(x) -> str:
+    return "" if x is None else f"{1e3 * x:.3g}"
+
+
+def _r(row, key, ref="before_s") -> str:
+    return "" if row.get(key) is None else f"{row[key] / row[ref]:.2f}"
+
+
+def table(rows, versions, load) -> str:
+    yes = {True: "yes", False: "no"}
+    head = (
+        "One sparse Jacobian, its parts and variants, side by side in one process, interleaved "
+        "in rounds, best of many (ms; jit-compiled, device array out). *before*: compressed "
+        "passes then `flat[gather]` with nothing between (the evaluation before the fix); "
+        "*after*: `SparseJacobian.data_jit` now (an `optimization_barrier` between passes and "
+        "gather); *fused before / after*: the optimized program has a fused computation that "
+        "gathers and does floating-point arithmetic (XLA recomputes each nonzero's compressed "
+        "value at its gathered index; substitution decompression does arithmetic of its own); *same ops*: the two optimized programs have the same "
+        "operations; *transposed*: the compressed buffer laid out `(row, color)` as sparsejac "
+        "has it, no barrier; *compressed*, *gather*: each part alone (the gather from a "
+        "materialized buffer); *rhs*: one right-hand side. Ratios are to *before* (< 1: "
+        "faster). Every variant gives exactly *after*'s values. "
+        + ", ".join(f"{k} {v}" for k, v in versions.items() if v)
+        + ".\n\n"
+        "| case | n | nnz | mode | passes | seeds | decompression | fused before | fused after | same ops | "
+        "before | after | after / before | transposed | transposed / before | compressed | "
+        "gather | rhs | sparsejac | sparsejac / after |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    )
+    lines = [head]
+    for r in rows:
+        lines.append(
+            f"| {r['case']} | {r['n']} | {r['nnz']} | {r['mode']} | {r['passes']} | "
+            f"{r['seeds']} | {r['decompression']} | {yes[r['fused_before']]} | {yes[r['fused_after']]} | "
+            f"{yes[r['same_ops']]} | {_ms(r['before_s'])} | {_ms(r['after_s'])} | "
+            f"{_r(r, 'after_s')} | {_ms(r.get('transposed_s'))} | {_r(r, 'transposed_s')} | "
+            f"{_ms(r['compressed_s'])} | {_ms(r.get('gather_s'))} | {_ms(r['rhs_s'])} | "
+            f"{_ms(r.get('sparsejac_s'))} | {_r(r, 'sparsejac_s', 'after_s')} |"
+        )
+    lines.append(
+        f"\nLoad average (1 min) before each case: {min(load):.2f} to {max(load):.2f} "
+        f"({os.cpu_count()} cores, shared)."
+    )
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="Allen-Cahn N = 20 only")
+    ap.add_argument("--rounds", type=int, default=9)
+    ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--min-time", type=float, default=0.15)
+    ap.add_argument("--tools", default="sparsejac", help="comma-separated: sparsejac or none")
+    ap.add_argument("--name", default="jacobian_profile", help="results/<name>.{json,md}")
+    opts = ap.parse_args(argv)
+    opts.tools = set(opts.tools.split(","))
+    cases = [c for c in CASES if c[0] == "allen_cahn_3d(N=20)"] if opts.quick else CASES
+    versions = {}
+    for pkg in ("jax", "jaxlib", "sparsejac"):
+        try:
+            versions[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            versions[pkg] = None
+    rows, load = [], []
+    for case in cases:
+        load.append(os.getloadavg()[0])
+        row = run_case(*case, opts)
+        rows.append(row)
+        print(
+            f"{row['case']}: before {_ms(row['before_s'])} ms, after {_ms(row['after_s'])} ms "
+            f"({_r(row, 'after_s')}), fused {row['fused_before']} -> {row['fused_after']}, "
+            f"sparsejac {_ms(row.get('sparsejac_s'))} ms",
+            flush=True,
+        )
+    if not opts.quick:
+        md_table = table(rows, versions, load)
+        paths = write_results(opts.name, {"versions": versions, "rows": rows}, md_table)
+        print("\n".join(map(str, paths)))
+
+
+if __name__ == "__main__":
+    main()
