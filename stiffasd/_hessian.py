@@ -212,7 +212,7 @@ def prepare_hessian(
         raise ValueError(
             f"{call}: decompression must be one of {_DECOMPRESSIONS}, got {decompression!r}."
         )
-    args, x, out = _checked_inputs(f, args, argnums, call, check_finite)
+    args, x, out, _ = _checked_inputs(f, args, argnums, call, check_finite)
     if int(np.prod(out.shape)) != 1:
         raise ShapeError(
             f"{call}: f must return a scalar, got an output of shape {tuple(out.shape)}. For a "

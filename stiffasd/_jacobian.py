@@ -44,6 +44,14 @@ _SEEDS = ("auto", "constant", "colors")
 # example problems with equal compile time up to ~4e5 entries; at 1.6e6 entries (Brusselator
 # N = 256) compilation took 2.2x longer, so larger problems build the seeds from the colors.
 _CONSTANT_SEEDS_MAX = 1 << 19
+# fast_compile=None compiles with XLA's backend optimizations off (LLVM -O0) up to this many seed
+# entries. XLA's CPU compile has a fixed cost of ~25-40 ms per program, and for small programs
+# the backend optimizations add 30-45 ms more (Brusselator N = 16, flame_1d, reservoir with 300
+# cells: 73 vs 109 ms, 120 vs 153 ms) while saving 0.01-0.05 ms per evaluation, i.e. they repay
+# themselves only after ~700-3000 Jacobians. From ~2e4 entries up (Brusselator N = 32) the
+# optimized compile is no slower and evaluations are 1.5-2.5x faster.
+_FAST_COMPILE_MAX = 1 << 14
+_FAST_COMPILE_OPTIONS = {"xla_backend_optimization_level": 0}
 # Largest n for which `verify=True` compares with a dense Jacobian entry by entry; above it, the
 # check compares Jacobian-vector products with random vectors (same power to detect a miss).
 _DENSE_VERIFY_LIMIT = 4000
@@ -118,9 +126,12 @@ def _tracing_error(exc: Exception, call: str) -> TracingError:
     return TracingError(f"{call}: the function is not traceable by JAX: {hint}\n(JAX said: {text})")
 
 
-def _out_shape(f: Callable, args: Sequence[Any], call: str) -> jax.ShapeDtypeStruct:
+def _trace(f: Callable, args: Sequence[Any], call: str) -> tuple[Any, jax.ShapeDtypeStruct]:
+    """Trace ``f(*args)`` once: its closed jaxpr (reused by detection and by the choice of pass
+    directions) and its output's shape and dtype; JAX's tracing failures become a
+    `TracingError` that says what to write instead."""
     try:
-        out = jax.eval_shape(f, *args)
+        closed, out = jax.make_jaxpr(f, return_shape=True)(*args)
     except TracingError:
         raise
     except (
@@ -139,18 +150,18 @@ def _out_shape(f: Callable, args: Sequence[Any], call: str) -> jax.ShapeDtypeStr
             f"{call}: the function must return a single array, got {jax.tree.structure(out)}. "
             "Concatenate the outputs (jnp.concatenate([a.ravel(), b.ravel()]))."
         )
-    return out
+    return closed, out
 
 
 def _checked_inputs(
     f: Callable, args: Sequence[Any], argnums: Any, call: str, check_finite: bool
-) -> tuple[list[Any], Any, jax.ShapeDtypeStruct]:
+) -> tuple[list[Any], Any, jax.ShapeDtypeStruct, Any]:
     """The checks every prepared derivative starts with: a callable, a valid ``argnums``, a
     floating-point (and finite) differentiated argument, and a traceable ``f``.
 
     Returns:
-        ``(args, x, out)``: the arguments as a list with ``args[argnums]`` checked, that
-        argument, and the shape/dtype of ``f(*args)``.
+        ``(args, x, out, closed)``: the arguments as a list with ``args[argnums]`` checked, that
+        argument, the shape/dtype of ``f(*args)`` and its closed jaxpr.
     """
     if not callable(f):
         raise TypeError(f"{call}: f must be callable, got {type(f).__name__}.")
@@ -169,7 +180,8 @@ def _checked_inputs(
     if check_finite:
         _check_finite(x, f"args[{argnums}]", call)
     args[argnums] = x
-    return args, x, _out_shape(f, args, call)
+    closed, out = _trace(f, args, call)
+    return args, x, out, closed
 
 
 def _as_pattern(sparsity: Any, shape: tuple[int, int], call: str) -> SparsityPattern:
@@ -223,15 +235,16 @@ def _uses_custom_vjp(jaxpr: Any) -> bool:
     return False
 
 
-def _has_jvp(fx: Callable, x: Any) -> bool:
-    """False when the function cannot be differentiated forward (a custom_vjp inside).
+def _has_jvp(closed: Any) -> bool:
+    """False when the function whose closed jaxpr is given cannot be differentiated forward (a
+    custom_vjp inside).
 
     JAX reports a custom_vjp under jvp only when lowering; scanning the jaxpr for the
     primitive is much cheaper than lowering a JVP program just to find out (a custom_vjp
     inside a custom_jvp's primal code is reported too: reverse mode is then used, which is
     always correct).
     """
-    return not _uses_custom_vjp(jax.make_jaxpr(fx)(jax.ShapeDtypeStruct(x.shape, x.dtype)).jaxpr)
+    return not _uses_custom_vjp(closed.jaxpr)
 
 
 # ---------------------------------------------------------------------------- the core object
@@ -249,6 +262,9 @@ class SparseJacobian:
         argnums: which argument is differentiated.
         seeds: ``"constant"`` or ``"colors"``: how the compiled passes get their one-hot seeds
             (see ``seeds`` in `prepare_jacobian`).
+        fast_compile: whether `data_jit` is compiled without XLA's backend optimizations (see
+            ``fast_compile`` in `prepare_jacobian`).
+        out_shape: the shape of ``f(*args)``.
     """
 
     def __init__(
@@ -261,6 +277,7 @@ class SparseJacobian:
         mode: str,
         chunk_size: int | None = None,
         seeds: str = "auto",
+        fast_compile: bool | None = None,
     ):
         if seeds not in _SEEDS:
             raise ValueError(f"SparseJacobian: seeds must be one of {_SEEDS}, got {seeds!r}.")
@@ -280,10 +297,13 @@ class SparseJacobian:
         self._row_colors = np.asarray(coloring.row_colors, dtype=np.int32)
         self._ncol = int(coloring.ncolors_column)
         self._nrow = int(coloring.ncolors_row)
+        entries = self._ncol * n + self._nrow * m
         if seeds == "auto":
-            entries = self._ncol * n + self._nrow * m
             seeds = "constant" if entries <= _CONSTANT_SEEDS_MAX else "colors"
         self.seeds = seeds
+        if fast_compile is None:
+            fast_compile = entries <= _FAST_COMPILE_MAX
+        self.fast_compile = bool(fast_compile)
         # Index arrays for scipy, in the dtype scipy keeps without copying.
         idx_dtype = np.int32 if max(m, n, pattern.nnz) < 2**31 - 1 else np.int64
         self._csc_indices = pattern.csc_indices.astype(idx_dtype)
@@ -298,9 +318,12 @@ class SparseJacobian:
         # The compiled function takes the index arrays (colors, gather) as arguments: embedded
         # as constants they would be compiled into the program, which made compile time grow
         # with the problem (measured at n = 32768: 1.2 s with constants).
-        self._compiled = jax.jit(self._data_from)
+        self._compiled = jax.jit(
+            self._data_from, compiler_options=_FAST_COMPILE_OPTIONS if fast_compile else None
+        )
         self._device_consts: tuple | None = None
         self.timings: dict[str, float] = {}
+        self.out_shape: tuple[int, ...] = (m,)  # f's output shape (set by prepare_jacobian)
 
     def _consts(self) -> tuple:
         if self.seeds == "constant":  # the seeds are built at trace time from host arrays
@@ -533,6 +556,7 @@ def prepare_jacobian(
     check_finite: bool = True,
     structure: str = "nonsymmetric",
     seeds: str = "auto",
+    fast_compile: bool | None = None,
 ) -> SparseJacobian:
     """Detect, color and compile the sparse Jacobian of ``f`` with respect to ``args[argnums]``.
 
@@ -560,6 +584,13 @@ def prepare_jacobian(
             ``"colors"``: built inside the compiled function from the color vectors passed as
             arguments, so that compile time does not grow with ``n x colors``; ``"auto"``
             (default): constant up to 2^19 seed entries.
+        fast_compile: compile `SparseJacobian.data_jit` with XLA's backend optimizations off
+            (``True``) or on (``False``). ``None`` (default): off for small problems (up to 2^14
+            seed entries, e.g. ``n = 512`` with 11 colors), where they cost 30-45 ms of compile
+            time, a quarter to a third of the whole preparation, and save only 0.01-0.05 ms
+            per Jacobian. The values agree to rounding (1e-14 relative) either way. Jacobians
+            traced into a caller's ``jax.jit`` (`data`, the diffrax solvers) are compiled with
+            the caller's program and options.
         check_finite: raise `NonFiniteError` if ``args[argnums]`` contains NaN or inf.
         structure: ``"nonsymmetric"`` (default) or ``"symmetric"``: the Jacobian is symmetric
             (the gradient of an energy, a self-adjoint discretization). The pattern must be
@@ -583,14 +614,14 @@ def prepare_jacobian(
             f"{call}: structure='symmetric' uses forward passes (J v = J^T v); got mode={mode!r}, "
             "use mode='auto' or mode='forward'."
         )
-    args, x, out = _checked_inputs(f, args, argnums, call, check_finite)
+    args, x, out, closed = _checked_inputs(f, args, argnums, call, check_finite)
     m, n = int(np.prod(out.shape)), int(np.size(x))
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     if sparsity is None:
-        from .detect import jacobian_sparsity
+        from .detect._api import traced_jacobian_sparsity
 
-        pattern = jacobian_sparsity(f, *args, argnums=argnums, strict=strict)
+        pattern = traced_jacobian_sparsity(f, tuple(args), argnums, "global", strict, closed)
     else:
         pattern = _as_pattern(sparsity, (m, n), call)
     timings["detect"] = time.perf_counter() - t0
@@ -598,7 +629,7 @@ def prepare_jacobian(
     probe = SparseJacobian.__new__(SparseJacobian)  # only for the flat wrapper
     probe.f, probe.argnums = f, argnums
     fx, xflat = probe._flat_fn(args)
-    forward_ok = _has_jvp(fx, xflat)
+    forward_ok = _has_jvp(closed)
     if mode == "forward" and not forward_ok:
         raise ValueError(
             f"{call}: mode='forward' but the function has no forward-mode derivative (it uses a "
@@ -622,8 +653,11 @@ def prepare_jacobian(
     else:
         chosen_mode, coloring = _choose_coloring(pattern, mode, order, forward_ok, vjp_cost)
     timings["color"] = time.perf_counter() - t0
-    sj = SparseJacobian(f, args, argnums, pattern, coloring, chosen_mode, chunk_size, seeds)
+    sj = SparseJacobian(
+        f, args, argnums, pattern, coloring, chosen_mode, chunk_size, seeds, fast_compile
+    )
     sj.timings = timings
+    sj.out_shape = tuple(out.shape)
     if verify:
         if structure == "symmetric":
             from ._hessian import verify_symmetric
@@ -692,6 +726,14 @@ def verify_jacobian(sj: SparseJacobian, *args: Any, seed: int = 0, rtol: float =
 
 
 # ---------------------------------------------------------------------------- generic API
+def _leaf_key(a: Any) -> tuple:
+    """Shape and dtype of one argument, as the cache of prepared Jacobians keys it (arrays take
+    a fast path: `jnp.result_type` costs ~8 us per call, and solvers call the Jacobian often)."""
+    if isinstance(a, np.ndarray | jax.Array):
+        return (a.shape, a.dtype, getattr(a, "weak_type", False))
+    return (tuple(np.shape(a)), str(jnp.result_type(a)))
+
+
 class _Cache:
     """Prepared Jacobians per input structure (shapes, dtypes, weak types of all arguments)."""
 
@@ -701,9 +743,8 @@ class _Cache:
 
     @staticmethod
     def key(args: Sequence[Any]) -> Any:
-        return tuple(
-            (tuple(np.shape(a)), str(jnp.result_type(a))) for a in jax.tree.leaves(list(args))
-        ) + (jax.tree.structure(list(args)),)
+        leaves, tree = jax.tree.flatten(list(args))
+        return tuple(_leaf_key(a) for a in leaves) + (tree,)
 
     def get(self, args: Sequence[Any]) -> SparseJacobian:
         k = self.key(args)

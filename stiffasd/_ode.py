@@ -16,7 +16,6 @@ from ._jacobian import (
     _as_array,
     _Cache,
     _check_finite,
-    _out_shape,
     prepare_jacobian,
 )
 from .errors import ShapeError
@@ -82,13 +81,13 @@ class OdeJacobian:
                 f"{call}: y must be a 1D state vector (as solve_ivp passes it), got shape "
                 f"{np.shape(y)}; ravel the state and reshape inside the right-hand side."
             )
-        out = _out_shape(self.rhs, [t, y, *args], call)
-        if tuple(out.shape) != tuple(np.shape(y)):
+        sj = prepare_jacobian(self.rhs, t, y, *args, argnums=1, **self._options)
+        if sj.out_shape != tuple(np.shape(y)):
             raise ShapeError(
-                f"{call}: rhs(t, y, *args) returned shape {tuple(out.shape)} but y has shape "
+                f"{call}: rhs(t, y, *args) returned shape {sj.out_shape} but y has shape "
                 f"{np.shape(y)}; an ODE right-hand side must return dy/dt with y's shape."
             )
-        return prepare_jacobian(self.rhs, t, y, *args, argnums=1, **self._options)
+        return sj
 
     def _normalize(self, t: Any, y: Any, args: tuple) -> list[Any]:
         y = _as_array(y, "y", "stiffasd.jac")

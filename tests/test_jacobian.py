@@ -171,6 +171,39 @@ def test_constant_and_in_graph_seeds_give_identical_values(monkeypatch):
         stiffasd.prepare_jacobian(prob.rhs, *a, argnums=1, seeds="dense")
 
 
+def test_fast_compile_choice_and_values(monkeypatch):
+    import stiffasd._jacobian as sjac
+
+    prob = brusselator_2d(10)
+    a = (0.3, prob.y0 * 1.05, *prob.args)
+    fast = stiffasd.prepare_jacobian(prob.rhs, *a, argnums=1)
+    assert fast.fast_compile  # 200 unknowns x 11 colors: below the limit
+    monkeypatch.setattr(sjac, "_FAST_COMPILE_MAX", 10)
+    opt = stiffasd.prepare_jacobian(prob.rhs, *a, argnums=1)
+    assert not opt.fast_compile
+    forced = stiffasd.prepare_jacobian(prob.rhs, *a, argnums=1, fast_compile=True)
+    assert forced.fast_compile
+    dense = np.asarray(jax.jacfwd(prob.rhs, argnums=1)(*a))
+    for sj in (fast, opt, forced):
+        np.testing.assert_allclose(sj.csc(*a).toarray(), dense, rtol=1e-13, atol=1e-13)
+
+
+def test_preparation_traces_the_function_once():
+    prob = brusselator_2d(8)
+    traces = []
+
+    def rhs(t, y, *p):
+        traces.append(1)  # runs once per trace, never per evaluation
+        return prob.rhs(t, y, *p)
+
+    stiffasd.prepare_jacobian(rhs, 0.0, prob.y0, *prob.args, argnums=1, mode="forward")
+    assert len(traces) == 1  # output shape, pass directions and detection share one jaxpr
+    j = stiffasd.jac(rhs, mode="forward")
+    j(0.0, prob.y0, *prob.args)
+    j(0.5, prob.y0, *prob.args)
+    assert len(traces) == 1 + 2  # + the compiled passes, once
+
+
 def test_generic_jacobian_formats():
     x = np.random.default_rng(3).standard_normal(12)
     dense = _dense(_chain, x)

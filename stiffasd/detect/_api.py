@@ -40,12 +40,14 @@ def _normalize_argnums(argnums: Any, nargs: int) -> tuple[int, ...]:
 
 
 def trace_and_seed(
-    call: str, f: Any, args: tuple, argnums: Any, mode: str
+    call: str, f: Any, args: tuple, argnums: Any, mode: str, closed: Any = None
 ) -> tuple[Any, list[IndexSets], int]:
     """Check the arguments, trace ``f`` once and seed the input index sets.
 
     The differentiated leaves (in ``argnums`` order, each raveled) get consecutive blocks of the
     identity; the other arguments carry no dependencies (and their values in local mode).
+    ``closed``: the ``jax.make_jaxpr(f)(*args)`` of a caller that has traced ``f`` already
+    (prepared Jacobians trace once for the output shape, the pass directions and detection).
 
     Returns:
         ``(closed_jaxpr, invals, n)`` with ``n`` the number of differentiated input elements.
@@ -56,7 +58,8 @@ def trace_and_seed(
         raise TypeError(f"{call}(f=...) must be callable, got {type(f).__name__}.")
     nums = _normalize_argnums(argnums, len(args))
     try:
-        closed = jax.make_jaxpr(f)(*args)
+        if closed is None:
+            closed = jax.make_jaxpr(f)(*args)
     except (
         jax.errors.TracerArrayConversionError,
         jax.errors.ConcretizationTypeError,
@@ -130,7 +133,15 @@ def jacobian_sparsity(
         TracingError: ``f`` cannot be traced by JAX.
         UnsupportedPrimitiveError: ``strict=True`` and a primitive has no rule.
     """
-    closed, invals, n = trace_and_seed("jacobian_sparsity", f, args, argnums, mode)
+    return traced_jacobian_sparsity(f, args, argnums, mode, strict)
+
+
+def traced_jacobian_sparsity(
+    f: Any, args: tuple, argnums: Any, mode: str, strict: bool, closed: Any = None
+) -> SparsityPattern:
+    """`jacobian_sparsity` with the arguments as a tuple and, optionally, the closed jaxpr of
+    ``f(*args)`` already traced by the caller (see `trace_and_seed`)."""
+    closed, invals, n = trace_and_seed("jacobian_sparsity", f, args, argnums, mode, closed)
     jaxpr = closed.jaxpr
     ctx = Context(n=n, mode=mode, strict=strict)
     outs = ctx.eval_jaxpr(jaxpr, list(closed.consts), invals)
