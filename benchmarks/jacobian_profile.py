@@ -8,9 +8,11 @@ A study for `SparseJacobian.data` (issue 7: stiffasd was 1.6x slower than sparse
 3D Allen-Cahn with the same 12 passes, and as fast or faster everywhere else). For every case,
 side by side in one process, interleaved in rounds, best of many (ms):
 
-* **before**: the evaluation as it was: the compressed passes, then ``flat[gather]`` with
-  nothing between them (rebuilt here from the object's own `_compressed_from`);
-* **after**: ``sj.data_jit`` as it is now (an ``optimization_barrier`` between the two);
+* **data**: ``sj.data_jit``: the compressed passes, then ``flat[gather]``, XLA free to fuse
+  the two;
+* **barrier**: the same with ``jax.lax.optimization_barrier`` between passes and gather, so
+  that the compressed buffer is written out before the gather (jaxlib 0.10 removes barriers
+  before fusion: there it compiles to *data*'s program);
 * **transposed**: an exact variant with the compressed buffer laid out row-major (entry
   ``(row, color)``, what sparsejac gathers from), no barrier, gather indices remapped;
 * the parts alone: the compressed passes, the gather from a materialized buffer, and one
@@ -18,10 +20,10 @@ side by side in one process, interleaved in rounds, best of many (ms):
 * **sparsejac** (``sparsejac.jacfwd`` with stiffasd's pattern, as in `compare_external`), when
   importable.
 
-From the optimized HLO of *before* and *after* it records whether the gather shares a fused
+From the optimized HLO of *data* and *barrier* it records whether the gather shares a fused
 computation with floating-point arithmetic (XLA then recomputes every nonzero's compressed value
 at its gathered index) and whether the two programs have the same operations. Every variant is
-checked to give exactly the values of *after*. Writes ``results/<name>.{json,md}``.
+checked to give exactly the values of *data*. Writes ``results/<name>.{json,md}``.
 """
 
 from __future__ import annotations
@@ -41,22 +43,39 @@ jax.config.update("jax_enable_x64", True)
 import stiffasd  # noqa: E402
 from benchmarks._machine import write_results  # noqa: E402
 from benchmarks.compare_external import interleaved_best  # noqa: E402
+from stiffasd._jacobian import _FAST_COMPILE_OPTIONS  # noqa: E402
 from stiffasd.problems import PROBLEMS  # noqa: E402
 
+
 # (label, problem, problem kwargs, prepare_jacobian kwargs)
+def _case(problem: str, key: str, size: int, **prepare) -> tuple:
+    label = f"{problem}({key}={size})" + "".join(f", {k}={v!r}" for k, v in prepare.items())
+    return (label, problem, {key: size}, prepare)
+
+
 CASES = [
-    ("brusselator_2d(N=64)", "brusselator_2d", {"N": 64}, {}),
-    ("brusselator_2d(N=128)", "brusselator_2d", {"N": 128}, {}),
-    ("gray_scott_2d(N=128)", "gray_scott_2d", {"N": 128}, {}),
-    ("advection_diffusion_reaction_2d(N=48)", "advection_diffusion_reaction_2d", {"N": 48}, {}),
-    ("robertson_diffusion_2d(N=32)", "robertson_diffusion_2d", {"N": 32}, {}),
-    ("flame_1d(N=200)", "flame_1d", {"N": 200}, {}),
-    ("reservoir_exchange(n_cells=3000)", "reservoir_exchange", {"n_cells": 3000}, {}),
-    ("allen_cahn_3d(N=20)", "allen_cahn_3d", {"N": 20}, {}),
-    ("allen_cahn_3d(N=20), seeds='colors'", "allen_cahn_3d", {"N": 20}, {"seeds": "colors"}),
-    ("allen_cahn_3d(N=20), symmetric", "allen_cahn_3d", {"N": 20}, {"structure": "symmetric"}),
-    ("allen_cahn_3d(N=32)", "allen_cahn_3d", {"N": 32}, {}),
-    ("allen_cahn_3d(N=40)", "allen_cahn_3d", {"N": 40}, {}),
+    _case("brusselator_2d", "N", 64),
+    _case("brusselator_2d", "N", 128),
+    _case("brusselator_2d", "N", 128, seeds="colors"),
+    _case("gray_scott_2d", "N", 128),
+    _case("gray_scott_2d", "N", 128, seeds="colors"),
+    _case("advection_diffusion_reaction_2d", "N", 48),
+    _case("flame_1d", "N", 200),
+    _case("reservoir_exchange", "n_cells", 3000),
+    # a 3-species reaction per cell (vmap) plus diffusion: the passes end in a stack/transpose
+    _case("robertson_diffusion_2d", "N", 30),
+    _case("robertson_diffusion_2d", "N", 32),
+    _case("robertson_diffusion_2d", "N", 32, seeds="colors"),
+    _case("robertson_diffusion_2d", "N", 64),
+    # one field, 7-point stencil via jnp.pad: grid sides that are / are not powers of two
+    _case("allen_cahn_3d", "N", 16),
+    _case("allen_cahn_3d", "N", 20),
+    _case("allen_cahn_3d", "N", 20, seeds="colors"),
+    _case("allen_cahn_3d", "N", 20, structure="symmetric"),
+    _case("allen_cahn_3d", "N", 24),
+    _case("allen_cahn_3d", "N", 32),
+    _case("allen_cahn_3d", "N", 32, seeds="colors"),
+    _case("allen_cahn_3d", "N", 40),  # 64000 x 13 seed entries: seeds="colors" by default
 ]
 _FLOAT_ARITH = re.compile(r"= f\d+\[[^\]]*\]\S* (multiply|add|subtract|divide)\(")
 _OPCODE = re.compile(r"^\s*(?:ROOT )?%\S+ = \S+ ([a-z][a-z0-9-]*)\(", re.M)
@@ -103,29 +122,35 @@ def run_case(label, problem, pkw, skw, opts) -> dict:
     consts = tuple(None if c is None else jax.device_put(c) for c in sj._consts())
     gather = consts[2]
 
-    def before(consts, *a):  # the evaluation without the barrier
-        flat = sj._compressed_from(consts, *a)
+    def barrier(consts, *a):  # the evaluation with the compressed buffer written out first
+        flat = jax.lax.optimization_barrier(sj._compressed_from(consts, *a))
         if consts[2] is not None:
             return flat[consts[2]]
         return sj.coloring.decompress_flat(flat, xp=jnp)
 
-    j_before = jax.jit(before)
-    j_comp = jax.jit(sj._compressed_from)
-    after = jax.block_until_ready(sj.data_jit(tt, y, *args))
+    # the variants are compiled with the options `data_jit` has (fast_compile for small ones)
+    options = _FAST_COMPILE_OPTIONS if getattr(sj, "fast_compile", False) else None
+
+    def _jit(fn):
+        return jax.jit(fn, compiler_options=options)
+
+    j_barrier = _jit(barrier)
+    j_comp = _jit(sj._compressed_from)
+    data = jax.block_until_ready(sj.data_jit(tt, y, *args))
     flat = jax.block_until_ready(j_comp(consts, tt, y, *args))
-    assert np.array_equal(np.asarray(j_before(consts, tt, y, *args)), np.asarray(after))
+    assert np.array_equal(np.asarray(j_barrier(consts, tt, y, *args)), np.asarray(data))
     fns = {
-        "before": lambda: j_before(consts, tt, y, *args),
-        "after": lambda: sj.data_jit(tt, y, *args),
+        "data": lambda: sj.data_jit(tt, y, *args),
+        "barrier": lambda: j_barrier(consts, tt, y, *args),
         "compressed": lambda: j_comp(consts, tt, y, *args),
     }
-    hlo_before = j_before.lower(consts, tt, y, *args).compile().as_text()
-    hlo_after = sj._compiled.lower(consts, tt, y, *args).compile().as_text()
-    row["fused_before"] = gather_fused_with_arithmetic(hlo_before)
-    row["fused_after"] = gather_fused_with_arithmetic(hlo_after)
-    row["same_ops"] = opcodes(hlo_before) == opcodes(hlo_after)
+    hlo_data = sj._compiled.lower(consts, tt, y, *args).compile().as_text()
+    hlo_barrier = j_barrier.lower(consts, tt, y, *args).compile().as_text()
+    row["fused_data"] = gather_fused_with_arithmetic(hlo_data)
+    row["fused_barrier"] = gather_fused_with_arithmetic(hlo_barrier)
+    row["same_ops"] = opcodes(hlo_data) == opcodes(hlo_barrier)
     if gather is not None:
-        j_gather = jax.jit(lambda f, g: f[g])
+        j_gather = _jit(lambda f, g: f[g])
         fns["gather"] = lambda: j_gather(flat, gather)
         g2 = jax.device_put(_transposed_gather(sj))
         nc, nr = sj._ncol, sj._nrow
@@ -139,8 +164,8 @@ def run_case(label, problem, pkw, skw, opts) -> dict:
                 parts.append(flat[nc * m :].reshape(nr, n).T.ravel())
             return (parts[0] if len(parts) == 1 else jnp.concatenate(parts))[g2]
 
-        j_t = jax.jit(transposed)
-        assert np.array_equal(np.asarray(j_t(consts, g2, tt, y, *args)), np.asarray(after))
+        j_t = _jit(transposed)
+        assert np.array_equal(np.asarray(j_t(consts, g2, tt, y, *args)), np.asarray(data))
         fns["transposed"] = lambda: j_t(consts, g2, tt, y, *args)
     j_rhs = jax.jit(prob.rhs)
     fns["rhs"] = lambda: j_rhs(tt, y, *args)
@@ -166,7 +191,7 @@ def _ms(x) -> str:
     return "" if x is None else f"{1e3 * x:.3g}"
 
 
-def _r(row, key, ref="before_s") -> str:
+def _r(row, key, ref="data_s") -> str:
     return "" if row.get(key) is None else f"{row[key] / row[ref]:.2f}"
 
 
@@ -174,32 +199,33 @@ def table(rows, versions, load) -> str:
     yes = {True: "yes", False: "no"}
     head = (
         "One sparse Jacobian, its parts and variants, side by side in one process, interleaved "
-        "in rounds, best of many (ms; jit-compiled, device array out). *before*: compressed "
-        "passes then `flat[gather]` with nothing between (the evaluation before the fix); "
-        "*after*: `SparseJacobian.data_jit` now (an `optimization_barrier` between passes and "
-        "gather); *fused before / after*: the optimized program has a fused computation that "
-        "gathers and does floating-point arithmetic (XLA recomputes each nonzero's compressed "
-        "value at its gathered index; substitution decompression does arithmetic of its own); *same ops*: the two optimized programs have the same "
-        "operations; *transposed*: the compressed buffer laid out `(row, color)` as sparsejac "
-        "has it, no barrier; *compressed*, *gather*: each part alone (the gather from a "
-        "materialized buffer); *rhs*: one right-hand side. Ratios are to *before* (< 1: "
-        "faster). Every variant gives exactly *after*'s values. "
+        "in rounds, best of many (ms; jit-compiled, device array out). *data*: "
+        "`SparseJacobian.data_jit` (compressed passes, then `flat[gather]`, XLA free to fuse "
+        "them); *barrier*: the same with `jax.lax.optimization_barrier` between passes and "
+        "gather (the compressed buffer is written out, then gathered); *fused*: the optimized "
+        "program has a fused computation that gathers and does floating-point arithmetic (XLA "
+        "recomputes each nonzero's compressed value at its gathered index; substitution "
+        "decompression does arithmetic of its own); *same ops*: *data* and *barrier* compile "
+        "to the same operations; *transposed*: the compressed buffer laid out `(row, color)` "
+        "as sparsejac has it, no barrier; *compressed*, *gather*: each part alone (the gather "
+        "from a materialized buffer); *rhs*: one right-hand side. Ratios are to *data* (< 1: "
+        "the variant is faster). Every variant gives exactly *data*'s values. "
         + ", ".join(f"{k} {v}" for k, v in versions.items() if v)
         + ".\n\n"
-        "| case | n | nnz | mode | passes | seeds | decompression | fused before | fused after | same ops | "
-        "before | after | after / before | transposed | transposed / before | compressed | "
-        "gather | rhs | sparsejac | sparsejac / after |\n"
+        "| case | n | nnz | mode | passes | seeds | decompression | fused: data | "
+        "fused: barrier | same ops | data | barrier | barrier / data | transposed | "
+        "transposed / data | compressed | gather | rhs | sparsejac | sparsejac / data |\n"
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     )
     lines = [head]
     for r in rows:
         lines.append(
             f"| {r['case']} | {r['n']} | {r['nnz']} | {r['mode']} | {r['passes']} | "
-            f"{r['seeds']} | {r['decompression']} | {yes[r['fused_before']]} | {yes[r['fused_after']]} | "
-            f"{yes[r['same_ops']]} | {_ms(r['before_s'])} | {_ms(r['after_s'])} | "
-            f"{_r(r, 'after_s')} | {_ms(r.get('transposed_s'))} | {_r(r, 'transposed_s')} | "
-            f"{_ms(r['compressed_s'])} | {_ms(r.get('gather_s'))} | {_ms(r['rhs_s'])} | "
-            f"{_ms(r.get('sparsejac_s'))} | {_r(r, 'sparsejac_s', 'after_s')} |"
+            f"{r['seeds']} | {r['decompression']} | {yes[r['fused_data']]} | "
+            f"{yes[r['fused_barrier']]} | {yes[r['same_ops']]} | {_ms(r['data_s'])} | "
+            f"{_ms(r['barrier_s'])} | {_r(r, 'barrier_s')} | {_ms(r.get('transposed_s'))} | "
+            f"{_r(r, 'transposed_s')} | {_ms(r['compressed_s'])} | {_ms(r.get('gather_s'))} | "
+            f"{_ms(r['rhs_s'])} | {_ms(r.get('sparsejac_s'))} | {_r(r, 'sparsejac_s')} |"
         )
     lines.append(
         f"\nLoad average (1 min) before each case: {min(load):.2f} to {max(load):.2f} "
@@ -211,6 +237,7 @@ def table(rows, versions, load) -> str:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="Allen-Cahn N = 20 only")
+    ap.add_argument("--cases", default="", help="only the cases whose label contains this")
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--min-time", type=float, default=0.15)
@@ -219,6 +246,7 @@ def main(argv=None):
     opts = ap.parse_args(argv)
     opts.tools = set(opts.tools.split(","))
     cases = [c for c in CASES if c[0] == "allen_cahn_3d(N=20)"] if opts.quick else CASES
+    cases = [c for c in cases if opts.cases in c[0]]
     versions = {}
     for pkg in ("jax", "jaxlib", "sparsejac"):
         try:
@@ -231,12 +259,13 @@ def main(argv=None):
         row = run_case(*case, opts)
         rows.append(row)
         print(
-            f"{row['case']}: before {_ms(row['before_s'])} ms, after {_ms(row['after_s'])} ms "
-            f"({_r(row, 'after_s')}), fused {row['fused_before']} -> {row['fused_after']}, "
+            f"{row['case']}: data {_ms(row['data_s'])} ms, barrier {_ms(row['barrier_s'])} ms "
+            f"({_r(row, 'barrier_s')}), transposed {_r(row, 'transposed_s')}, "
+            f"fused {row['fused_data']} / {row['fused_barrier']}, "
             f"sparsejac {_ms(row.get('sparsejac_s'))} ms",
             flush=True,
         )
-    if not opts.quick:
+    if not opts.quick and not opts.cases:
         md_table = table(rows, versions, load)
         paths = write_results(opts.name, {"versions": versions, "rows": rows}, md_table)
         print("\n".join(map(str, paths)))

@@ -403,14 +403,12 @@ class SparseJacobian:
         return self._data_from(self._consts(), *args)
 
     def _data_from(self, consts: tuple, *args: Any) -> Any:
-        # The barrier makes XLA write the compressed buffer with one streaming loop before the
-        # decompression reads it. Without it, when the passes end in elementwise operations
-        # (one field, no concatenate), XLA's CPU backend fuses the gather into them and
-        # recomputes each nonzero's compressed value at its gathered index, converting the flat
-        # index back into the (colors, *grid) shape of the vmapped passes every time: 3D
-        # Allen-Cahn (n = 8000, 53600 nonzeros) took 0.17 ms that way, 0.11 ms with the
-        # barrier; unfused problems compile to the same program (benchmarks/jacobian_profile.py).
-        flat = jax.lax.optimization_barrier(self._compressed_from(consts, *args))
+        # XLA may fuse the gather below into the passes' elementwise tail (one field, no
+        # concatenate), recomputing each nonzero's compressed value at its gathered index. No
+        # optimization barrier is put between them on purpose: the fusion costs 1.5-2x on 3D
+        # Allen-Cahn at N = 20 (index arithmetic over a non-power-of-two grid) but saves 1.3x on
+        # Robertson-diffusion and at N = 16 or 32 (benchmarks/results/jacobian_profile.md).
+        flat = self._compressed_from(consts, *args)
         gather = consts[2]
         if gather is not None:
             return flat[jnp.asarray(gather)]
