@@ -241,6 +241,75 @@ def detail(opts, N: int = 20) -> list[dict]:
     return [{"variant": kk, "s": v, "ratio": v / best["data_jit"]} for kk, v in best.items()]
 
 
+def _emit_kernel(N: int, layout: str) -> None:
+    """Child process of `kernel_sizes`: compile (and run once) Allen-Cahn's values, `data_jit`
+    for ``layout="k,m"`` or the transposed-buffer variant for ``"m,k"``, under the parent's
+    ``XLA_FLAGS=--xla_dump_to``."""
+    prob = PROBLEMS["allen_cahn_3d"](N=N)
+    tt, y = jnp.asarray(0.5), jnp.asarray(prob.y0)
+    (p,) = tuple(jnp.asarray(a) for a in prob.args)
+    sj = stiffasd.prepare_jacobian(prob.rhs, tt, y, p, argnums=1)
+    if layout == "k,m":
+        jax.block_until_ready(sj.data_jit(tt, y, p))
+        return
+    g2 = jnp.asarray(_transposed_gather(sj))
+    consts = sj._consts()
+
+    def transposed_layout(consts, g2, t, x, p):
+        return sj._compressed_from(consts, t, x, p).reshape(sj._ncol, -1).T.ravel()[g2]
+
+    jax.block_until_ready(jax.jit(transposed_layout)(consts, g2, tt, y, p))
+
+
+def kernel_sizes(cases=((16, "k,m"), (20, "k,m"), (32, "k,m"), (20, "m,k"))) -> list[dict]:
+    """Machine code of the fused gather kernel (XLA's object file, ``objdump -d``): instructions
+    in its inner loop (one iteration = one SIMD group of nonzeros), integer multiplies and
+    shifts among them (the flat index converted back into the passes' (colors, N, N, N)
+    shape). Each case compiles in a fresh process with ``XLA_FLAGS=--xla_dump_to``."""
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    if shutil.which("objdump") is None:
+        return []
+    rows = []
+    for N, layout in cases:
+        with tempfile.TemporaryDirectory() as tmp:
+            env = dict(os.environ, XLA_FLAGS=f"--xla_dump_to={tmp}")
+            cmd = [sys.executable, "-m", "benchmarks.jacobian_profile", "--kernel", str(N), layout]
+            subprocess.run(cmd, env=env, check=True, capture_output=True)
+            objs = [
+                f
+                for f in sorted(os.listdir(tmp))
+                if f.endswith(".o")
+                and "gather" in f
+                and ("_data_from" in f or "transposed_layout" in f)
+            ]
+            asm = subprocess.run(
+                ["objdump", "-d", "--no-show-raw-insn", os.path.join(tmp, objs[-1])],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        ins = re.findall(r"^\s*([0-9a-f]+):\s+(\S+)(.*)$", asm, re.M)
+        back = [(int(a, 16), rest) for a, op, rest in ins if op == "jne"]
+        end, rest = back[-1]  # the loop's backward branch: ``jne <start>``
+        start = int(re.search(r"([0-9a-f]+) <", rest).group(1), 16)
+        body = Counter(op for a, op, _ in ins if start <= int(a, 16) <= end)
+        rows.append(
+            {
+                "N": N,
+                "layout": layout,
+                "loop_instructions": sum(body.values()),
+                "imul": body["imul"],
+                "shifts": body["shr"] + body["shl"] + body["sar"],
+                "fp_loads": body["vmovsd"] + body["vmovhpd"],
+            }
+        )
+    return rows
+
+
 def _ms(x) -> str:
     return "" if x is None else f"{1e3 * x:.3g}"
 
@@ -249,7 +318,7 @@ def _r(row, key, ref="data_s") -> str:
     return "" if row.get(key) is None else f"{row[key] / row[ref]:.2f}"
 
 
-def table(rows, versions, load, detail_rows=()) -> str:
+def table(rows, versions, load, detail_rows=(), kernels=()) -> str:
     yes = {True: "yes", False: "no"}
     head = (
         "One sparse Jacobian, its parts and variants, side by side in one process, interleaved "
@@ -290,6 +359,20 @@ def table(rows, versions, load, detail_rows=()) -> str:
         )
         for d in detail_rows:
             lines.append(f"| {d['variant']} | {_ms(d['s'])} | {d['ratio']:.2f} |")
+    if kernels:
+        lines.append(
+            "\nThe fused gather kernel of Allen-Cahn's values (`objdump -d` of XLA's object "
+            "file): instructions in its inner loop (one iteration = one SIMD group of "
+            "nonzeros), the integer multiplies and shifts among them (the flat index converted "
+            "back into the passes' (colors, N, N, N) shape), floating-point loads. *k,m*: "
+            "`data_jit`'s color-major buffer; *m,k*: the transposed-buffer variant.\n\n"
+            "| N | buffer | loop instructions | imul | shifts | fp loads |\n|---|---|---|---|---|---|"
+        )
+        for k in kernels:
+            lines.append(
+                f"| {k['N']} | {k['layout']} | {k['loop_instructions']} | {k['imul']} | "
+                f"{k['shifts']} | {k['fp_loads']} |"
+            )
     lines.append(
         f"\nLoad average (1 min) before each case: {min(load):.2f} to {max(load):.2f} "
         f"({os.cpu_count()} cores, shared)."
@@ -302,12 +385,15 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="Allen-Cahn N = 20 only")
     ap.add_argument("--cases", default="", help="only the cases whose label contains this")
     ap.add_argument("--detail", action="store_true", help="only the Allen-Cahn variants")
+    ap.add_argument("--kernel", nargs=2, help=argparse.SUPPRESS)  # child of kernel_sizes
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--min-time", type=float, default=0.15)
     ap.add_argument("--tools", default="sparsejac", help="comma-separated: sparsejac or none")
     ap.add_argument("--name", default="jacobian_profile", help="results/<name>.{json,md}")
     opts = ap.parse_args(argv)
+    if opts.kernel:
+        return _emit_kernel(int(opts.kernel[0]), opts.kernel[1])
     opts.tools = set(opts.tools.split(","))
     cases = [c for c in CASES if c[0] == "allen_cahn_3d(N=20)"] if opts.quick else CASES
     cases = [c for c in cases if opts.cases in c[0]]
@@ -320,6 +406,8 @@ def main(argv=None):
     if opts.detail:
         for d in detail(opts):
             print(f"{d['variant']}: {_ms(d['s'])} ms ({d['ratio']:.2f})")
+        for k in kernel_sizes():
+            print(k)
         return
     rows, load = [], []
     for case in cases:
@@ -338,8 +426,14 @@ def main(argv=None):
         detail_rows = detail(opts)
         for d in detail_rows:
             print(f"{d['variant']}: {_ms(d['s'])} ms ({d['ratio']:.2f})")
-        md_table = table(rows, versions, load, detail_rows)
-        payload = {"versions": versions, "rows": rows, "allen_cahn_detail": detail_rows}
+        kernels = kernel_sizes()
+        md_table = table(rows, versions, load, detail_rows, kernels)
+        payload = {
+            "versions": versions,
+            "rows": rows,
+            "allen_cahn_detail": detail_rows,
+            "allen_cahn_kernels": kernels,
+        }
         paths = write_results(opts.name, payload, md_table)
         print("\n".join(map(str, paths)))
 
