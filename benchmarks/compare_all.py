@@ -18,6 +18,10 @@ and the package versions):
 * ``scaling``: Brusselator Jacobian time against n (log-log) for dense AD, colored finite
   differences and stiffasd (with and without its one-time preparation): the three regimes and
   the crossover. -> ``results/scaling.{json,md}`` and ``docs/benchmarks/scaling.png``.
+* ``breakeven``: where stiffasd repays its one-time setup on a whole solve_ivp solve: per
+  problem and method, the setup (detection, coloring, compilation; cold, and warm from JAX's
+  persistent compilation cache in a second process) against the time the prepared strategies
+  save over ``jac_sparsity``. -> ``results/breakeven.{json,md}``
 * ``wp``: work-precision diagram (error against wall time across tolerances) for the
   Brusselator. -> ``results/work_precision.{json,md}`` and ``docs/benchmarks/work_precision.png``.
 
@@ -259,7 +263,12 @@ def part_solve(opts) -> list[dict]:
             strategies.insert(0, "default")
         for method in opts.methods:
             recs = compare_solve_ivp(
-                prob, strategies, method=method, rtol=opts.rtol, atol=opts.atol
+                prob,
+                strategies,
+                method=method,
+                rtol=opts.rtol,
+                atol=opts.atol,
+                repeat=opts.solve_repeats,
             )
             by = {r.strategy: r for r in recs}
             for r in recs:
@@ -859,6 +868,144 @@ def _plot_wp(prob, rows) -> None:
     plt.close(fig)
 
 
+# ------------------------------------------------------------------------------- break-even
+# the small instances of the solve part, plus larger ones to place the crossover
+BREAKEVEN_CASES = [
+    *SOLVE_CASES.items(),
+    ("brusselator_2d", dict(N=32)),
+    ("reservoir_exchange", dict(n_cells=1000)),
+    ("flame_1d", dict(N=1000)),
+]
+
+
+def _setup_time(prob) -> float:
+    """A fresh `stiffasd.jac` up to its first Jacobian: detection, coloring, compilation."""
+    t0, y0, args = prob.t_span[0], prob.y0, prob.args
+    start = time.perf_counter()
+    stiffasd.jac(prob.rhs)(t0, y0, *args)
+    return time.perf_counter() - start
+
+
+def _warm_child(cache_dir: str) -> None:
+    """Child process: setups with JAX's persistent compilation cache in ``cache_dir`` (filled
+    by an earlier child); prints ``{problem: best of 3 seconds}`` as JSON."""
+    jax.config.update("jax_compilation_cache_dir", cache_dir)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    numba_startup()
+    out = {}
+    for name, kw in BREAKEVEN_CASES:
+        prob = PROBLEMS[name](**kw)
+        prob.numpy_rhs()(prob.t_span[0], prob.y0, *prob.args)
+        out[prob.name] = min(_setup_time(prob) for _ in range(3))
+    print("WARM " + json.dumps(out), flush=True)
+
+
+def _warm_setups() -> dict:
+    import subprocess
+    import sys
+    import tempfile
+
+    root = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory() as cache_dir:
+        cmd = [sys.executable, "-m", "benchmarks.compare_all", "--warm-child", cache_dir]
+        for _ in range(2):  # the first child fills the cache, the second one measures
+            out = subprocess.run(cmd, capture_output=True, text=True, cwd=root, check=True)
+    line = next(ln for ln in out.stdout.splitlines() if ln.startswith("WARM "))
+    return json.loads(line[5:])
+
+
+def part_breakeven(opts) -> list[dict]:
+    """Setup against savings: stiffasd is never slower than ``jac_sparsity`` on a solve exactly
+    when its one-time setup is smaller than the time its prepared Jacobians (and, for the full
+    stack, the fixed-pattern LU) save during that solve."""
+    from stiffasd import scipy as stiffasd_scipy
+
+    warm = _warm_setups()
+    rows = []
+    cases = BREAKEVEN_CASES[:2] if opts.quick else BREAKEVEN_CASES
+    for name, kw in cases:
+        prob = PROBLEMS[name](**kw)
+        t0, y0, args = prob.t_span[0], prob.y0, prob.args
+        fun = prob.numpy_rhs()
+        fun(t0, y0, *args)
+        cold = min(_setup_time(prob) for _ in range(opts.solve_repeats))
+        j = stiffasd.jac(prob.rhs)
+        j(t0, y0, *args)
+        for method in opts.methods:
+            strategies = {
+                "jac_sparsity": dict(jac_sparsity=j.sparsity),
+                "stiffasd": dict(jac=j),
+                FULL_STACK: dict(jac=j, method=getattr(stiffasd_scipy, method)),
+            }
+            best = {k: np.inf for k in strategies}
+            for _ in range(opts.solve_repeats):  # interleaved, best of
+                for k, extra in strategies.items():
+                    kw_solve = dict(method=method, rtol=opts.rtol, atol=opts.atol, args=args)
+                    kw_solve.update(extra)
+                    start = time.perf_counter()
+                    sol = solve_ivp(fun, prob.t_span, y0, **kw_solve)
+                    best[k] = min(best[k], time.perf_counter() - start)
+                    if not sol.success:
+                        raise RuntimeError(f"{prob.name} {method} {k}: {sol.message}")
+            js = best["jac_sparsity"]
+            row = dict(
+                problem=prob.name,
+                n=prob.n,
+                method=method,
+                jac_sparsity_s=js,
+                stiffasd_solve_s=best["stiffasd"],
+                full_solve_s=best[FULL_STACK],
+                setup_cold_s=cold,
+                setup_warm_s=warm.get(prob.name, float("nan")),
+            )
+            for k, key in (("stiffasd", "stiffasd"), (FULL_STACK, "full")):
+                row[f"{key}_saving_s"] = js - best[k]
+                row[f"{key}_vs_js_cold"] = js / (cold + best[k])
+                row[f"{key}_vs_js_warm"] = js / (row["setup_warm_s"] + best[k])
+            rows.append(row)
+            print(
+                f"[breakeven] {prob.name:36s} {method:5s} js {js:.3f} s, setup {cold:.3f} / "
+                f"{row['setup_warm_s']:.3f} s, saving {row['stiffasd_saving_s']:+.3f} / "
+                f"{row['full_saving_s']:+.3f} s",
+                flush=True,
+            )
+    write_results(
+        "breakeven",
+        {"rtol": opts.rtol, "atol": opts.atol, "repeats": opts.solve_repeats, "rows": rows},
+        breakeven_table(rows, opts.rtol, opts.atol, opts.solve_repeats),
+    )
+    return rows
+
+
+def breakeven_table(rows, rtol, atol, repeats) -> str:
+    lines = [
+        f"Where stiffasd repays its setup (solve_ivp, rtol={rtol}, atol={atol}). *setup*: a "
+        "fresh `stiffasd.jac` up to its first Jacobian (detection, coloring, compilation); "
+        f"*cold*: best of {repeats} in this process; *warm*: with JAX's persistent compilation "
+        "cache filled by an earlier process (`jax_compilation_cache_dir`, "
+        "`jax_persistent_cache_min_compile_time_secs=0`). *saving*: `jac_sparsity`'s solve "
+        f"minus the prepared strategy's solve (best of {repeats}, interleaved); with its setup, "
+        "a strategy is never slower than `jac_sparsity` exactly when saving > setup. *full "
+        "stack*: `stiffasd.jac` + `stiffasd.scipy` solver. Ratios > 1: stiffasd faster, setup "
+        "included.",
+        "",
+        "| problem | n | method | jac_sparsity [s] | setup cold [s] | setup warm [s] | "
+        "saving stiffasd.jac [s] | saving full stack [s] | stiffasd.jac vs js (cold / warm) | "
+        "full stack vs js (cold / warm) |",
+        "|" + "---|" * 10,
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['problem']} | {r['n']} | {r['method']} | {r['jac_sparsity_s']:.3f} | "
+            f"{r['setup_cold_s']:.3f} | {r['setup_warm_s']:.3f} | "
+            f"{r['stiffasd_saving_s']:+.3f} | {r['full_saving_s']:+.3f} | "
+            f"{r['stiffasd_vs_js_cold']:.2f}x / {r['stiffasd_vs_js_warm']:.2f}x | "
+            f"{r['full_vs_js_cold']:.2f}x / {r['full_vs_js_warm']:.2f}x |"
+        )
+    return "\n".join(lines)
+
+
 def numba_startup() -> float:
     """numba loads its compiled kernels on the first coloring of a process (seconds on a busy
     machine); pay it once here so the per-problem coloring times are steady-state."""
@@ -881,6 +1028,7 @@ DOC_SECTIONS = [
     ("external_variants_sweep", "Constant one-hot seeds, every problem"),
     ("scaling", "Scaling with n: the three regimes"),
     ("all_solve", "Whole solves with solve_ivp"),
+    ("breakeven", "Whole solves: where stiffasd repays its setup"),
     ("all_solve_diffrax", "Whole solves with diffrax (Kvaerno5)"),
     ("all_arrowhead", "Global coupling (arrowhead): whole BDF solves against jac_sparsity"),
     ("work_precision", "Work-precision: Brusselator"),
@@ -1197,6 +1345,7 @@ PARTS = {
     "diffrax": part_diffrax,
     "arrowhead": part_arrowhead,
     "scaling": part_scaling,
+    "breakeven": part_breakeven,
     "wp": part_wp,
     "docs": write_docs_page,
 }
@@ -1234,6 +1383,10 @@ def main(argv=None):
     parser.add_argument(
         "--no-diffrax", action="store_true", help="solve part: skip the diffrax solves"
     )
+    parser.add_argument(
+        "--solve-repeats", type=int, default=3, help="solve and breakeven parts: best of"
+    )
+    parser.add_argument("--warm-child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--diffrax-rtol", type=float, default=1e-5)
     parser.add_argument("--diffrax-atol", type=float, default=1e-7)
     parser.add_argument("--diffrax-repeats", type=int, default=3)
@@ -1252,6 +1405,9 @@ def main(argv=None):
         "--wp-tols", type=float, nargs="+", default=[1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8]
     )
     opts = parser.parse_args(argv)
+    if opts.warm_child:
+        _warm_child(opts.warm_child)
+        return
     startup = numba_startup()
     print(f"numba start-up (once per process, not in the tables): {startup:.2f} s", flush=True)
     for part in opts.parts:

@@ -9,6 +9,7 @@ is run only up to --max-default-n unknowns (its n^2 memory and n^3 LU make it ho
 from __future__ import annotations
 
 import argparse
+import json
 
 import jax
 
@@ -31,6 +32,11 @@ def main(argv=None):
         "--repeat", type=int, default=3, help="runs per strategy (best kept), up to --repeat-max-n"
     )
     parser.add_argument("--repeat-max-n", type=int, default=8192)
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the rows of other sizes from the existing results file (marked 'earlier run')",
+    )
     opts = parser.parse_args(argv)
 
     rows = []
@@ -58,11 +64,25 @@ def main(argv=None):
                 flush=True,
             )
 
+    if opts.merge:
+        from benchmarks._machine import RESULTS
+
+        path = RESULTS / f"{opts.name}.json"
+        if path.exists():
+            old = json.loads(path.read_text())
+            kept = [dict(d, earlier_run=True) for d in old["rows"] if d["N"] not in opts.sizes]
+            rows = sorted(rows + kept, key=lambda d: d["N"])
+
     lines = [
         f"solve_ivp {opts.method} on the 2D Brusselator, t in [0, 11.5], rtol={opts.rtol}, "
         f"atol={opts.atol}. Wall time includes stiffasd's detection, coloring and compilation "
         "(column 'prepare'). Ratios are from the same run. Each strategy ran 'runs' times, "
-        "interleaved with the others, and its fastest run is shown.",
+        "interleaved with the others, and its fastest run is shown."
+        + (
+            " Sizes marked * are from an earlier run of this script (kept with --merge)."
+            if any(d.get("earlier_run") for d in rows)
+            else ""
+        ),
         "",
         "| N | n | strategy | runs | wall [s] | prepare [s] | nfev | njev | nlu | vs default | "
         "vs jac_sparsity | max rel. diff |",
@@ -71,7 +91,7 @@ def main(argv=None):
     for d in rows:
         vs_def = f"{d['speedup_vs_default']:.1f}x" if "speedup_vs_default" in d else "n/a"
         lines.append(
-            f"| {d['N']} | {d['n']} | {d['label']} | {d['repeat']} | {d['wall']:.3f} | "
+            f"| {d['N']}{'*' if d.get('earlier_run') else ''} | {d['n']} | {d['label']} | {d['repeat']} | {d['wall']:.3f} | "
             f"{d['prepare']:.3f} | "
             f"{d['nfev']} | {d['njev']} | {d['nlu']} | {vs_def} | "
             f"{d['speedup_vs_jac_sparsity']:.2f}x | {d['max_rel_diff']:.1e} |"

@@ -44,14 +44,28 @@ _SEEDS = ("auto", "constant", "colors")
 # example problems with equal compile time up to ~4e5 entries; at 1.6e6 entries (Brusselator
 # N = 256) compilation took 2.2x longer, so larger problems build the seeds from the colors.
 _CONSTANT_SEEDS_MAX = 1 << 19
-# fast_compile=None compiles with XLA's backend optimizations off (LLVM -O0) up to this many seed
-# entries. XLA's CPU compile has a fixed cost of ~25-40 ms per program, and for small programs
-# the backend optimizations add 30-45 ms more (Brusselator N = 16, flame_1d, reservoir with 300
-# cells: 73 vs 109 ms, 120 vs 153 ms) while saving 0.01-0.05 ms per evaluation, i.e. they repay
-# themselves only after ~700-3000 Jacobians. From ~2e4 entries up (Brusselator N = 32) the
-# optimized compile is no slower and evaluations are 1.5-2.5x faster.
-_FAST_COMPILE_MAX = 1 << 14
-_FAST_COMPILE_OPTIONS = {"xla_backend_optimization_level": 0}
+# fast_compile=None compiles small programs for compile speed: XLA's CPU compile has a fixed cost
+# of ~25-40 ms per program, and for small programs LLVM's optimizations and the MLIR fusion
+# emitters add as much again while saving only 0.01-0.15 ms per evaluation. Measured (JAX 0.10,
+# compile ms / evaluation us, default -> fast): Brusselator N = 16 99 -> 44 / 49 -> 130,
+# flame_1d(250) 153 -> 51 / 47 -> 101, reservoir(300) 148 -> 51 / 53 -> 118, Brusselator N = 32
+# 119 -> 55 / 123 -> 280; the optimized compile repays itself only after 400-3000 Jacobians
+# (solve_ivp's BDF and Radau take 5-200). JAX 0.11+ has no legacy emitters; level 0 alone saves
+# 30-40% there.
+_FAST_COMPILE_MAX = 1 << 15
+_FAST_COMPILE_OPTIONS = {
+    "xla_backend_optimization_level": 0,
+    "xla_cpu_use_fusion_emitters": False,
+}
+_UNSUPPORTED_COMPILE_OPTIONS: set[str] = set()  # options this process's XLA refused
+
+
+def _compiler_options(fast: bool) -> dict | None:
+    if not fast:
+        return None
+    return {k: v for k, v in _FAST_COMPILE_OPTIONS.items() if k not in _UNSUPPORTED_COMPILE_OPTIONS}
+
+
 # Largest n for which `verify=True` compares with a dense Jacobian entry by entry; above it, the
 # check compares Jacobian-vector products with random vectors (same power to detect a miss).
 _DENSE_VERIFY_LIMIT = 4000
@@ -262,8 +276,8 @@ class SparseJacobian:
         argnums: which argument is differentiated.
         seeds: ``"constant"`` or ``"colors"``: how the compiled passes get their one-hot seeds
             (see ``seeds`` in `prepare_jacobian`).
-        fast_compile: whether `data_jit` is compiled without XLA's backend optimizations (see
-            ``fast_compile`` in `prepare_jacobian`).
+        fast_compile: whether `data_jit` is compiled for compile speed rather than evaluation
+            speed (see ``fast_compile`` in `prepare_jacobian`).
         out_shape: the shape of ``f(*args)``.
     """
 
@@ -318,9 +332,8 @@ class SparseJacobian:
         # The compiled function takes the index arrays (colors, gather) as arguments: embedded
         # as constants they would be compiled into the program, which made compile time grow
         # with the problem (measured at n = 32768: 1.2 s with constants).
-        self._compiled = jax.jit(
-            self._data_from, compiler_options=_FAST_COMPILE_OPTIONS if fast_compile else None
-        )
+        self._compile_options = _compiler_options(fast_compile)
+        self._compiled = jax.jit(self._data_from, compiler_options=self._compile_options)
         self._device_consts: tuple | None = None
         self.timings: dict[str, float] = {}
         self.out_shape: tuple[int, ...] = (m,)  # f's output shape (set by prepare_jacobian)
@@ -343,7 +356,16 @@ class SparseJacobian:
             self._device_consts = tuple(
                 None if c is None else jax.device_put(c) for c in self._consts()
             )
-        return self._compiled(self._device_consts, *args)
+        try:
+            return self._compiled(self._device_consts, *args)
+        except Exception as exc:  # XLA versions differ in the debug options they accept
+            refused = [k for k in self._compile_options or {} if f"'{k}'" in str(exc)]
+            if not refused:
+                raise
+            _UNSUPPORTED_COMPILE_OPTIONS.update(refused)
+            self._compile_options = _compiler_options(self.fast_compile)
+            self._compiled = jax.jit(self._data_from, compiler_options=self._compile_options)
+            return self.data_jit(*args)
 
     # -- compressed passes --------------------------------------------------------------
     def _flat_fn(self, args: Sequence[Any]) -> tuple[Callable, Any]:
@@ -582,13 +604,14 @@ def prepare_jacobian(
             ``"colors"``: built inside the compiled function from the color vectors passed as
             arguments, so that compile time does not grow with ``n x colors``; ``"auto"``
             (default): constant up to 2^19 seed entries.
-        fast_compile: compile `SparseJacobian.data_jit` with XLA's backend optimizations off
-            (``True``) or on (``False``). ``None`` (default): off for small problems (up to 2^14
-            seed entries, e.g. ``n = 512`` with 11 colors), where they cost 30-45 ms of compile
-            time, a quarter to a third of the whole preparation, and save only 0.01-0.05 ms
-            per Jacobian. The values agree to rounding (1e-14 relative) either way. Jacobians
-            traced into a caller's ``jax.jit`` (`data`, the diffrax solvers) are compiled with
-            the caller's program and options.
+        fast_compile: compile `SparseJacobian.data_jit` for compile speed (``True``: LLVM
+            optimization level 0 and, where the XLA version has them, the legacy fusion
+            emitters) or for evaluation speed (``False``). ``None`` (default): fast for small
+            problems (up to 2^15 seed entries, e.g. ``n = 2048`` with 12 colors), where it
+            halves the compile time, the largest part of the preparation, for 0.05-0.15 ms
+            more per Jacobian. The values agree to rounding (1e-14 relative) either way.
+            Jacobians traced into a caller's ``jax.jit`` (`data`, the diffrax solvers) are
+            compiled with the caller's program and options.
         check_finite: raise `NonFiniteError` if ``args[argnums]`` contains NaN or inf.
         structure: ``"nonsymmetric"`` (default) or ``"symmetric"``: the Jacobian is symmetric
             (the gradient of an energy, a self-adjoint discretization). The pattern must be

@@ -186,6 +186,22 @@ def test_fast_compile_choice_and_values(monkeypatch):
         np.testing.assert_allclose(sj.csc(*a).toarray(), dense, rtol=1e-13, atol=1e-13)
 
 
+def test_compile_options_this_xla_refuses_are_dropped(monkeypatch):
+    # the legacy-emitter option exists in JAX 0.10's XLA only; any refused option is dropped
+    import stiffasd._jacobian as sjac
+
+    bogus = "xla_option_that_does_not_exist"
+    monkeypatch.setattr(sjac, "_FAST_COMPILE_OPTIONS", {**sjac._FAST_COMPILE_OPTIONS, bogus: 1})
+    monkeypatch.setattr(sjac, "_UNSUPPORTED_COMPILE_OPTIONS", set())
+    prob = brusselator_2d(6)
+    a = (0.3, prob.y0, *prob.args)
+    sj = stiffasd.prepare_jacobian(prob.rhs, *a, argnums=1, fast_compile=True)
+    dense = np.asarray(jax.jacfwd(prob.rhs, argnums=1)(*a))
+    np.testing.assert_allclose(sj.csc(*a).toarray(), dense, rtol=1e-13, atol=1e-13)
+    assert bogus in sjac._UNSUPPORTED_COMPILE_OPTIONS
+    assert bogus not in sj._compile_options
+
+
 def test_preparation_traces_the_function_once():
     prob = brusselator_2d(8)
     traces = []

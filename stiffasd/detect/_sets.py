@@ -13,6 +13,7 @@ matrices are kept canonical (sorted column indices, no duplicates) so that union
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -194,7 +195,7 @@ class IndexSets:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self.shape)  # Python ints: exact, and ~10x cheaper than np.prod
 
     @property
     def n(self) -> int:
