@@ -43,7 +43,6 @@ jax.config.update("jax_enable_x64", True)
 import stiffasd  # noqa: E402
 from benchmarks._machine import write_results  # noqa: E402
 from benchmarks.compare_external import interleaved_best  # noqa: E402
-from stiffasd._jacobian import _FAST_COMPILE_OPTIONS  # noqa: E402
 from stiffasd.problems import PROBLEMS  # noqa: E402
 
 
@@ -128,15 +127,16 @@ def run_case(label, problem, pkw, skw, opts) -> dict:
             return flat[consts[2]]
         return sj.coloring.decompress_flat(flat, xp=jnp)
 
-    # the variants are compiled with the options `data_jit` has (fast_compile for small ones)
-    options = _FAST_COMPILE_OPTIONS if getattr(sj, "fast_compile", False) else None
+    # the variants are compiled with the options `data_jit` ended up with (fast_compile for
+    # small programs; known after its first call, which drops options this XLA refuses)
+    data = jax.block_until_ready(sj.data_jit(tt, y, *args))
+    options = getattr(sj, "_compile_options", None)
 
     def _jit(fn):
         return jax.jit(fn, compiler_options=options)
 
     j_barrier = _jit(barrier)
     j_comp = _jit(sj._compressed_from)
-    data = jax.block_until_ready(sj.data_jit(tt, y, *args))
     flat = jax.block_until_ready(j_comp(consts, tt, y, *args))
     assert np.array_equal(np.asarray(j_barrier(consts, tt, y, *args)), np.asarray(data))
     fns = {
