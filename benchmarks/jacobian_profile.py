@@ -1,8 +1,12 @@
 """Where one sparse Jacobian's time goes: the passes, the gather, and what XLA fuses.
 
     /tmp/venv-b2ext/bin/python -m benchmarks.jacobian_profile           # jax 0.11.2 + sparsejac
-    python3 -m benchmarks.jacobian_profile --name jacobian_profile_jax0.10   # older jaxlib
-    python -m benchmarks.jacobian_profile --quick                         # Allen-Cahn N=20 only
+    python3 -m benchmarks.jacobian_profile --tools none --name jacobian_profile_jax0.10
+    python -m benchmarks.jacobian_profile --quick           # Allen-Cahn N=20 only, no files
+    python -m benchmarks.jacobian_profile --cases robertson # matching cases only, no files
+    python -m benchmarks.jacobian_profile --detail          # Allen-Cahn variants + kernel sizes
+
+The narrative of the results is ``results/jacobian_profile_study.md``.
 
 A study for `SparseJacobian.data` (issue 7: stiffasd was 1.6x slower than sparsejac and asdex on
 3D Allen-Cahn with the same 12 passes, and as fast or faster everywhere else). For every case,
@@ -23,7 +27,10 @@ side by side in one process, interleaved in rounds, best of many (ms):
 From the optimized HLO of *data* and *barrier* it records whether the gather shares a fused
 computation with floating-point arithmetic (XLA then recomputes every nonzero's compressed value
 at its gathered index) and whether the two programs have the same operations. Every variant is
-checked to give exactly the values of *data*. Writes ``results/<name>.{json,md}``.
+checked to give exactly the values of *data*. A full run adds the Allen-Cahn N = 20 detail
+(`detail`: buffer layout, gather order, index dtype, constant parameters, a bound for evaluating
+only the nonzeros, the dispatch floor) and the size of the fused gather kernel's machine code
+(`kernel_sizes`, needs ``objdump``). Writes ``results/<name>.{json,md}``.
 """
 
 from __future__ import annotations
