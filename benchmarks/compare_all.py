@@ -1143,6 +1143,24 @@ def _findings(results: Path) -> list[str]:
                 f"- **vs the dense finite-difference default**: {np.min(q):.1f}x to "
                 f"{np.max(q):.1f}x faster (n <= {max(d['n'] for d in dd)})."
             )
+    be = _load(results, "breakeven")
+    if be:
+        rows = be["rows"]
+        won = [r for r in rows if r["full_vs_js_cold"] >= 1.0]
+        lost = [r for r in rows if r["full_vs_js_cold"] < 1.0]
+        longest_lost = max((r["jac_sparsity_s"] for r in lost), default=0.0)
+        lines.append(
+            f"- **Break-even of the one-time setup** (setup "
+            f"{min(r['setup_cold_s'] for r in rows):.2f}-{max(r['setup_cold_s'] for r in rows):.2f}"
+            f" s): the full stack, setup included, is at least as fast as `jac_sparsity` in "
+            f"{len(won)} of {len(rows)} solves; the others are solves that take at most "
+            f"{longest_lost:.2f} s with `jac_sparsity`, where the time stiffasd saves "
+            f"({min(r['full_saving_s'] for r in lost) * 1e3:.0f}-"
+            f"{max(r['full_saving_s'] for r in lost) * 1e3:.0f} ms) is less than the setup."
+            if lost
+            else f"- **Break-even of the one-time setup**: the full stack, setup included, is at "
+            f"least as fast as `jac_sparsity` in all {len(rows)} solves."
+        )
     lines += _findings_external(results)
     return lines
 
