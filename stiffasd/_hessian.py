@@ -212,7 +212,7 @@ def prepare_hessian(
         raise ValueError(
             f"{call}: decompression must be one of {_DECOMPRESSIONS}, got {decompression!r}."
         )
-    args, x, out, _ = _checked_inputs(f, args, argnums, call, check_finite)
+    args, x, out, closed = _checked_inputs(f, args, argnums, call, check_finite)
     if int(np.prod(out.shape)) != 1:
         raise ShapeError(
             f"{call}: f must return a scalar, got an output of shape {tuple(out.shape)}. For a "
@@ -222,9 +222,9 @@ def prepare_hessian(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     if sparsity is None:
-        from .detect import hessian_sparsity
+        from .detect.hessian import traced_hessian_sparsity
 
-        pattern = hessian_sparsity(f, *args, argnums=argnums, strict=strict)
+        pattern = traced_hessian_sparsity(f, tuple(args), argnums, "global", strict, closed)
     else:
         pattern = _as_pattern(sparsity, (n, n), call)
     timings["detect"] = time.perf_counter() - t0

@@ -209,3 +209,16 @@ def test_jac_symmetric_rejects_nonsymmetric():
         stiffasd.prepare_jacobian(lambda y: y, point(3), structure="upper")
     with pytest.raises(ValueError, match="forward"):
         stiffasd.prepare_jacobian(lambda y: y, point(3), structure="symmetric", mode="reverse")
+
+
+def test_preparation_traces_the_function_once():
+    traces = []
+
+    def f(x):
+        traces.append(1)  # runs once per trace
+        return jnp.sum(x[1:] * x[:-1]) + jnp.sum(jnp.sin(x) ** 2)
+
+    x = np.linspace(0.1, 1.0, 30)
+    sh = stiffasd.prepare_hessian(f, x, decompression="direct")
+    assert len(traces) == 1  # the output check and detection share one jaxpr
+    np.testing.assert_allclose(sh.csc(x).toarray(), jax.hessian(f)(x), rtol=1e-12, atol=1e-12)

@@ -529,8 +529,16 @@ def hessian_sparsity(
         TracingError: ``f`` cannot be traced by JAX.
         UnsupportedPrimitiveError: ``strict=True`` and a primitive has no rule.
     """
+    return traced_hessian_sparsity(f, args, argnums, mode, strict)
+
+
+def traced_hessian_sparsity(
+    f: Any, args: tuple, argnums: Any, mode: str, strict: bool, closed: Any = None
+) -> SparsityPattern:
+    """`hessian_sparsity` with the arguments as a tuple and, optionally, the closed jaxpr of
+    ``f(*args)`` already traced by the caller (see `trace_and_seed`)."""
     call = "hessian_sparsity"
-    closed, invals, n = trace_and_seed(call, f, args, argnums, mode)
+    closed, invals, n = trace_and_seed(call, f, args, argnums, mode, closed)
     jaxpr = closed.jaxpr
     outs_info = [aval_info(v.aval) for v in jaxpr.outvars]
     if len(outs_info) != 1 or prod(outs_info[0][0]) != 1:
