@@ -51,7 +51,7 @@ _CONSTANT_SEEDS_MAX = 1 << 19
 # flame_1d(250) 153 -> 51 / 47 -> 101, reservoir(300) 148 -> 51 / 53 -> 118, Brusselator N = 32
 # 119 -> 55 / 123 -> 280; the optimized compile repays itself only after 400-3000 Jacobians
 # (solve_ivp's BDF and Radau take 5-200). JAX 0.11+ has no legacy emitters; level 0 alone saves
-# 30-40% there.
+# 23-41% of the compile there.
 _FAST_COMPILE_MAX = 1 << 15
 _FAST_COMPILE_OPTIONS = {
     "xla_backend_optimization_level": 0,
@@ -647,9 +647,6 @@ def prepare_jacobian(
         pattern = _as_pattern(sparsity, (m, n), call)
     timings["detect"] = time.perf_counter() - t0
 
-    probe = SparseJacobian.__new__(SparseJacobian)  # only for the flat wrapper
-    probe.f, probe.argnums = f, argnums
-    fx, xflat = probe._flat_fn(args)
     forward_ok = _has_jvp(closed)
     if mode == "forward" and not forward_ok:
         raise ValueError(
@@ -659,7 +656,9 @@ def prepare_jacobian(
     if vjp_cost is None:
 
         def vjp_cost():  # measured only when the choice depends on it
-            return _measure_vjp_ratio(fx, xflat)
+            probe = SparseJacobian.__new__(SparseJacobian)  # only for the flat wrapper
+            probe.f, probe.argnums = f, argnums
+            return _measure_vjp_ratio(*probe._flat_fn(args))
 
     t0 = time.perf_counter()
     if structure == "symmetric":  # symmetric Jacobians: see stiffasd/_hessian.py
