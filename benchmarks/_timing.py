@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import numpy as np
 
 
 def compile_and_time(
@@ -29,3 +30,20 @@ def compile_and_time(
         out = jax.block_until_ready(compiled(*args))
         walls.append(time.perf_counter() - start)
     return compile_s, walls, out
+
+
+def loop_time(fn: Callable, x: Any, k: int) -> float:
+    """Seconds per call of ``fn`` (an array -> same-shape array) inside a jitted ``fori_loop`` of
+    ``k`` iterations, best of 3: the cost inside a compiled solve, without dispatch overhead."""
+
+    @jax.jit
+    def many(x, k):
+        return jax.lax.fori_loop(0, k, lambda i, acc: acc + 1e-30 * fn(acc), x)
+
+    many(x, 2).block_until_ready()
+    best = np.inf
+    for _ in range(3):
+        start = time.perf_counter()
+        many(x, k).block_until_ready()
+        best = min(best, time.perf_counter() - start)
+    return best / k

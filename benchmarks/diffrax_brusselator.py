@@ -95,17 +95,24 @@ def run_diffrax(problem, method: str, repeat: int, block_size: int) -> dict:
     return rec
 
 
-def run_scipy(problem, rtol=RTOL, atol=ATOL, method="BDF") -> dict:
-    """solve_ivp with ``jac=stiffasd.jac(rhs)``; ``method`` "BDF"/"Radau" (scipy's classes) or
-    "fixed-BDF" (`stiffasd.scipy.BDF`: fixed-pattern LU)."""
+def prepared_scipy_inputs(problem):
+    """``(fun, jac)`` for solve_ivp, both compiled and warmed up (not timed): the jitted
+    right-hand side returning NumPy arrays and a prepared ``stiffasd.jac``."""
     jac = stiffasd.jac(problem.rhs)
     rhs = jax.jit(problem.rhs)
     rhs(0.0, problem.y0, *problem.args).block_until_ready()
-    jac(0.0, problem.y0, *problem.args)  # detection, coloring, compilation: not timed
+    jac(0.0, problem.y0, *problem.args)  # detection, coloring, compilation
 
     def f(t, y, *a):
         return np.asarray(rhs(t, y, *a))
 
+    return f, jac
+
+
+def run_scipy(problem, rtol=RTOL, atol=ATOL, method="BDF") -> dict:
+    """solve_ivp with ``jac=stiffasd.jac(rhs)``; ``method`` "BDF"/"Radau" (scipy's classes) or
+    "fixed-BDF" (`stiffasd.scipy.BDF`: fixed-pattern LU)."""
+    f, jac = prepared_scipy_inputs(problem)
     t = time.perf_counter()
     sol = solve_ivp(
         f,

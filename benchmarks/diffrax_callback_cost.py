@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import jax
@@ -29,20 +28,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._machine import RESULTS, machine  # noqa: E402
-
-
-def _time(one, x, k: int) -> float:
-    @jax.jit
-    def many(x, k):
-        return jax.lax.fori_loop(0, k, lambda i, a: a + 1e-30 * one(a), x)
-
-    many(x, 2).block_until_ready()
-    best = np.inf
-    for _ in range(3):
-        t = time.perf_counter()
-        many(x, k).block_until_ready()
-        best = min(best, time.perf_counter() - t)
-    return best / k
+from benchmarks._timing import loop_time  # noqa: E402
 
 
 def measure(n: int, k: int) -> dict:
@@ -73,8 +59,8 @@ def measure(n: int, k: int) -> dict:
     return {
         "n": n,
         "nnz": nnz,
-        "fast_ms": 1e3 * _time(fast, x, k),
-        "with_data_ms": 1e3 * _time(with_data, x, k),
+        "fast_ms": 1e3 * loop_time(fast, x, k),
+        "with_data_ms": 1e3 * loop_time(with_data, x, k),
     }
 
 

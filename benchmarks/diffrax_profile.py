@@ -37,7 +37,6 @@ import os
 import resource
 import sys
 import threading
-import time
 from pathlib import Path
 
 import jax
@@ -53,20 +52,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import stiffasd  # noqa: E402
 import stiffasd.diffrax as sdx  # noqa: E402
 from benchmarks._machine import RESULTS, machine  # noqa: E402
-from benchmarks._timing import compile_and_time  # noqa: E402
+from benchmarks._timing import compile_and_time, loop_time  # noqa: E402
+from benchmarks.diffrax_work_precision import DT0, T1, controller_options  # noqa: E402
 from stiffasd.problems import brusselator_2d  # noqa: E402
-
-T1, DT0 = 11.5, 1e-3
-CONTROLLERS = {"default": {}, "pid": {"pcoeff": 0.3, "icoeff": 0.4}}
-
-
-def controller_options(name: str) -> dict:
-    """``default``, ``pid``, optionally suffixed ``-fmaxF`` (factormax = F)."""
-    base, _, fmax = name.partition("-fmax")
-    opts = dict(CONTROLLERS[base])
-    if fmax:
-        opts["factormax"] = float(fmax)
-    return opts
 
 
 class _Rejections:
@@ -103,33 +91,14 @@ class CountingPID(diffrax.PIDController):
         return out
 
 
-def _loop_time(fn, x, k: int) -> float:
-    """Seconds per call of ``fn`` inside a jitted fori_loop (no dispatch overhead)."""
-
-    @jax.jit
-    def many(x, k):
-        def body(i, acc):
-            return acc + 1e-30 * fn(acc)
-
-        return jax.lax.fori_loop(0, k, body, x)
-
-    many(x, 2).block_until_ready()
-    best = np.inf
-    for _ in range(3):
-        t = time.perf_counter()
-        many(x, k).block_until_ready()
-        best = min(best, time.perf_counter() - t)
-    return best / k
-
-
 def unit_costs(problem) -> dict:
     """Cost of one RHS evaluation, one sparse Jacobian, one no-op callback round trip."""
     p = jnp.asarray(problem.args[0])
     y0 = jnp.asarray(problem.y0)
     rhs = problem.rhs
     sj = stiffasd.prepare_jacobian(lambda y: rhs(1.0, y, p), y0, mode="forward")
-    rhs_s = _loop_time(lambda y: rhs(1.0, y, p), y0, 2000)
-    jac_s = _loop_time(lambda y: jnp.sum(sj.data(y)) + y, y0, 200)
+    rhs_s = loop_time(lambda y: rhs(1.0, y, p), y0, 2000)
+    jac_s = loop_time(lambda y: jnp.sum(sj.data(y)) + y, y0, 200)
 
     def host_identity(h, b):
         return np.asarray(b), np.True_
@@ -144,7 +113,7 @@ def unit_costs(problem) -> dict:
         )
         return x
 
-    callback_s = _loop_time(noop_solve, y0, 2000)
+    callback_s = loop_time(noop_solve, y0, 2000)
     return {"rhs_s": rhs_s, "jacobian_s": jac_s, "callback_s": callback_s, "ncolors": sj.ncolors}
 
 

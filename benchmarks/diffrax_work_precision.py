@@ -8,7 +8,7 @@ Every method solves `stiffasd.problems.brusselator_2d(N)` on t in [0, 11.5] with
 
 * diffrax (``--diffrax``: Kvaerno5, KenCarp4, ...) with ``stiffasd.diffrax.sparse(solver)``
   (direct sparse LU; ``Kvaerno5:diffrax`` for diffrax's own VeryChord termination, see
-  `stiffasd.diffrax.SparseVeryChord`), a PIDController (``--controller``, see diffrax_profile.py), dt0 = 1e-3;
+  `stiffasd.diffrax.SparseVeryChord`), a PIDController (``--controller``, see `controller_options`), dt0 = 1e-3;
   compile time (lower + compile) is reported apart, run time is the best of ``--repeat`` runs of
   the compiled solve;
 * scipy ``solve_ivp`` with ``method=stiffasd.scipy.BDF`` / ``stiffasd.scipy.Radau`` and
@@ -43,11 +43,11 @@ from scipy.integrate import solve_ivp  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import stiffasd  # noqa: E402
 import stiffasd.diffrax as sdx  # noqa: E402
 import stiffasd.scipy as ss  # noqa: E402
 from benchmarks._machine import RESULTS, machine  # noqa: E402
 from benchmarks._timing import compile_and_time  # noqa: E402
+from benchmarks.diffrax_brusselator import prepared_scipy_inputs  # noqa: E402
 from stiffasd.problems import brusselator_2d  # noqa: E402
 
 T1, DT0 = 11.5, 1e-3
@@ -79,14 +79,7 @@ def reference(problem, cache_dir: Path, method: str = "radau") -> np.ndarray:
 
 
 def run_scipy(problem, method: str, rtol: float, atol: float, repeat: int) -> dict:
-    jac = stiffasd.jac(problem.rhs)
-    rhs = jax.jit(problem.rhs)
-    rhs(0.0, problem.y0, *problem.args).block_until_ready()
-    jac(0.0, problem.y0, *problem.args)  # detection, coloring, compilation: not timed
-
-    def f(t, y, *a):
-        return np.asarray(rhs(t, y, *a))
-
+    f, jac = prepared_scipy_inputs(problem)  # compiled and prepared: not timed
     cls = {"BDF": ss.BDF, "Radau": ss.Radau}[method]
     best = np.inf
     for _ in range(repeat):
