@@ -180,12 +180,14 @@ class DirectLU:
             the Brusselator, docs/diffrax.md). False lets SuperLU reorder at every
             factorization (with ``permc_spec`` if it is one of SuperLU's orderings, else
             ``"MMD_AT_PLUS_A"``).
+        panel_size: SuperLU's panel width (default `stiffasd.scipy.PANEL_SIZE`).
         cache: the handle cache; the process-wide `factor_cache` by default.
     """
 
     permc_spec: str = "auto"
     diag_pivot_thresh: float = 0.1
     reuse_ordering: bool = True
+    panel_size: int | None = None
     cache: FactorCache = field(default=factor_cache, repr=False)
 
     def bind(self, pattern: SparsityPattern) -> _BoundDirect:
@@ -196,15 +198,23 @@ class _Unordered:
     """Factor with SuperLU's own ordering at every call (``reuse_ordering=False``); same
     ``factor(jdata, sigma, alpha) -> .solve(b)`` interface as `FixedPatternLU`."""
 
-    def __init__(self, indptr, indices, n, permc_spec, diag_pivot_thresh):
+    def __init__(self, indptr, indices, n, permc_spec, diag_pivot_thresh, panel_size):
+        from .scipy import _check_panel_size
+
         self.indptr, self.indices, self.n = indptr, indices, n
         self.permc_spec, self.diag_pivot_thresh = permc_spec, diag_pivot_thresh
+        self.panel_size = _check_panel_size(panel_size, "DirectLU")
 
     def factor(self, jdata, sigma=0.0, alpha=-1.0):
         a = sp.csc_matrix((-alpha * jdata, self.indices, self.indptr), shape=(self.n, self.n))
         if sigma != 0:
             a = (a + sigma * sp.identity(self.n, format="csc")).tocsc()
-        return spla.splu(a, permc_spec=self.permc_spec, diag_pivot_thresh=self.diag_pivot_thresh)
+        return spla.splu(
+            a,
+            permc_spec=self.permc_spec,
+            diag_pivot_thresh=self.diag_pivot_thresh,
+            panel_size=self.panel_size,
+        )
 
 
 class _BoundDirect:
@@ -224,6 +234,7 @@ class _BoundDirect:
                 n,
                 ordering=cfg.permc_spec,
                 diag_pivot_thresh=cfg.diag_pivot_thresh,
+                panel_size=cfg.panel_size,
             )
             # The ordering depends on the structure only: fix it now, on a diagonally dominant
             # matrix with this pattern, so that factorizations made inside jit (possibly from
@@ -235,7 +246,9 @@ class _BoundDirect:
             spec = cfg.permc_spec
             if spec in ("auto", "METIS", "RCM") or not isinstance(spec, str):
                 spec = "MMD_AT_PLUS_A"  # orderings SuperLU computes itself at every call
-            self.engine = _Unordered(indptr, indices, n, spec, cfg.diag_pivot_thresh)
+            self.engine = _Unordered(
+                indptr, indices, n, spec, cfg.diag_pivot_thresh, cfg.panel_size
+            )
 
     # host side -----------------------------------------------------------------------
     def _factor_one(self, data: np.ndarray) -> Any | None:

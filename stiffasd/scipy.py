@@ -44,6 +44,29 @@ __all__ = [
 #: order, or an explicit permutation array.
 ORDERINGS = ("auto", "METIS", "MMD_AT_PLUS_A", "COLAMD", "MMD_ATA", "RCM", "NATURAL")
 
+#: SuperLU's panel width used by `FixedPatternLU` (SuperLU's own default is 20). Narrow panels
+#: suit the small supernodes of method-of-lines Newton matrices; measured in
+#: benchmarks/results/superlu_panel.md.
+PANEL_SIZE = 4
+#: Widest panel accepted: SuperLU's own default. Wider panels corrupted the heap of scipy 1.17's
+#: SuperLU (crashes with "double free or corruption" in a stress test of widths 22-100).
+MAX_PANEL_SIZE = 20
+
+
+def _check_panel_size(panel_size: int | None, where: str) -> int:
+    if panel_size is None:
+        return PANEL_SIZE
+    if (
+        isinstance(panel_size, bool)
+        or not isinstance(panel_size, (int, np.integer))
+        or not (1 <= panel_size <= MAX_PANEL_SIZE)
+    ):
+        raise ValueError(
+            f"{where}(panel_size={panel_size!r}): expected an int from 1 to {MAX_PANEL_SIZE} "
+            "(SuperLU's default width; wider panels corrupt its memory)."
+        )
+    return int(panel_size)
+
 
 def nested_dissection(rows: Any, cols: Any, n: int) -> np.ndarray:
     """Fill-reducing symmetric ordering of a square pattern: METIS multilevel nested dissection
@@ -222,6 +245,8 @@ class FixedPatternLU:
         ordering: one of `ORDERINGS` or a permutation array of length ``n``.
         diag_pivot_thresh: SuperLU's threshold for preferring the diagonal pivot (1.0: partial
             pivoting, scipy's default).
+        panel_size: SuperLU's panel width (columns eliminated together in its depth-first
+            search), 1 to `MAX_PANEL_SIZE`; see `PANEL_SIZE` for the default.
 
     Attributes:
         nnz: entries of the Newton-matrix pattern.
@@ -240,6 +265,7 @@ class FixedPatternLU:
         *,
         ordering: str | Any = "auto",
         diag_pivot_thresh: float = 1.0,
+        panel_size: int | None = None,
     ):
         indptr = np.asarray(indptr, dtype=np.int64)
         indices = np.asarray(indices, dtype=np.int64)
@@ -276,6 +302,7 @@ class FixedPatternLU:
             else "permutation"
         )
         self.diag_pivot_thresh = float(diag_pivot_thresh)
+        self.panel_size = _check_panel_size(panel_size, "FixedPatternLU")
         self.stats = dict(n_factor=0, factor_s=0.0, n_solve=0, solve_s=0.0, ordering_s=0.0)
         self._last: _Factor | None = None
 
@@ -390,14 +417,7 @@ class FixedPatternLU:
         if not self._ordered:
             fac = self._first_factor(data)
         else:
-            A = sp.csc_matrix((data, self._aindices, self._aindptr), shape=(self.n, self.n))
-            lu = splu(
-                A,
-                permc_spec="NATURAL",
-                diag_pivot_thresh=self.diag_pivot_thresh,
-                options=dict(SymmetricMode=self.diag_pivot_thresh < 1.0),
-            )
-            fac = _Factor(lu, self._q, self.stats)
+            fac = _Factor(self._splu(data), self._q, self.stats)
         self._last = fac
         self.stats["n_factor"] += 1
         self.stats["factor_s"] += time.perf_counter() - t0
@@ -411,7 +431,7 @@ class FixedPatternLU:
         if isinstance(ordering, str) and ordering in ("MMD_AT_PLUS_A", "COLAMD", "MMD_ATA"):
             # SuperLU orders (and factors) this first matrix itself; its column permutation is
             # then reused symmetrically, so the result of this call is a valid factor as is.
-            lu = splu(A, permc_spec=ordering)
+            lu = self._splu(data, ordering)
             q = np.argsort(lu.perm_c).astype(np.int64)
             fac = _Factor(lu, None, self.stats)
         else:
@@ -430,11 +450,19 @@ class FixedPatternLU:
         self._ordered = True
         self.stats["ordering_s"] += time.perf_counter() - t0
         if fac is None:
-            data = self._relayout(data)
-            A = sp.csc_matrix((data, self._aindices, self._aindptr), shape=(self.n, self.n))
-            lu = splu(A, permc_spec="NATURAL", diag_pivot_thresh=self.diag_pivot_thresh)
-            fac = _Factor(lu, q, self.stats)
+            fac = _Factor(self._splu(self._relayout(data)), q, self.stats)
         return fac
+
+    def _splu(self, data: np.ndarray, permc_spec: str = "NATURAL"):
+        """SuperLU on the matrix with CSC data ``data`` in the current layout."""
+        A = sp.csc_matrix((data, self._aindices, self._aindptr), shape=(self.n, self.n))
+        return splu(
+            A,
+            permc_spec=permc_spec,
+            diag_pivot_thresh=self.diag_pivot_thresh,
+            panel_size=self.panel_size,
+            options=dict(SymmetricMode=self.diag_pivot_thresh < 1.0),
+        )
 
     def _relayout(self, data_natural: np.ndarray) -> np.ndarray:
         """Move data assembled in the unpermuted (key-sorted) layout into the current one."""
@@ -499,10 +527,11 @@ class _NewtonLU:
     """Caches the `FixedPatternLU` of the Jacobian pattern seen by one solver and follows pattern
     changes (a new pattern inside the old one reuses it; any other triggers a new analysis)."""
 
-    def __init__(self, n: int, ordering, diag_pivot_thresh):
+    def __init__(self, n: int, ordering, diag_pivot_thresh, panel_size=None):
         self.n = n
         self.ordering = ordering
         self.diag_pivot_thresh = diag_pivot_thresh
+        self.panel_size = panel_size
         self.flu: FixedPatternLU | None = None
         self.n_symbolic = 0
         self._indptr = self._indices = None  # pattern arrays matching flu's J order
@@ -528,6 +557,7 @@ class _NewtonLU:
             self.n,
             ordering=self.ordering,
             diag_pivot_thresh=self.diag_pivot_thresh,
+            panel_size=self.panel_size,
         )
         self._indptr, self._indices = J.indptr, J.indices
         self._sub = None
@@ -562,12 +592,12 @@ class _NewtonLU:
         return self.flu.factor(J.data, sigma)
 
 
-def _install_hooks(solver, ordering, diag_pivot_thresh) -> None:
+def _install_hooks(solver, ordering, diag_pivot_thresh, panel_size=None) -> None:
     """Replace scipy's LU hooks of a constructed BDF/Radau when its Jacobian is sparse; a dense
     Jacobian keeps scipy's dense LAPACK path untouched."""
     if not sp.issparse(solver.J):
         return
-    newton = _NewtonLU(solver.n, ordering, diag_pivot_thresh)
+    newton = _NewtonLU(solver.n, ordering, diag_pivot_thresh, panel_size)
     solver._newton_lu = newton
 
     def lu(M):
@@ -584,7 +614,7 @@ def _install_hooks(solver, ordering, diag_pivot_thresh) -> None:
 
 _OPTIONS_DOC = """
     Extra options (on top of scipy's, passed through ``solve_ivp(..., method=stiffasd.scipy.{name},
-    ordering=..., diag_pivot_thresh=...)``):
+    ordering=..., diag_pivot_thresh=..., panel_size=...)``):
 
     Args:
         ordering: fill-reducing ordering computed once per solve: ``"auto"`` (default:
@@ -597,6 +627,7 @@ _OPTIONS_DOC = """
             array.
         diag_pivot_thresh: SuperLU's diagonal pivot threshold (1.0 = partial pivoting, scipy's
             default; smaller values prefer the diagonal).
+        panel_size: SuperLU's panel width (default `stiffasd.scipy.PANEL_SIZE`).
 
     Counters of the sparse linear algebra (``n_factor``, ``factor_s``, ``n_solve``, ``solve_s``,
     ``ordering_s``, ``n_symbolic``) are in ``solver.lu_stats``; after ``solve_ivp`` (which does
@@ -618,9 +649,20 @@ class _FixedPatternSolver:
     """The part BDF and Radau share: install the fixed-pattern LU hooks after scipy's
     ``__init__`` (which has validated the Jacobian), and expose the counters."""
 
-    def __init__(self, fun, t0, y0, t_bound, *, ordering="auto", diag_pivot_thresh=1.0, **options):
+    def __init__(
+        self,
+        fun,
+        t0,
+        y0,
+        t_bound,
+        *,
+        ordering="auto",
+        diag_pivot_thresh=1.0,
+        panel_size=None,
+        **options,
+    ):
         super().__init__(fun, t0, y0, t_bound, **options)
-        _install_hooks(self, ordering, diag_pivot_thresh)
+        _install_hooks(self, ordering, diag_pivot_thresh, panel_size)
         if hasattr(self, "_newton_lu"):
             _LAST_STATS["stats"] = lambda s=self._newton_lu: s.stats
         else:

@@ -164,6 +164,39 @@ def test_fixed_pattern_lu_solves(ordering, sigma):
     assert F.fill >= F.nnz
 
 
+@pytest.mark.parametrize("ordering", ["METIS", "MMD_AT_PLUS_A"])
+def test_fixed_pattern_lu_panel_size(ordering):
+    """SuperLU's panel width changes how the numeric phase is blocked, not the factorization:
+    every width solves the same systems, with the default `PANEL_SIZE` in use."""
+    rng = np.random.default_rng(5)
+    J = (_grid_laplacian(9) + sp.random(81, 81, density=0.03, random_state=6)).tocsc()
+    n = J.shape[0]
+    engines = {
+        w: ss.FixedPatternLU(J.indptr, J.indices, n, ordering=ordering, panel_size=w)
+        for w in (None, 1, 3, ss.MAX_PANEL_SIZE)
+    }
+    assert engines[None].panel_size == ss.PANEL_SIZE
+    for alpha in (0.01, 0.5):
+        data = rng.standard_normal(J.nnz)
+        A = (sp.identity(n) - alpha * sp.csc_matrix((data, J.indices, J.indptr), J.shape)).tocsc()
+        b = rng.standard_normal(n)
+        x = spsolve(A, b)
+        for eng in engines.values():
+            np.testing.assert_allclose(eng.factor(data, 1.0, alpha).solve(b), x, rtol=1e-10)
+    for bad in (0, ss.MAX_PANEL_SIZE + 1, 2.5):  # wider panels corrupt SuperLU's memory
+        with pytest.raises(ValueError, match="panel_size"):
+            ss.FixedPatternLU(J.indptr, J.indices, n, panel_size=bad)
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_panel_size_option_reaches_the_lu(method):
+    P = PROBLEMS["diffusion_reaction"]()
+    ref = _solve(P, METHODS[method], jac=P.jac)
+    sol = _solve(P, METHODS[method], jac=P.jac, panel_size=1)
+    _assert_same_run(ref, sol)
+    assert ss.last_lu_stats()["n_factor"] == sol.nlu
+
+
 def _grid_laplacian(m: int) -> sp.csc_matrix:
     t = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(m, m))
     return (sp.kron(t, sp.identity(m)) + sp.kron(sp.identity(m), t)).tocsc()
