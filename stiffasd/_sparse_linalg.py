@@ -190,6 +190,11 @@ class DirectLU:
     panel_size: int | None = None
     cache: FactorCache = field(default=factor_cache, repr=False)
 
+    def __post_init__(self):
+        from .scipy import _check_panel_size
+
+        _check_panel_size(self.panel_size, "DirectLU")  # at construction, not inside a solve
+
     def bind(self, pattern: SparsityPattern) -> _BoundDirect:
         return _BoundDirect(self, pattern)
 

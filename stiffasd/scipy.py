@@ -427,7 +427,6 @@ class FixedPatternLU:
         """Factor the first matrix and fix the ordering for all later ones."""
         t0 = time.perf_counter()
         ordering = self.ordering
-        A = sp.csc_matrix((data, self._aindices, self._aindptr), shape=(self.n, self.n))
         if isinstance(ordering, str) and ordering in ("MMD_AT_PLUS_A", "COLAMD", "MMD_ATA"):
             # SuperLU orders (and factors) this first matrix itself; its column permutation is
             # then reused symmetrically, so the result of this call is a valid factor as is.
@@ -440,6 +439,7 @@ class FixedPatternLU:
             elif isinstance(ordering, str) and ordering == "METIS":
                 q = nested_dissection(self._rows, self._cols, self.n)
             elif isinstance(ordering, str) and ordering == "RCM":
+                A = sp.csc_matrix((data, self._aindices, self._aindptr), shape=(self.n, self.n))
                 q = np.asarray(reverse_cuthill_mckee(A, symmetric_mode=False), dtype=np.int64)
             elif isinstance(ordering, str):  # NATURAL
                 q = None
@@ -661,6 +661,7 @@ class _FixedPatternSolver:
         panel_size=None,
         **options,
     ):
+        panel_size = _check_panel_size(panel_size, f"stiffasd.scipy.{type(self).__name__}")
         super().__init__(fun, t0, y0, t_bound, **options)
         _install_hooks(self, ordering, diag_pivot_thresh, panel_size)
         if hasattr(self, "_newton_lu"):

@@ -313,7 +313,14 @@ def _random_system(n, seed=0):
     return pattern, jnp.asarray(a.data), a.toarray(), rng.standard_normal(n)
 
 
-@pytest.mark.parametrize("solver", [DirectLU(), Krylov(rtol=1e-12, restart=20, block_size=3)])
+@pytest.mark.parametrize(
+    "solver",
+    [
+        DirectLU(),
+        DirectLU(reuse_ordering=False, panel_size=1),
+        Krylov(rtol=1e-12, restart=20, block_size=3),
+    ],
+)
 def test_linear_solvers_against_dense(solver):
     pattern, data, dense, b = _random_system(20)
     bound = solver.bind(pattern)
@@ -324,6 +331,13 @@ def test_linear_solvers_against_dense(solver):
     bs = jnp.stack([jnp.asarray(b), -jnp.asarray(b)])
     xs = jax.vmap(lambda d, b: bound.solve(bound.factor(d), b))(datas, bs)
     np.testing.assert_allclose(np.asarray(xs[1]), np.linalg.solve(2 * dense, -b), rtol=1e-8)
+
+
+def test_direct_lu_panel_size_is_checked():
+    # SuperLU corrupts its heap with panels wider than its default: refused at construction
+    for bad in (0, 21):
+        with pytest.raises(ValueError, match=rf"DirectLU\(panel_size={bad}\)"):
+            DirectLU(panel_size=bad)
 
 
 def test_evicted_factorization_is_recomputed_from_data():

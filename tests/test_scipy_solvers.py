@@ -194,7 +194,11 @@ def test_panel_size_option_reaches_the_lu(method):
     ref = _solve(P, METHODS[method], jac=P.jac)
     sol = _solve(P, METHODS[method], jac=P.jac, panel_size=1)
     _assert_same_run(ref, sol)
-    assert ss.last_lu_stats()["n_factor"] == sol.nlu
+    solver = METHODS[method](P.rhs, P.t_span[0], P.y0, P.t_span[1], jac=P.jac, panel_size=1)
+    solver.step()
+    assert solver._newton_lu.flu.panel_size == 1
+    with pytest.raises(ValueError, match=r"stiffasd.scipy.\w+\(panel_size=21\)"):
+        _solve(P, METHODS[method], jac=P.jac, panel_size=21)
 
 
 def _grid_laplacian(m: int) -> sp.csc_matrix:
