@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import stiffasd  # noqa: E402
 from benchmarks._machine import RESULTS, machine  # noqa: E402
-from stiffasd._sparse_linalg import DirectLU, FactorCache, Krylov, with_diagonal  # noqa: E402
+from stiffasd.linalg import DirectLU, FactorCache, Krylov, with_diagonal  # noqa: E402
 from stiffasd.problems import brusselator_2d  # noqa: E402
 
 

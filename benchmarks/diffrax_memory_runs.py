@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import stiffasd.diffrax as sdx  # noqa: E402
 from benchmarks._machine import RESULTS, machine  # noqa: E402
-from stiffasd._sparse_linalg import FactorCache  # noqa: E402
+from stiffasd.linalg import FactorCache  # noqa: E402
 from stiffasd.problems import brusselator_2d  # noqa: E402
 
 

@@ -51,8 +51,8 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from ._jacobian import prepare_jacobian
-from ._sparse_linalg import DirectLU, Krylov, factor_cache, with_diagonal
 from .errors import MissingDependencyError, PrecisionWarning, ShapeError, TracingError
+from .linalg import DirectLU, Krylov, factor_cache, with_diagonal
 
 try:
     import diffrax as _diffrax

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 import stiffasd
 import stiffasd.diffrax as sdx
 from benchmarks.diffrax_problems import brusselator_2d, heat_reaction_1d, robertson
-from stiffasd._sparse_linalg import DirectLU, FactorCache, Krylov
+from stiffasd.linalg import DirectLU, FactorCache, Krylov
 from stiffasd.pattern import SparsityPattern
 
 

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from scipy.integrate import solve_ivp
-from scipy.sparse.linalg import splu, spsolve
 
 import stiffasd.scipy as ss
 from benchmarks.solvers_problems import (
@@ -141,53 +140,6 @@ def test_pattern_changes_are_followed():
     assert stats["n_factor"] == sol.nlu
 
 
-@pytest.mark.parametrize(
-    "ordering", ["auto", "METIS", "MMD_AT_PLUS_A", "COLAMD", "MMD_ATA", "RCM", "NATURAL", "perm"]
-)
-@pytest.mark.parametrize("sigma", [1.0, 2.5 + 1.5j])
-def test_fixed_pattern_lu_solves(ordering, sigma):
-    rng = np.random.default_rng(3)
-    n = 80
-    J = sp.random(n, n, density=0.05, random_state=4, format="csc") + sp.diags(rng.random(n - 1), 1)
-    J = J.tocsc()
-    if ordering == "perm":
-        ordering = rng.permutation(n)
-    F = ss.FixedPatternLU(J.indptr, J.indices, n, ordering=ordering)
-    for alpha in (0.3, 2.0, 0.05):  # same pattern, new values: the first fixes the ordering
-        data = rng.standard_normal(J.nnz)
-        Jk = sp.csc_matrix((data, J.indices, J.indptr), shape=J.shape)
-        A = (sigma * sp.identity(n) - alpha * Jk).tocsc()
-        fac = F.factor(data, sigma, alpha)
-        b = rng.standard_normal(n)
-        np.testing.assert_allclose(fac.solve(b), spsolve(A, b), rtol=1e-9, atol=1e-11)
-    assert F.stats["n_factor"] == 3
-    assert F.fill >= F.nnz
-
-
-@pytest.mark.parametrize("ordering", ["METIS", "MMD_AT_PLUS_A"])
-def test_fixed_pattern_lu_panel_size(ordering):
-    """SuperLU's panel width changes how the numeric phase is blocked, not the factorization:
-    every width solves the same systems, with the default `PANEL_SIZE` in use."""
-    rng = np.random.default_rng(5)
-    J = (_grid_laplacian(9) + sp.random(81, 81, density=0.03, random_state=6)).tocsc()
-    n = J.shape[0]
-    engines = {
-        w: ss.FixedPatternLU(J.indptr, J.indices, n, ordering=ordering, panel_size=w)
-        for w in (None, 1, 3, ss.MAX_PANEL_SIZE)
-    }
-    assert engines[None].panel_size == ss.PANEL_SIZE
-    for alpha in (0.01, 0.5):
-        data = rng.standard_normal(J.nnz)
-        A = (sp.identity(n) - alpha * sp.csc_matrix((data, J.indices, J.indptr), J.shape)).tocsc()
-        b = rng.standard_normal(n)
-        x = spsolve(A, b)
-        for eng in engines.values():
-            np.testing.assert_allclose(eng.factor(data, 1.0, alpha).solve(b), x, rtol=1e-10)
-    for bad in (0, ss.MAX_PANEL_SIZE + 1, 2.5):  # wider panels corrupt SuperLU's memory
-        with pytest.raises(ValueError, match="panel_size"):
-            ss.FixedPatternLU(J.indptr, J.indices, n, panel_size=bad)
-
-
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_panel_size_option_reaches_the_lu(method):
     P = PROBLEMS["diffusion_reaction"]()
@@ -199,113 +151,6 @@ def test_panel_size_option_reaches_the_lu(method):
     assert solver._newton_lu.flu.panel_size == 1
     with pytest.raises(ValueError, match=r"stiffasd.scipy.\w+\(panel_size=21\)"):
         _solve(P, METHODS[method], jac=P.jac, panel_size=21)
-
-
-def _grid_laplacian(m: int) -> sp.csc_matrix:
-    t = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(m, m))
-    return (sp.kron(t, sp.identity(m)) + sp.kron(sp.identity(m), t)).tocsc()
-
-
-def test_nested_dissection_is_a_fill_reducing_permutation():
-    A = _grid_laplacian(24)
-    n = A.shape[0]
-    rows, cols = A.nonzero()
-    order = ss.nested_dissection(rows, cols, n)
-    assert order.dtype == np.int64
-    np.testing.assert_array_equal(np.sort(order), np.arange(n))
-
-    def fill(perm):
-        B = A[perm][:, perm].tocsc()
-        lu = splu(B, permc_spec="NATURAL", diag_pivot_thresh=0.0)
-        return lu.L.nnz + lu.U.nnz
-
-    natural = fill(np.arange(n))
-    nd = fill(order)
-    assert nd < 0.6 * natural, (nd, natural)
-    # a pattern with no coupling, a single unknown, and an unsymmetric pattern (A + A^T is used)
-    np.testing.assert_array_equal(ss.nested_dissection([0, 1, 2], [0, 1, 2], 3), np.arange(3))
-    np.testing.assert_array_equal(ss.nested_dissection([0], [0], 1), [0])
-    perm = ss.nested_dissection([0, 1, 2], [1, 2, 3], 4)
-    np.testing.assert_array_equal(np.sort(perm), np.arange(4))
-
-
-def test_default_ordering_is_nested_dissection():
-    A = _grid_laplacian(16)
-    n = A.shape[0]
-    F = ss.FixedPatternLU(A.indptr, A.indices, n)
-    assert F.ordering == "auto" and F.chosen_ordering is None
-    fac = F.factor(A.data, 1.0, 0.5)
-    assert F.chosen_ordering == "METIS"  # a 2D grid: nested dissection predicts less fill
-    b = np.arange(n, dtype=float)
-    np.testing.assert_allclose(
-        fac.solve(b), spsolve((sp.identity(n) - 0.5 * A).tocsc(), b), rtol=1e-12
-    )
-    assert F.stats["ordering_s"] > 0
-
-
-def test_auto_ordering_picks_the_band_order_on_a_chain_with_a_hub():
-    """A chain coupled to one hub (the reservoir arrowhead): the hub goes last, and the chain is
-    ordered as a band (no fill), where nested dissection's separators would cost fill."""
-    n = 400
-    rows = np.concatenate(
-        [np.arange(n - 1), np.arange(1, n), np.zeros(n - 1, int), np.arange(1, n)]
-    )
-    cols = np.concatenate(
-        [np.arange(1, n), np.arange(n - 1), np.arange(1, n), np.zeros(n - 1, int)]
-    )
-    name, order = ss.choose_ordering(rows, cols, n)
-    np.testing.assert_array_equal(np.sort(order), np.arange(n))
-    assert name == "RCM"
-    sym = ss._symmetric_keys(rows, cols, n)
-    fills = {
-        k: ss._predicted_fill(sym, n, o)
-        for k, o in (("auto", order), ("nd", ss.nested_dissection(rows, cols, n)))
-    }
-    assert fills["auto"] <= fills["nd"]
-    # the predicted Cholesky count agrees with a dense check on a small case
-    A = sp.coo_matrix((np.ones(rows.size), (rows, cols)), shape=(n, n)).toarray() != 0
-    A = A | A.T | np.eye(n, dtype=bool)
-    P = A[np.ix_(order, order)].astype(float) + n * np.eye(n)
-    L = np.linalg.cholesky(P)
-    assert fills["auto"] == int(np.count_nonzero(np.abs(L) > 0))
-    # dense vertices go last in nested dissection
-    nd = ss.nested_dissection(rows, cols, n)
-    assert nd[-1] == 0
-
-
-def test_fixed_pattern_lu_duplicates_and_subpattern():
-    n = 30
-    rows = np.array([0, 0, 5, 7, 7, 29])
-    cols = np.array([0, 0, 3, 7, 7, 1])
-    indptr = np.searchsorted(np.sort(cols), np.arange(n + 1))
-    order = np.argsort(cols, kind="stable")
-    F = ss.FixedPatternLU(indptr, rows[order], n)
-    vals = np.arange(1.0, 7.0)[order]
-    fac = F.factor(vals, 10.0, 1.0)
-    A = (
-        10.0 * np.eye(n)
-        - sp.coo_matrix((np.arange(1.0, 7.0), (rows, cols)), shape=(n, n)).toarray()
-    )
-    b = np.arange(n, dtype=float)
-    np.testing.assert_allclose(fac.solve(b), np.linalg.solve(A, b), rtol=1e-12)
-    sub = sp.csc_matrix(([2.0], ([5], [3])), shape=(n, n))
-    pos = F.contains(sub.indptr, sub.indices)
-    assert pos is not None
-    fac = F.factor(sub.data, 1.0, 1.0, keypos=pos)
-    np.testing.assert_allclose(
-        fac.solve(b), np.linalg.solve(np.eye(n) - sub.toarray(), b), rtol=1e-12
-    )
-    far = sp.csc_matrix(([1.0], ([20], [10])), shape=(n, n))
-    assert F.contains(far.indptr, far.indices) is None
-
-
-def test_fixed_pattern_lu_errors():
-    with pytest.raises(ValueError, match="ordering"):
-        ss.FixedPatternLU([0, 1, 2], [0, 1], 2, ordering="AMD")
-    with pytest.raises(ValueError, match="permutation"):
-        ss.FixedPatternLU([0, 1, 2], [0, 1], 2, ordering=[0, 0])
-    with pytest.raises(ShapeError, match="indptr"):
-        ss.FixedPatternLU([0, 1], [0, 1], 2)
 
 
 # --------------------------------------------------------------------------------------- banded

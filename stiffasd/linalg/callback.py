@@ -1,20 +1,12 @@
-"""Sparse linear algebra for fixed-pattern matrices inside jit: a direct LU and a Krylov solver.
+"""The host LU inside jit: `DirectLU` reaches `FixedPatternLU` through `jax.pure_callback`.
 
-Both work on a square `SparsityPattern` and a data vector in the pattern's CSC order (the order
-`SparseJacobian.data` produces), and both split work the way a chord/Newton iteration wants it:
-`factor(data)` once per matrix, `solve(state, b)` once per iteration.
-
-* `DirectLU`: the scipy side's fixed-pattern LU (`stiffasd.scipy.FixedPatternLU`) on the host,
-  reached through `jax.pure_callback`. `factor` returns an integer *handle* to a factorization
-  kept in a small process-wide LRU cache (`FactorCache`); `solve` looks the handle up. The cache
-  holds at most ``maxsize`` factorizations, so memory stays bounded however long the integration
-  runs: an evicted factorization is simply recomputed from the data vector, which the solver
-  state carries along (and which a second callback hands over only on such a miss). The handle
-  is therefore only an optimisation, never a correctness dependency. CPU only (the callback runs
-  on the host). Supports `jax.vmap` (the callbacks take a batch).
-* `Krylov`: restarted GMRES (Saad & Schultz 1986) with a block-Jacobi preconditioner built from
-  the same data vector; pure JAX (segment-sum CSC matvec, batched dense block inverses), so it
-  runs on CPU and GPU and under `jax.vmap`.
+``factor(data)`` returns an integer *handle* to a factorization kept in a small process-wide LRU
+cache (`FactorCache`); ``solve(state, b)`` looks the handle up. The cache holds at most
+``maxsize`` factorizations, so memory stays bounded however long the integration runs: an
+evicted factorization is simply recomputed from the data vector, which the solver state carries
+along (and which a second callback hands over only on such a miss). The handle is therefore only
+an optimisation, never a correctness dependency. CPU only (the callback runs on the host).
+Supports `jax.vmap` (the callbacks take a batch).
 """
 
 from __future__ import annotations
@@ -32,16 +24,10 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from .errors import ShapeError
-from .pattern import SparsityPattern
+from ..pattern import SparsityPattern
+from .superlu import FixedPatternLU, _check_panel_size
 
-__all__ = [
-    "FactorCache",
-    "factor_cache",
-    "DirectLU",
-    "Krylov",
-    "with_diagonal",
-]
+__all__ = ["FactorCache", "factor_cache", "DirectLU"]
 
 IDENTITY_HANDLE = -1  # the matrix is the identity: solve returns the right-hand side
 FAILED_HANDLE = -2  # the factorization failed (singular): solve returns NaN
@@ -137,38 +123,17 @@ class FactorCache:
 factor_cache = FactorCache()
 
 
-def with_diagonal(pattern: SparsityPattern) -> tuple[SparsityPattern, np.ndarray, np.ndarray]:
-    """Square pattern ``P ∪ I`` with the maps needed to fill it from ``P``'s CSC data.
-
-    Returns:
-        ``(full, src_to_full, diag_pos)``: ``full_data[src_to_full] = data`` moves CSC data of
-        ``pattern`` into CSC data of ``full``; ``diag_pos[i]`` is the CSC position of ``(i, i)``.
-    """
-    m, n = pattern.shape
-    if m != n:
-        raise ShapeError(f"with_diagonal: the pattern must be square, got shape {pattern.shape}.")
-    full = pattern.union(SparsityPattern.identity(n))
-    full_keys = full.csc_cols * max(n, 1) + full.csc_indices  # sorted: CSC order
-    src_keys = pattern.csc_cols * max(n, 1) + pattern.csc_indices
-    src_to_full = np.searchsorted(full_keys, src_keys)
-    diag_pos = np.searchsorted(full_keys, np.arange(n) * max(n, 1) + np.arange(n))
-    return full, src_to_full, diag_pos
-
-
-# ---------------------------------------------------------------------------------- direct
-
-
 @dataclass(frozen=True, eq=False)
 class DirectLU:
     """Direct sparse LU behind `jax.pure_callback`; CPU, vmap-able.
 
-    The host side is `stiffasd.scipy.FixedPatternLU`, the fixed-pattern LU that the scipy
+    The host side is `FixedPatternLU`, the fixed-pattern LU that the scipy
     solvers use: the fill-reducing ordering is computed once per pattern and every later
     factorization runs only the numeric phase on the pre-permuted matrix, so both integrator
     families share one engine (and its speed-ups).
 
     Args:
-        permc_spec: fill-reducing ordering (one of ``stiffasd.scipy.ORDERINGS``). The default
+        permc_spec: fill-reducing ordering (one of ``stiffasd.linalg.ORDERINGS``). The default
             ``"auto"`` is the scipy side's: METIS nested dissection when pymetis is installed,
             else ``"MMD_AT_PLUS_A"`` (minimum degree on A^T + A). On the 2D Brusselator's stage
             matrix METIS gives 7-20% less fill and 6-31% faster factorizations than
@@ -180,7 +145,7 @@ class DirectLU:
             the Brusselator, docs/diffrax.md). False lets SuperLU reorder at every
             factorization (with ``permc_spec`` if it is one of SuperLU's orderings, else
             ``"MMD_AT_PLUS_A"``).
-        panel_size: SuperLU's panel width (default `stiffasd.scipy.PANEL_SIZE`).
+        panel_size: SuperLU's panel width (default `stiffasd.linalg.PANEL_SIZE`).
         cache: the handle cache; the process-wide `factor_cache` by default.
     """
 
@@ -191,8 +156,6 @@ class DirectLU:
     cache: FactorCache = field(default=factor_cache, repr=False)
 
     def __post_init__(self):
-        from .scipy import _check_panel_size
-
         _check_panel_size(self.panel_size, "DirectLU")  # at construction, not inside a solve
 
     def bind(self, pattern: SparsityPattern) -> _BoundDirect:
@@ -204,8 +167,6 @@ class _Unordered:
     ``factor(jdata, sigma, alpha) -> .solve(b)`` interface as `FixedPatternLU`."""
 
     def __init__(self, indptr, indices, n, permc_spec, diag_pivot_thresh, panel_size):
-        from .scipy import _check_panel_size
-
         self.indptr, self.indices, self.n = indptr, indices, n
         self.permc_spec, self.diag_pivot_thresh = permc_spec, diag_pivot_thresh
         self.panel_size = _check_panel_size(panel_size, "DirectLU")
@@ -226,8 +187,6 @@ class _BoundDirect:
     """`DirectLU` specialised to one pattern: holds the host-side fixed-pattern LU engine."""
 
     def __init__(self, cfg: DirectLU, pattern: SparsityPattern):
-        from .scipy import FixedPatternLU  # the scipy side's engine, shared
-
         self.cfg = cfg
         self.n = n = pattern.shape[0]
         indptr = np.asarray(pattern.csc_indptr)
@@ -392,85 +351,3 @@ class _BoundDirect:
             )
 
         return jax.lax.cond(hit, lambda x: x, refactor, x)
-
-
-# ---------------------------------------------------------------------------------- Krylov
-
-
-@dataclass(frozen=True, eq=False)
-class Krylov:
-    """Restarted GMRES on the sparse matrix with a block-Jacobi preconditioner; pure JAX.
-
-    Args:
-        rtol: relative residual tolerance of each linear solve.
-        atol: absolute residual tolerance.
-        restart: Krylov subspace size before a restart.
-        maxiter: maximum number of restarts.
-        block_size: size of the contiguous diagonal blocks inverted for the preconditioner
-            (1 = Jacobi; for a state laid out grid-point by grid-point, the number of species
-            couples all species of a point; larger blocks capture more of the stencil).
-    """
-
-    rtol: float = 1e-6
-    atol: float = 0.0
-    restart: int = 30
-    maxiter: int = 10
-    block_size: int = 2
-
-    def bind(self, pattern: SparsityPattern) -> _BoundKrylov:
-        return _BoundKrylov(self, pattern)
-
-
-class _BoundKrylov:
-    def __init__(self, cfg: Krylov, pattern: SparsityPattern):
-        self.cfg = cfg
-        n = self.n = pattern.shape[0]
-        self.rows = np.asarray(pattern.csc_indices, dtype=np.int32)
-        self.cols = np.asarray(pattern.csc_cols, dtype=np.int32)
-        bs = self.bs = max(1, min(int(cfg.block_size), max(n, 1)))
-        self.nb = -(-n // bs)
-        # entries of the diagonal blocks, and where they go in the (nb, bs, bs) block array
-        inblock = (self.rows // bs) == (self.cols // bs)
-        self.sel = np.flatnonzero(inblock).astype(np.int32)
-        r, c = self.rows[self.sel], self.cols[self.sel]
-        self.blk, self.lr, self.lc = r // bs, r % bs, c % bs
-        # padding rows of the last block get a unit diagonal so the block stays invertible
-        pad = np.arange(n, self.nb * bs)
-        self.pad_b, self.pad_l = pad // bs, pad % bs
-
-    def matvec(self, data: jax.Array, x: jax.Array) -> jax.Array:
-        return jax.ops.segment_sum(
-            data * x[self.cols], self.rows, num_segments=self.n, indices_are_sorted=False
-        )
-
-    def _block_inverse(self, data: jax.Array) -> jax.Array:
-        blocks = jnp.zeros((self.nb, self.bs, self.bs), data.dtype)
-        blocks = blocks.at[self.blk, self.lr, self.lc].add(data[self.sel])
-        blocks = blocks.at[self.pad_b, self.pad_l, self.pad_l].set(1.0)
-        return jnp.linalg.inv(blocks)
-
-    def factor(self, data: jax.Array) -> Any:
-        return (data, self._block_inverse(data))
-
-    def identity(self, data: jax.Array) -> Any:
-        eye = jnp.broadcast_to(jnp.eye(self.bs, dtype=data.dtype), (self.nb, self.bs, self.bs))
-        return (data, eye)
-
-    def precondition(self, inv: jax.Array, r: jax.Array) -> jax.Array:
-        pad = self.nb * self.bs - self.n
-        rb = jnp.pad(r, (0, pad)).reshape(self.nb, self.bs)
-        return jnp.einsum("kij,kj->ki", inv, rb).reshape(-1)[: self.n]
-
-    def solve(self, state: Any, b: jax.Array) -> jax.Array:
-        data, inv = state
-        x, _ = jax.scipy.sparse.linalg.gmres(
-            lambda v: self.matvec(data, v),
-            b,
-            tol=self.cfg.rtol,
-            atol=self.cfg.atol,
-            restart=self.cfg.restart,
-            maxiter=self.cfg.maxiter,
-            M=lambda v: self.precondition(inv, v),
-            solve_method="batched",
-        )
-        return x
