@@ -28,7 +28,7 @@ from scipy.sparse.csgraph import reverse_cuthill_mckee
 from scipy.sparse.linalg import splu
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks.solvers_problems import Brusselator2D  # noqa: E402
+from benchmarks.problems import Brusselator2D  # noqa: E402
 
 C_VALUES = (1e-4, 1e-3, 1e-2)
 

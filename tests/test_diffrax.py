@@ -14,7 +14,8 @@ import scipy.sparse as sp
 
 import stiffasd
 import stiffasd.diffrax as sdx
-from benchmarks.diffrax_problems import brusselator_2d, heat_reaction_1d, robertson
+from benchmarks.problems import brusselator_field as brusselator_2d
+from benchmarks.problems import heat_reaction_1d, robertson
 from stiffasd.linalg import DirectLU, FactorCache, Krylov
 from stiffasd.pattern import SparsityPattern
 

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 from scipy.integrate import solve_ivp
 
 import stiffasd.scipy as ss
-from benchmarks.solvers_problems import (
+from benchmarks.problems import (
     Brusselator2D,
     DiffusionReaction1D,
     FixedPatternJac,

@@ -1,21 +1,148 @@
-"""JAX-free stiff test problems with analytic sparse Jacobians, for the solver glue.
+"""The problem registry every benchmark suite draws from (and the solver tests too).
 
-Shared by the solver tests (tests/test_scipy_solvers.py) and the solver benchmarks, so that the
-scipy-side linear algebra can be measured and tested without the JAX pipeline.
-
-Every problem exposes ``rhs(t, y)``, ``y0``, ``t_span`` and ``jac(t, y) -> csc_matrix``. The
-Jacobians mimic what ``stiffasd.jac`` returns: the CSC ``indices``/``indptr`` arrays are the SAME
-cached objects at every call and only ``data`` changes.
+* `PROBLEMS`, `OdeProblem`: stiffasd's own problems (`stiffasd.problems`), right-hand sides
+  ``rhs(t, y, *args)`` written the way users write them, each with a size keyword (`SIZE_KEY`).
+* Detection-only functions ``f(x)``: `squared_differences` (a bidiagonal (n - 1) x n pattern) and
+  `heat_3d` (the 7-point stencil on an N^3 grid).
+* diffrax-shaped problems ``rhs(t, y, args)``: `brusselator_field` (the 2D Brusselator with state
+  shape (N, N, 2)), `robertson` and `heat_reaction_1d`.
+* JAX-free analytic problems with sparse Jacobians whose CSC index arrays are cached and shared by
+  every call (what ``stiffasd.jac`` returns): `Brusselator2D`, `Robertson`, `DiffusionReaction1D`
+  (built on `FixedPatternJac`), so that the scipy-side linear algebra can be measured and tested
+  without the JAX pipeline. Each exposes ``rhs(t, y)``, ``y0``, ``t_span``, ``sparsity`` and
+  ``jac(t, y) -> csc_matrix``.
 """
 
 from __future__ import annotations
 
+import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["Brusselator2D", "Robertson", "DiffusionReaction1D", "FixedPatternJac"]
+from stiffasd.problems import PROBLEMS, OdeProblem
+
+__all__ = [
+    "PROBLEMS",
+    "SIZE_KEY",
+    "OdeProblem",
+    "make",
+    "squared_differences",
+    "heat_3d",
+    "brusselator_field",
+    "robertson",
+    "heat_reaction_1d",
+    "FixedPatternJac",
+    "Brusselator2D",
+    "Robertson",
+    "DiffusionReaction1D",
+]
+
+#: The size keyword of each of stiffasd's problems.
+SIZE_KEY = {
+    "brusselator_2d": "N",
+    "gray_scott_2d": "N",
+    "allen_cahn_3d": "N",
+    "advection_diffusion_reaction_2d": "N",
+    "robertson_diffusion_2d": "N",
+    "reservoir_exchange": "n_cells",
+    "flame_1d": "N",
+}
 
 
+def make(name: str, size: int, **kwargs) -> OdeProblem:
+    """``PROBLEMS[name]`` at ``size`` (its size keyword from `SIZE_KEY`)."""
+    return PROBLEMS[name](**{SIZE_KEY[name]: size}, **kwargs)
+
+
+# ------------------------------------------------------------------- detection-only functions
+def squared_differences(x):
+    """f(x) = (x[1:] - x[:-1])**2: a bidiagonal (n-1) x n pattern."""
+    return (x[1:] - x[:-1]) ** 2
+
+
+def heat_3d(N: int):
+    """3D heat equation, 7-point stencil, zero Dirichlet boundary via padding, N^3 unknowns."""
+
+    def rhs(y):
+        u = y.reshape(N, N, N)
+        p = jnp.pad(u, 1)
+        lap = (
+            p[2:, 1:-1, 1:-1]
+            + p[:-2, 1:-1, 1:-1]
+            + p[1:-1, 2:, 1:-1]
+            + p[1:-1, :-2, 1:-1]
+            + p[1:-1, 1:-1, 2:]
+            + p[1:-1, 1:-1, :-2]
+            - 6.0 * u
+        )
+        return lap.ravel()
+
+    return rhs
+
+
+# ----------------------------------------------------------------------- diffrax-shaped problems
+def brusselator_field(N: int, alpha: float = 10.0, A: float = 3.4, B: float = 1.0):
+    """Return ``(rhs, y0)`` for the N-by-N Brusselator; ``y0`` has shape (N, N, 2) (species last).
+
+    The 2D Brusselator on a periodic grid with the localized forcing of Hairer & Wanner (Solving
+    ODEs II, IV.10): alpha = 10 (not scaled by the grid spacing), A = 3.4, B = 1, 5-point
+    Laplacian, t in [0, 11.5].
+    """
+    xyd = np.linspace(0.0, 1.0, N)
+    X, Y = np.meshgrid(xyd, xyd, indexing="ij")
+    # forcing region: a disc of radius 0.1 around (0.3, 0.6), switched on at t = 1.1
+    disc = jnp.asarray(((X - 0.3) ** 2 + (Y - 0.6) ** 2) <= 0.1**2, dtype=float)
+
+    def rhs(t, y, args):
+        u, v = y[..., 0], y[..., 1]
+
+        def lap(w):
+            return (
+                jnp.roll(w, 1, 0)
+                + jnp.roll(w, -1, 0)
+                + jnp.roll(w, 1, 1)
+                + jnp.roll(w, -1, 1)
+                - 4.0 * w
+            )
+
+        forcing = jnp.where(t >= 1.1, 5.0, 0.0) * disc
+        uuv = u * u * v
+        du = alpha * lap(u) + B + uuv - (A + 1.0) * u + forcing
+        dv = alpha * lap(v) + A * u - uuv
+        return jnp.stack([du, dv], axis=-1)
+
+    u0 = 22.0 * Y * (1.0 - Y) ** 1.5
+    v0 = 27.0 * X * (1.0 - X) ** (1.0 / 3.0)
+    y0 = jnp.asarray(np.stack([u0, v0], axis=-1))
+    return rhs, y0
+
+
+def robertson(t, y, args):
+    """Robertson's kinetics; ``args = (k1, k2, k3)``, usually (0.04, 3e7, 1e4)."""
+    k1, k2, k3 = args
+    y1, y2, y3 = y[0], y[1], y[2]
+    return jnp.stack([-k1 * y1 + k3 * y2 * y3, k1 * y1 - k2 * y2**2 - k3 * y2 * y3, k2 * y2**2])
+
+
+def heat_reaction_1d(n: int):
+    """1D diffusion with a cubic (Nagumo-type) reaction, ``args = (D, r)``; returns ``(rhs, y0)``.
+
+    u_t = D u_xx + r u (1 - u)(u - 0.3), u = 0 at both ends, n interior points.
+    """
+    h = 1.0 / (n + 1)
+    x = np.linspace(h, 1.0 - h, n)
+
+    def rhs(t, u, args):
+        D, r = args
+        padded = jnp.pad(u, 1)
+        uxx = (padded[2:] - 2.0 * u + padded[:-2]) / h**2
+        return D * uxx + r * u * (1.0 - u) * (u - 0.3)
+
+    y0 = jnp.asarray(np.exp(-80.0 * (x - 0.5) ** 2))
+    return rhs, y0
+
+
+# ----------------------------------------------------------------- JAX-free analytic problems
 class FixedPatternJac:
     """A sparse Jacobian callable whose CSC index arrays are cached and shared by every call.
 

@@ -1,0 +1,280 @@
+"""The harness every suite shares: the machine record, the timing helpers, the results writer and
+the docs-table refresher. See the package docstring (`benchmarks/__init__.py`) for how a suite
+plugs in."""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata as md
+import json
+import os
+import platform
+import re
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+DOCS = ROOT / "docs"
+_PACKAGES = ("stiffasd", "jax", "jaxlib", "numpy", "scipy", "numba", "diffrax", "lineax")
+
+
+# ------------------------------------------------------------------------------ the record
+def machine() -> dict:
+    """CPU model, core count, memory, load, OS and the versions of the packages that matter."""
+    info: dict = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "load_1min": round(os.getloadavg()[0], 2),
+    }
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+        for line in lscpu.splitlines():
+            if line.startswith("Model name:"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+    except OSError:
+        info["cpu"] = platform.processor()
+    try:
+        with open("/proc/meminfo") as fh:
+            info["mem_total"] = fh.readline().split(":", 1)[1].strip()
+    except OSError:
+        pass
+    for pkg in _PACKAGES:
+        try:
+            info[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return info
+
+
+def commit() -> str:
+    """Short hash of the checkout measured, ``+dirty`` when stiffasd/ or benchmarks/ differ."""
+
+    def git(*args):
+        return subprocess.run(
+            ["git", *args], capture_output=True, text=True, cwd=ROOT, check=False
+        ).stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", "stiffasd", "benchmarks/*.py")
+    return head + ("+dirty" if dirty else "")
+
+
+def record() -> dict:
+    """What every measured part carries: machine, commit and date (UTC)."""
+    now = datetime.datetime.now(datetime.UTC)
+    return {"machine": machine(), "commit": commit(), "date": now.strftime("%Y-%m-%d %H:%M UTC")}
+
+
+def record_line(rec: dict) -> str:
+    """One Markdown line naming where and when a part was measured."""
+    m = rec.get("machine", {})
+    keys = ("cpu", "cpu_count", "mem_total", "load_1min", "python", "jax", "numpy", "scipy")
+    parts = [f"{k} {m[k]}" for k in keys if k in m]
+    line = f"Measured {rec.get('date', '?')} at commit {rec.get('commit', '?')}; " + ", ".join(
+        parts
+    )
+    if rec.get("note"):
+        line += f". {rec['note']}"
+    return line
+
+
+# ------------------------------------------------------------------------------- timing
+def _ready(out):
+    import jax
+
+    return jax.block_until_ready(out)
+
+
+def best_of(
+    fn: Callable, *args: Any, reps: int = 20, min_time: float = 0.2, max_reps: int = 1000
+) -> tuple[float, float]:
+    """Best and median seconds of ``fn(*args)`` (JAX outputs waited for), after one warm-up
+    call: at least ``reps`` calls and ``min_time`` seconds, at most ``max_reps`` calls."""
+    _ready(fn(*args))
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < reps or time.perf_counter() - start < min_time:
+        t0 = time.perf_counter()
+        _ready(fn(*args))
+        times.append(time.perf_counter() - t0)
+        if len(times) >= max_reps:
+            break
+    return float(np.min(times)), float(np.median(times))
+
+
+def interleaved(
+    fns: dict[str, Callable[[], Any]], *, rounds: int = 5, reps: int = 5, min_time: float = 0.05
+) -> dict[str, float]:
+    """Best seconds of each zero-argument callable, the callables taking turns for ``rounds``
+    rounds (each round: ``best_of`` with ``reps`` calls), so that a burst of load on a shared
+    machine hits all of them alike. Ratios of the results are what a table should show."""
+    best = dict.fromkeys(fns, np.inf)
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            best[name] = min(best[name], best_of(fn, reps=reps, min_time=min_time)[0])
+    return best
+
+
+def wall(fn: Callable, *args: Any, **kwargs: Any) -> tuple[float, Any]:
+    """Seconds of one call and its output (for whole solves: no warm-up, nothing repeated)."""
+    start = time.perf_counter()
+    out = _ready(fn(*args, **kwargs))
+    return time.perf_counter() - start, out
+
+
+def compile_and_time(
+    fn: Callable, *args: Any, repeat: int = 1, before: Callable[[], Any] | None = None
+) -> tuple[float, list[float], Any]:
+    """jit-compile ``fn`` for ``args`` (timed apart), then run the compiled function ``repeat``
+    times, calling ``before()`` ahead of each run (to reset counters).
+
+    Returns:
+        ``(compile seconds, wall seconds of every run, output of the last run)``.
+    """
+    import jax
+
+    start = time.perf_counter()
+    compiled = jax.jit(fn).lower(*args).compile()
+    compile_s = time.perf_counter() - start
+    walls, out = [], None
+    for _ in range(repeat):
+        if before is not None:
+            before()
+        start = time.perf_counter()
+        out = _ready(compiled(*args))
+        walls.append(time.perf_counter() - start)
+    return compile_s, walls, out
+
+
+def loop_time(fn: Callable, x: Any, k: int) -> float:
+    """Seconds per call of ``fn`` (an array -> same-shape array) inside a jitted ``fori_loop`` of
+    ``k`` iterations, best of 3: the cost inside a compiled solve, without dispatch overhead."""
+    import jax
+
+    @jax.jit
+    def many(x, k):
+        return jax.lax.fori_loop(0, k, lambda i, acc: acc + 1e-30 * fn(acc), x)
+
+    many(x, 2).block_until_ready()
+    best = np.inf
+    for _ in range(3):
+        start = time.perf_counter()
+        many(x, k).block_until_ready()
+        best = min(best, time.perf_counter() - start)
+    return best / k
+
+
+# ------------------------------------------------------------------------------ formatting
+def ms(seconds: float | None) -> str:
+    """Milliseconds with 3 significant digits; ``n/a`` for a missing or infinite value."""
+    if seconds is None or not np.isfinite(seconds):
+        return "n/a"
+    return f"{1e3 * seconds:.3g}"
+
+
+def ratio(a: float | None, b: float | None, fmt: str = ".1f") -> str:
+    """``a / b`` as ``12.3x``; ``n/a`` when either is missing."""
+    if a is None or b is None or not np.isfinite(a) or not np.isfinite(b) or b == 0:
+        return "n/a"
+    return f"{a / b:{fmt}}x"
+
+
+def table(caption: str, header: list[str], rows: list[list[Any]]) -> str:
+    """A Markdown table under its caption (cells already formatted, or str()-ed)."""
+    lines = [caption, ""] if caption else []
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "---|" * len(header))
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------- suites
+@dataclass(frozen=True)
+class Part:
+    """One measured table of a suite.
+
+    Args:
+        title: heading of the table in the suite's Markdown.
+        run: ``run(quick) -> payload``: measures and returns a JSON-serializable dict of every
+            number (``quick``: small sizes, a few repeats; it must finish in seconds).
+        render: ``render(payload) -> Markdown``: the table with its caption, from the payload
+            alone (so that tables can be regenerated without measuring again).
+    """
+
+    title: str
+    run: Callable[[bool], dict]
+    render: Callable[[dict], str]
+
+
+def _default(x):
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.floating):
+        return float(x)
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    raise TypeError(f"not JSON-serializable: {type(x).__name__}")
+
+
+def load(suite: str, results: Path = RESULTS) -> dict:
+    """The current result of ``suite`` (``{"suite", "parts": {name: payload}}``), or empty."""
+    path = results / f"{suite}.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    return data if "parts" in data else {"suite": suite, "parts": {}}
+
+
+def write(suite: str, parts: dict[str, Part], result: dict, results: Path = RESULTS) -> list[Path]:
+    """Write ``results/<suite>.json`` (every number, with each part's record) and
+    ``results/<suite>.md`` (every part's table under its title, with its record line)."""
+    results.mkdir(parents=True, exist_ok=True)
+    jpath = results / f"{suite}.json"
+    jpath.write_text(json.dumps(result, indent=1, default=_default) + "\n")
+    lines = [f"# Benchmark suite `{suite}`", "", f"Regenerate: `python -m benchmarks {suite}`.", ""]
+    for name, part in parts.items():
+        payload = result["parts"].get(name)
+        if payload is None:
+            continue
+        lines += [f"## {part.title}", "", part.render(payload), "", record_line(payload), ""]
+    mpath = results / f"{suite}.md"
+    mpath.write_text("\n".join(lines))
+    return [jpath, mpath]
+
+
+_MARK = re.compile(
+    r"(<!-- table: (?P<key>[\w-]+/[\w-]+) -->\n)(?P<body>.*?)(<!-- end table -->)", re.S
+)
+
+
+def refresh_docs(
+    suite: str, parts: dict[str, Part], result: dict, docs: Path = DOCS, out: Path | None = None
+) -> list[Path]:
+    """Replace, in every docs page, the text between ``<!-- table: SUITE/PART -->`` and
+    ``<!-- end table -->`` by that part's current table and record line. With ``out``, the
+    changed pages are written under ``out`` instead of in place."""
+    written = []
+    for page in sorted(docs.rglob("*.md")):
+        text = page.read_text()
+
+        def fill(m):
+            s, name = m["key"].split("/")
+            if s != suite or name not in result["parts"]:
+                return m[0]
+            payload = result["parts"][name]
+            body = f"{parts[name].render(payload)}\n\n*{record_line(payload)}*\n"
+            return m[1] + body + m[4]
+
+        new = _MARK.sub(fill, text)
+        if new != text:
+            target = page if out is None else out / page.relative_to(docs)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(new)
+            written.append(target)
+    return written

@@ -1,0 +1,73 @@
+"""The benchmark harness cannot rot: every suite runs with ``--quick`` (nothing is timed here),
+every committed result renders, and every docs table marker names a suite part that exists."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+
+import pytest
+
+from benchmarks import SUITES
+from benchmarks import __main__ as runner
+from benchmarks._harness import DOCS, RESULTS, Part, refresh_docs, write
+
+
+@pytest.mark.parametrize("suite", sorted(SUITES))
+def test_suite_runs_quick(suite, tmp_path):
+    docs_before = {p: p.read_text() for p in DOCS.rglob("*.md")}
+    assert runner.main([suite, "--quick", "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "results" / f"{suite}.json").read_text())
+    parts = importlib.import_module(SUITES[suite]).PARTS
+    assert set(result["parts"]) == set(parts)
+    for payload in result["parts"].values():
+        assert payload["quick"] is True
+        assert payload["machine"]["cpu_count"] >= 1 and payload["commit"] and payload["date"]
+    md = (tmp_path / "results" / f"{suite}.md").read_text()
+    for part in parts.values():
+        assert f"## {part.title}" in md
+    # a quick run never touches the committed docs
+    assert {p: p.read_text() for p in DOCS.rglob("*.md")} == docs_before
+
+
+@pytest.mark.parametrize("suite", sorted(SUITES))
+def test_committed_result_renders(suite, tmp_path):
+    """The current result file of each suite exists, holds every part, and renders."""
+    path = RESULTS / f"{suite}.json"
+    assert path.exists(), f"no current result for suite {suite}: run python -m benchmarks {suite}"
+    result = json.loads(path.read_text())
+    parts = importlib.import_module(SUITES[suite]).PARTS
+    assert set(result["parts"]) == set(parts)
+    write(suite, parts, result, tmp_path)
+    assert (tmp_path / f"{suite}.md").read_text() == (RESULTS / f"{suite}.md").read_text()
+
+
+def test_docs_markers_name_existing_parts():
+    keys = set()
+    for page in DOCS.rglob("*.md"):
+        text = page.read_text()
+        found = re.findall(r"<!-- table: ([\w-]+)/([\w-]+) -->", text)
+        assert len(found) == text.count("<!-- end table -->"), page
+        keys |= set(found)
+    for suite, part in keys:
+        assert suite in SUITES, (suite, part)
+        assert part in importlib.import_module(SUITES[suite]).PARTS, (suite, part)
+
+
+def test_refresh_docs_replaces_only_its_suite(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    page = docs / "p.md"
+    page.write_text(
+        "intro\n<!-- table: s/a -->\nold\n<!-- end table -->\nmiddle\n"
+        "<!-- table: other/a -->\nkeep\n<!-- end table -->\n"
+    )
+    parts = {"a": Part("A", lambda quick: {}, lambda p: f"| x |\n|---|\n| {p['x']} |")}
+    result = {"parts": {"a": {"x": 7, "date": "d", "commit": "c", "machine": {}}}}
+    assert refresh_docs("s", parts, result, docs) == [page]
+    text = page.read_text()
+    assert "| 7 |" in text and "old" not in text and "keep" in text
+    assert text.startswith("intro\n<!-- table: s/a -->\n") and "middle" in text
+    # nothing to change: nothing written
+    assert refresh_docs("s", parts, result, docs) == []
