@@ -36,5 +36,8 @@ How to add a suite:
 """
 
 SUITES = {
+    "detection": "benchmarks.detection",
+    "coloring": "benchmarks.coloring",
+    "jacobian": "benchmarks.jacobian",
     "hessian": "benchmarks.hessian",
 }

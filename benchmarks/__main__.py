@@ -58,8 +58,10 @@ def main(argv: list[str] | None = None) -> int:
             payload = parts[name].run(opts.quick)
             result["parts"][name] = {**payload, **record(), "quick": opts.quick}
             print(f"== {opts.suite}/{name}: {time.perf_counter() - start:.1f} s", flush=True)
-    written = write(opts.suite, parts, result, results)
-    written += refresh_docs(opts.suite, parts, result, DOCS, None if out is None else out / "docs")
+    docs_out = None if out is None else out / "docs"
+    figures = (DOCS if docs_out is None else docs_out) / "benchmarks"
+    written = write(opts.suite, parts, result, results, figures)
+    written += refresh_docs(opts.suite, parts, result, DOCS, docs_out)
     for path in written:
         print("wrote", path)
     return 0

@@ -207,11 +207,14 @@ class Part:
             number (``quick``: small sizes, a few repeats; it must finish in seconds).
         render: ``render(payload) -> Markdown``: the table with its caption, from the payload
             alone (so that tables can be regenerated without measuring again).
+        plot: optional ``plot(payload, directory) -> path``: draws the part's figure into
+            ``directory`` (the docs' ``benchmarks/`` folder) from the payload alone.
     """
 
     title: str
     run: Callable[[bool], dict]
     render: Callable[[dict], str]
+    plot: Callable[[dict, Path], Path] | None = None
 
 
 def _default(x):
@@ -231,9 +234,16 @@ def load(suite: str, results: Path = RESULTS) -> dict:
     return data if "parts" in data else {"suite": suite, "parts": {}}
 
 
-def write(suite: str, parts: dict[str, Part], result: dict, results: Path = RESULTS) -> list[Path]:
+def write(
+    suite: str,
+    parts: dict[str, Part],
+    result: dict,
+    results: Path = RESULTS,
+    figures: Path | None = None,
+) -> list[Path]:
     """Write ``results/<suite>.json`` (every number, with each part's record) and
-    ``results/<suite>.md`` (every part's table under its title, with its record line)."""
+    ``results/<suite>.md`` (every part's table under its title, with its record line); with
+    ``figures``, draw the parts' figures there."""
     results.mkdir(parents=True, exist_ok=True)
     jpath = results / f"{suite}.json"
     jpath.write_text(json.dumps(result, indent=1, default=_default) + "\n")
@@ -245,7 +255,23 @@ def write(suite: str, parts: dict[str, Part], result: dict, results: Path = RESU
         lines += [f"## {part.title}", "", part.render(payload), "", record_line(payload), ""]
     mpath = results / f"{suite}.md"
     mpath.write_text("\n".join(lines))
-    return [jpath, mpath]
+    written = [jpath, mpath]
+    if figures is not None:
+        figures.mkdir(parents=True, exist_ok=True)
+        for name, part in parts.items():
+            if part.plot is not None and name in result["parts"]:
+                written.append(part.plot(result["parts"][name], figures))
+    return written
+
+
+def plot_style():
+    """matplotlib with the non-interactive backend, for the parts' figures."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 _MARK = re.compile(

@@ -25,8 +25,8 @@ from scipy.integrate import solve_ivp
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import stiffasd.scipy as ss  # noqa: E402
-from benchmarks.solvers_linear import machine  # noqa: E402
 from benchmarks.problems import Brusselator2D  # noqa: E402
+from benchmarks.solvers_linear import machine  # noqa: E402
 
 RTOL, ATOL = 1e-3, 1e-6  # solve_ivp defaults
 
