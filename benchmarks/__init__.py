@@ -39,5 +39,7 @@ SUITES = {
     "detection": "benchmarks.detection",
     "coloring": "benchmarks.coloring",
     "jacobian": "benchmarks.jacobian",
+    "solve_ivp": "benchmarks.solve_ivp",
+    "diffrax": "benchmarks.diffrax",
     "hessian": "benchmarks.hessian",
 }

@@ -187,6 +187,14 @@ def ratio(a: float | None, b: float | None, fmt: str = ".1f") -> str:
     return f"{a / b:{fmt}}x"
 
 
+def spread(values, fmt: str = ".1f") -> str:
+    """``min-max x (median M x, k cases)`` of a list of ratios, for a table's summary line."""
+    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=float)
+    if v.size == 0:
+        return "n/a"
+    return f"{v.min():{fmt}}x to {v.max():{fmt}}x (median {np.median(v):{fmt}}x, {v.size} cases)"
+
+
 def table(caption: str, header: list[str], rows: list[list[Any]]) -> str:
     """A Markdown table under its caption (cells already formatted, or str()-ed)."""
     lines = [caption, ""] if caption else []

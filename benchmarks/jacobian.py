@@ -28,7 +28,7 @@ import scipy.sparse as sp
 from scipy.optimize._numdiff import approx_derivative
 
 import stiffasd
-from benchmarks._harness import Part, best_of, interleaved, ms, plot_style, ratio, table
+from benchmarks._harness import Part, best_of, interleaved, ms, plot_style, ratio, spread, table
 from benchmarks.problems import make
 from stiffasd._compare import warm_up
 
@@ -121,6 +121,13 @@ def render_problems(p: dict) -> str:
         ]
         for r in p["rows"]
     ]  # fmt: skip
+    fd = spread([r["colored_fd_s"] / r["stiffasd_s"] for r in p["rows"]], ".0f")
+    fd_csc = spread([r["colored_fd_s"] / r["stiffasd_csc_s"] for r in p["rows"]], ".0f")
+    dense = spread([r.get("dense_jacfwd_s", np.nan) / r["stiffasd_s"] for r in p["rows"]], ".0f")
+    summary = (
+        f"\n\nstiffasd against colored finite differences: {fd}; including the transfer into "
+        f"a scipy matrix: {fd_csc}. Against dense `jax.jacfwd`: {dense}."
+    )
     return table(
         "One Jacobian per problem and size, best of many, side by side in one process. "
         "*stiffasd*: the jit-compiled values; *to scipy*: plus the host `csc_matrix`. *colored "
@@ -137,7 +144,7 @@ def render_problems(p: dict) -> str:
             "data / (passes x JVP)", "detect [ms]", "color [ms]", "compile [ms]",
         ],
         rows,
-    )  # fmt: skip
+    ) + summary  # fmt: skip
 
 
 def run_scaling(quick: bool) -> dict:
@@ -414,6 +421,14 @@ def render_external(p: dict) -> str:
             ]
         )  # fmt: skip
     tools = ", ".join(f"{k} {v}" for k, v in p["versions"].items())
+    stencils = [r for r in p["rows"] if not r["problem"].startswith("reservoir")]
+    summary = "".join(
+        f" {name} / stiffasd on the stencil problems: "
+        + spread([r.get(f"{key}_s", np.nan) / r["stiffasd_s"] for r in stencils], ".2f")
+        + "."
+        for key, name in (("sparsejac", "sparsejac"), ("asdex", "asdex"), ("casadi", "CasADi"))
+        if any(f"{key}_s" in r for r in stencils)
+    )
     return table(
         "One sparse Jacobian per problem and size, every tool in one process, interleaved in "
         "rounds, best of many. *stiffasd*: the jit-compiled values; *-> scipy*: plus the host "
@@ -431,7 +446,7 @@ def render_external(p: dict) -> str:
             "asdex prepare + compile [s]", "max err",
         ],
         rows,
-    )  # fmt: skip
+    ) + (f"\n\n{summary.strip()}" if summary else "")  # fmt: skip
 
 
 PARTS = {

@@ -14,7 +14,13 @@ from benchmarks import __main__ as runner
 from benchmarks._harness import DOCS, RESULTS, Part, refresh_docs, write
 
 
-@pytest.mark.parametrize("suite", sorted(SUITES))
+# a quick run of these compiles several whole solves (20-40 s each on a small machine)
+SLOW_QUICK = {"solve_ivp", "diffrax"}
+
+
+@pytest.mark.parametrize(
+    "suite", [pytest.param(s, marks=[pytest.mark.slow] * (s in SLOW_QUICK)) for s in sorted(SUITES)]
+)
 def test_suite_runs_quick(suite, tmp_path):
     docs_before = {p: p.read_text() for p in DOCS.rglob("*.md")}
     assert runner.main([suite, "--quick", "--out", str(tmp_path)]) == 0

@@ -1,0 +1,290 @@
+"""Whole solves with diffrax: ``stiffasd.diffrax.sparse(solver)`` against diffrax's dense default.
+
+Every diffrax solve is compiled first (``jax.jit(...).lower().compile()``, timed apart: for
+stiffasd it includes detection and coloring, which run while tracing); *run* is the best of
+repeated runs of the compiled solve. scipy rows use ``jac=stiffasd.jac(rhs)`` with the
+``stiffasd.scipy`` solvers, prepared before the clock starts.
+
+* ``problems``: Kvaerno5 with a PID controller on small instances of three problems (small, so
+  that the dense default finishes), errors against a tight solve_ivp Radau reference.
+* ``brusselator``: Kvaerno5 on the 2D Brusselator, t in [0, 11.5], rtol 1e-3: the dense
+  default (up to n = 2048), the direct sparse LU, GMRES with block Jacobi, and scipy's BDF.
+* ``work_precision``: error against run time on the 2D Brusselator (N = 32) for Kvaerno5 with
+  both chord iterations (``"converge"``, the default, and ``"diffrax"``) and scipy's BDF and
+  Radau; the figure ``docs/benchmarks/diffrax_work_precision.png``.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from pathlib import Path
+
+import diffrax
+import jax.numpy as jnp
+import numpy as np
+from scipy.integrate import solve_ivp
+
+import stiffasd
+import stiffasd.diffrax as sdx
+from benchmarks._harness import Part, compile_and_time, plot_style, ratio, table
+from benchmarks.problems import make
+from benchmarks.solve_ivp import reference
+from stiffasd import scipy as stiffasd_scipy
+
+
+def _error(y, ref) -> float:
+    return float(np.max(np.abs(np.asarray(y).ravel() - ref) / np.maximum(np.abs(ref), 1.0)))
+
+
+def diffrax_solve(prob, solver, rtol, atol, repeat: int, dt0=None) -> dict:
+    """Compile and run one diffrax solve of ``prob`` (best of ``repeat`` runs)."""
+    t0, t1 = prob.t_span
+    term = diffrax.ODETerm(lambda t, y, a: prob.rhs(t, y, *a))
+    ctrl = diffrax.PIDController(rtol=rtol, atol=atol)
+
+    def solve(y0, args):
+        sol = diffrax.diffeqsolve(
+            term, solver, t0, t1, dt0 or 1e-4 * (t1 - t0), y0, args=args,
+            stepsize_controller=ctrl, max_steps=200_000,
+        )  # fmt: skip
+        return sol.ys[-1], sol.stats
+
+    y0, args = jnp.asarray(prob.y0), tuple(jnp.asarray(a) for a in prob.args)
+    compile_s, walls, (y1, stats) = compile_and_time(
+        solve, y0, args, repeat=repeat, before=sdx.reset_stats
+    )
+    work = sdx.stats()
+    return dict(
+        compile_s=compile_s, run_s=float(min(walls)), steps=int(stats["num_steps"]),
+        rejected=int(stats["num_rejected_steps"]), y1=np.asarray(y1),
+        njev=work.get("jacobians"), nlu=work.get("factorizations"),
+    )  # fmt: skip
+
+
+def scipy_solve(prob, method: str, rtol, atol, repeat: int) -> dict:
+    """solve_ivp with the full stack (prepared and compiled before the clock starts)."""
+    fun, jac = prob.numpy_rhs(), stiffasd.jac(prob.rhs)
+    fun(prob.t_span[0], prob.y0, *prob.args)
+    jac(prob.t_span[0], prob.y0, *prob.args)
+    best, sol = np.inf, None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        sol = solve_ivp(
+            fun, prob.t_span, prob.y0, method=getattr(stiffasd_scipy, method), args=prob.args,
+            jac=jac, rtol=rtol, atol=atol,
+        )  # fmt: skip
+        best = min(best, time.perf_counter() - start)
+    return dict(
+        compile_s=None, run_s=best, steps=int(sol.t.size - 1), rejected=None,
+        njev=int(sol.njev), nlu=int(sol.nlu), y1=sol.y[:, -1],
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------- problems
+CASES = {
+    "brusselator_2d": dict(N=12, t_span=(0.0, 2.0)),
+    "reservoir_exchange": dict(n_cells=300, t_span=(0.0, 0.5)),
+    "flame_1d": dict(N=80, t_span=(0.0, 1.0)),
+}
+
+
+def run_problems(quick: bool) -> dict:
+    rtol, atol, repeat = 1e-5, 1e-7, 1 if quick else 3
+    rows = []
+    for name, kw in list(CASES.items())[:1] if quick else CASES.items():
+        kw = dict(kw)
+        key = "N" if "N" in kw else "n_cells"
+        prob = make(name, 6 if quick else kw.pop(key), **{k: v for k, v in kw.items() if k != key})
+        ref = reference(prob)
+        for label, solver in (
+            ("dense (diffrax default)", diffrax.Kvaerno5()),
+            ("stiffasd.diffrax.sparse", sdx.sparse(diffrax.Kvaerno5())),
+        ):
+            d = diffrax_solve(prob, solver, rtol, atol, repeat)
+            d.update(problem=prob.name, n=prob.n, t_span=list(prob.t_span), strategy=label)
+            d["error"] = _error(d.pop("y1"), ref)
+            rows.append(d)
+            print(f"[diffrax] {prob.name} {label} {d['run_s']:.3f} s", flush=True)
+        rows[-1]["speedup_vs_dense"] = rows[-2]["run_s"] / rows[-1]["run_s"]
+    return {"rtol": rtol, "atol": atol, "repeats": repeat, "rows": rows}
+
+
+def render_problems(p: dict) -> str:
+    rows = [
+        [
+            d["problem"], d["n"], f"{d['t_span'][0]:g}..{d['t_span'][1]:g}", d["strategy"],
+            f"{d['compile_s']:.1f}", f"{d['run_s']:.3f}", ratio(d.get("speedup_vs_dense"), 1.0),
+            f"{d['steps']} ({d['rejected']})", f"{d['error']:.1e}",
+        ]
+        for d in p["rows"]
+    ]  # fmt: skip
+    return table(
+        f"diffrax `Kvaerno5` with `PIDController(rtol={p['rtol']}, atol={p['atol']})`: the dense "
+        "default (dense `jacfwd` Jacobian, dense LU) against `stiffasd.diffrax.sparse(Kvaerno5())` "
+        f"(sparse Jacobian, sparse LU). *run*: best of {p.get('repeats', 3)}; *error*: max "
+        "relative deviation (floor 1) of the final state from a solve_ivp Radau rtol=1e-10 "
+        "reference.",
+        [
+            "problem", "n", "t span", "strategy", "compile [s]", "run [s]", "run vs dense",
+            "steps (rejected)", "error",
+        ],
+        rows,
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------------------- Brusselator
+def _brusselator_jobs(quick: bool):
+    if quick:
+        return [(6, ["gmres", "scipy BDF"], 1)]
+    return [
+        (16, ["dense", "direct", "gmres", "scipy BDF"], 2),
+        (32, ["dense", "direct", "gmres", "scipy BDF"], 1),
+        (64, ["direct", "gmres", "scipy BDF"], 2),
+        (128, ["direct", "scipy BDF"], 1),
+    ]
+
+
+def run_brusselator(quick: bool) -> dict:
+    rtol, atol = 1e-3, 1e-6
+    solvers = {
+        "dense": lambda: diffrax.Kvaerno5(),
+        "direct": lambda: sdx.sparse(diffrax.Kvaerno5()),
+        "gmres": lambda: sdx.sparse(diffrax.Kvaerno5(), linear_solver="gmres", block_size=2),
+    }
+    rows = []
+    for N, methods, repeat in _brusselator_jobs(quick):
+        prob = make("brusselator_2d", N)
+        ref = scipy_solve(prob, "Radau", 1e-8, 1e-10, 1)["y1"]
+        for method in methods:
+            if method.startswith("scipy"):
+                d = scipy_solve(prob, method.split()[1], rtol, atol, repeat)
+            else:
+                d = diffrax_solve(prob, solvers[method](), rtol, atol, repeat, dt0=1e-3)
+            d.update(N=N, n=prob.n, method=method, repeat=repeat, error=_error(d.pop("y1"), ref))
+            d["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            rows.append(d)
+            print(f"[diffrax] N={N} {method} {d['run_s']:.2f} s", flush=True)
+        dense = [d for d in rows if d["N"] == N and d["method"] == "dense"]
+        for d in rows:
+            if dense and d["N"] == N and d is not dense[0]:
+                d["speedup_vs_dense"] = dense[0]["run_s"] / d["run_s"]
+    return {"rtol": rtol, "atol": atol, "rows": rows}
+
+
+def render_brusselator(p: dict) -> str:
+    rows = [
+        [
+            d["N"], d["n"], d["method"], d["repeat"],
+            "" if d["compile_s"] is None else f"{d['compile_s']:.1f}", f"{d['run_s']:.2f}",
+            ratio(d.get("speedup_vs_dense"), 1.0),
+            f"{d['steps']}" + ("" if d["rejected"] is None else f" ({d['rejected']})"),
+            "" if d["njev"] is None else d["njev"], "" if d["nlu"] is None else d["nlu"],
+            f"{d['error']:.1e}", f"{d['peak_rss_mb']:.0f}",
+        ]
+        for d in p["rows"]
+    ]  # fmt: skip
+    return table(
+        f"Kvaerno5 on the 2D Brusselator, t in [0, 11.5], rtol={p['rtol']}, atol={p['atol']}, "
+        "dt0 = 1e-3. *dense*: diffrax's default; *direct*: `stiffasd.diffrax.sparse(Kvaerno5())` "
+        "(sparse LU); *gmres*: the same with `linear_solver=\"gmres\", block_size=2`; *scipy "
+        "BDF*: solve_ivp with `stiffasd.scipy.BDF` and `stiffasd.jac`, same tolerances. *run*: "
+        "best of *runs*. *error*: max relative deviation (floor 1) from a Radau rtol=1e-8 "
+        "reference. *peak RSS*: the process's largest resident set so far (compilation "
+        "included).",
+        [
+            "N", "n", "method", "runs", "compile [s]", "run [s]", "vs dense",
+            "steps (rejected)", "Jacobians", "LU", "error", "peak RSS [MB]",
+        ],
+        rows,
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------- work-precision
+def _equal_error_ratio(row, curve) -> float | None:
+    """Run time of ``row`` over the ``curve``'s run time at the same error (log-log linear
+    interpolation of the curve; None outside its range)."""
+    pts = sorted((r["error"], r["run_s"]) for r in curve)
+    le, lt = np.log([e for e, _ in pts]), np.log([t for _, t in pts])
+    x = np.log(row["error"])
+    if not le.min() <= x <= le.max():
+        return None
+    return row["run_s"] / float(np.exp(np.interp(x, le, lt)))
+
+
+def run_work_precision(quick: bool) -> dict:
+    N, rtols, repeat = (6, [1e-3], 1) if quick else (32, [1e-3, 1e-4, 1e-5, 1e-6], 2)
+    prob = make("brusselator_2d", N)
+    ref = scipy_solve(prob, "Radau", 1e-10, 1e-13, 1)["y1"]
+    rows = []
+    for rtol in rtols:  # tolerance-major: the methods compared at one rtol run side by side
+        for method in ("scipy BDF", "scipy Radau", "Kvaerno5", "Kvaerno5 (iteration=diffrax)"):
+            atol = rtol * 1e-3
+            if method.startswith("scipy"):
+                d = scipy_solve(prob, method.split()[1], rtol, atol, repeat)
+            else:
+                iteration = "diffrax" if "diffrax" in method else "converge"
+                solver = sdx.sparse(diffrax.Kvaerno5(), iteration=iteration)
+                d = diffrax_solve(prob, solver, rtol, atol, repeat, dt0=1e-3)
+            d.update(method=method, rtol=rtol, error=_error(d.pop("y1"), ref))
+            rows.append(d)
+            print(f"[diffrax wp] rtol={rtol:g} {method} {d['run_s']:.2f} s", flush=True)
+    for d in rows:
+        for sm in ("scipy BDF", "scipy Radau"):
+            if not d["method"].startswith("scipy"):
+                d[f"vs {sm}"] = _equal_error_ratio(d, [r for r in rows if r["method"] == sm])
+    return {"N": N, "n": prob.n, "repeat": repeat, "rows": rows}
+
+
+def render_work_precision(p: dict) -> str:
+    rows = [
+        [
+            d["method"], f"{d['rtol']:g}", f"{d['error']:.2e}", f"{d['run_s']:.2f}",
+            "" if d["compile_s"] is None else f"{d['compile_s']:.1f}",
+            f"{d['steps']}" + ("" if d["rejected"] is None else f" ({d['rejected']})"),
+            d["njev"], d["nlu"],
+            *(ratio(d.get(f"vs {sm}"), 1.0, ".2f") if f"vs {sm}" in d else "" for sm in ("scipy BDF", "scipy Radau")),  # fmt: skip
+        ]
+        for d in p["rows"]
+    ]  # fmt: skip
+    return table(
+        f"Work-precision on the 2D Brusselator, N = {p['N']} (n = {p['n']}), t in [0, 11.5], "
+        "atol = rtol * 1e-3. *error*: max |y - ref| / max(|ref|, 1) at t1 against a "
+        "`stiffasd.scipy.Radau` rtol=1e-10 solve. *Kvaerno5*: `stiffasd.diffrax.sparse` with "
+        "the default chord iteration (`\"converge\"`) or diffrax's own (`iteration=\"diffrax\"`); "
+        f"run time best of {p['repeat']}, compile apart. *vs scipy*: run time over the scipy "
+        "method's time at the same error (log-log interpolation; blank outside its range).",
+        [
+            "method", "rtol", "error", "run [s]", "compile [s]", "steps (rejected)",
+            "Jacobians", "LU", "vs scipy BDF", "vs scipy Radau",
+        ],
+        rows,
+    )  # fmt: skip
+
+
+def plot_work_precision(p: dict, directory: Path) -> Path:
+    plt = plot_style()
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for i, method in enumerate(dict.fromkeys(d["method"] for d in p["rows"])):
+        pts = sorted((d["error"], d["run_s"]) for d in p["rows"] if d["method"] == method)
+        style = "--o" if method.startswith("scipy") else "-s"
+        ax.loglog(*zip(*pts, strict=True), style, color=f"C{i}", label=method)
+    ax.set_xlabel("error at t1 (max |y - ref| / max(|ref|, 1))")
+    ax.set_ylabel("run time [s] (diffrax: compile excluded)")
+    ax.set_title(f"2D Brusselator, N = {p['N']} (n = {p['n']})", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = directory / "diffrax_work_precision.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+PARTS = {
+    "problems": Part("Kvaerno5, dense against sparse", run_problems, render_problems),
+    "brusselator": Part("2D Brusselator against n", run_brusselator, render_brusselator),
+    "work_precision": Part(
+        "Work-precision", run_work_precision, render_work_precision, plot_work_precision
+    ),
+}
