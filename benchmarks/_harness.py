@@ -123,13 +123,6 @@ def interleaved(
     return best
 
 
-def wall(fn: Callable, *args: Any, **kwargs: Any) -> tuple[float, Any]:
-    """Seconds of one call and its output (for whole solves: no warm-up, nothing repeated)."""
-    start = time.perf_counter()
-    out = _ready(fn(*args, **kwargs))
-    return time.perf_counter() - start, out
-
-
 def compile_and_time(
     fn: Callable, *args: Any, repeat: int = 1, before: Callable[[], Any] | None = None
 ) -> tuple[float, list[float], Any]:
@@ -272,14 +265,29 @@ def write(
     return written
 
 
-def plot_style():
-    """matplotlib with the non-interactive backend, for the parts' figures."""
+def figure():
+    """A new matplotlib figure and axes (non-interactive backend), for a part's plot."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    return plt
+    return plt.subplots(figsize=(6.4, 4.4), dpi=100)
+
+
+def save_figure(fig, ax, path: Path, *, xlabel: str, ylabel: str, title: str) -> Path:
+    """Label, grid and legend the log-log axes, write the figure to ``path`` and close it."""
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
 
 
 _MARK = re.compile(
