@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import jax
 import numpy as np
@@ -302,16 +303,11 @@ class _Split:
         return timed
 
     def splu(self, orig):
-        split = self
+        def factor(A, *a, **k):
+            lu = self.wrap("lu_factor", orig)(A, *a, **k)
+            return SimpleNamespace(solve=self.wrap("lu_solve", lu.solve))
 
-        class LU:
-            def __init__(self, lu):
-                self._lu = lu
-
-            def solve(self, b, *a):
-                return split.wrap("lu_solve", self._lu.solve)(b, *a)
-
-        return lambda A, *a, **k: LU(self.wrap("lu_factor", orig)(A, *a, **k))
+        return factor
 
 
 def _split_solve(prob, strategy, pattern):
