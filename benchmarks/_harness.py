@@ -46,6 +46,9 @@ def machine() -> dict:
             info["mem_total"] = fh.readline().split(":", 1)[1].strip()
     except OSError:
         pass
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "XLA_FLAGS"):
+        if os.environ.get(var):
+            info[var] = os.environ[var]
     for pkg in _PACKAGES:
         try:
             info[pkg] = md.version(pkg)
@@ -77,6 +80,7 @@ def record_line(rec: dict) -> str:
     """One Markdown line naming where and when a part was measured."""
     m = rec.get("machine", {})
     keys = ("cpu", "cpu_count", "mem_total", "load_1min", "python", "jax", "numpy", "scipy")
+    keys += ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "XLA_FLAGS")
     parts = [f"{k} {m[k]}" for k in keys if k in m]
     line = f"Measured {rec.get('date', '?')} at commit {rec.get('commit', '?')}; " + ", ".join(
         parts
