@@ -18,7 +18,7 @@ The shared pieces:
   detection-only functions, the diffrax-shaped problems and the JAX-free analytic problems that
   the solver tests use too);
 * `benchmarks._harness`: `record()` (machine, commit, date), the timing helpers (`best_of`,
-  `interleaved`, `wall`, `compile_and_time`, `loop_time`), the table formatter (`table`, `ms`,
+  `interleaved`, `compile_and_time`, `loop_time`), the table formatter (`table`, `ms`,
   `ratio`), the results writer and the docs-table refresher.
 
 How to add a suite:

@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             payload = parts[name].run(opts.quick)
             result["parts"][name] = {**payload, **record(), "quick": opts.quick}
             print(f"== {opts.suite}/{name}: {time.perf_counter() - start:.1f} s", flush=True)
+            write(opts.suite, parts, result, results)  # a later part's failure keeps this one
     docs_out = None if out is None else out / "docs"
     figures = (DOCS if docs_out is None else docs_out) / "benchmarks"
     written = write(opts.suite, parts, result, results, figures)

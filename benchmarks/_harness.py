@@ -46,6 +46,9 @@ def machine() -> dict:
             info["mem_total"] = fh.readline().split(":", 1)[1].strip()
     except OSError:
         pass
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "XLA_FLAGS"):
+        if os.environ.get(var):
+            info[var] = os.environ[var]
     for pkg in _PACKAGES:
         try:
             info[pkg] = md.version(pkg)
@@ -77,6 +80,7 @@ def record_line(rec: dict) -> str:
     """One Markdown line naming where and when a part was measured."""
     m = rec.get("machine", {})
     keys = ("cpu", "cpu_count", "mem_total", "load_1min", "python", "jax", "numpy", "scipy")
+    keys += ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "XLA_FLAGS")
     parts = [f"{k} {m[k]}" for k in keys if k in m]
     line = f"Measured {rec.get('date', '?')} at commit {rec.get('commit', '?')}; " + ", ".join(
         parts
@@ -121,13 +125,6 @@ def interleaved(
         for name, fn in fns.items():
             best[name] = min(best[name], best_of(fn, reps=reps, min_time=min_time)[0])
     return best
-
-
-def wall(fn: Callable, *args: Any, **kwargs: Any) -> tuple[float, Any]:
-    """Seconds of one call and its output (for whole solves: no warm-up, nothing repeated)."""
-    start = time.perf_counter()
-    out = _ready(fn(*args, **kwargs))
-    return time.perf_counter() - start, out
 
 
 def compile_and_time(
@@ -272,14 +269,29 @@ def write(
     return written
 
 
-def plot_style():
-    """matplotlib with the non-interactive backend, for the parts' figures."""
+def figure():
+    """A new matplotlib figure and axes (non-interactive backend), for a part's plot."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    return plt
+    return plt.subplots(figsize=(6.4, 4.4), dpi=100)
+
+
+def save_figure(fig, ax, path: Path, *, xlabel: str, ylabel: str, title: str) -> Path:
+    """Label, grid and legend the log-log axes, write the figure to ``path`` and close it."""
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
 
 
 _MARK = re.compile(

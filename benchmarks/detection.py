@@ -162,40 +162,15 @@ FUNCTIONS = [
     ("squared differences n=50", squared_differences, 50, "real"),
     ("conv 5-point stencil 8x8", _conv_stencil(8), 64, "real"),
     ("BCOO tridiagonal matvec n=20", _bcoo_laplacian(20), 20, "real"),
-    (
-        "interp, constant query points",
-        lambda fp: jnp.interp(jnp.linspace(0.05, 0.95, 7), jnp.linspace(0.0, 1.0, 12), fp),
-        12,
-        "real",
-    ),
-    (
-        "scan recurrence n=40",
-        lambda x: jax.lax.scan(lambda c, xi: (0.5 * c + xi, c * xi), 0.0, x)[1],
-        40,
-        "real",
-    ),
-    (
-        "fori_loop diffusion, 40 steps, n=64",
-        lambda x: jax.lax.fori_loop(0, 40, lambda i, z: z + 0.1 * jnp.roll(z, 1), x),
-        64,
-        "real",
-    ),
+    ("interp, constant query points", lambda fp: jnp.interp(jnp.linspace(0.05, 0.95, 7), jnp.linspace(0.0, 1.0, 12), fp), 12, "real"),
+    ("scan recurrence n=40", lambda x: jax.lax.scan(lambda c, xi: (0.5 * c + xi, c * xi), 0.0, x)[1], 40, "real"),
+    ("fori_loop diffusion, 40 steps, n=64", lambda x: jax.lax.fori_loop(0, 40, lambda i, z: z + 0.1 * jnp.roll(z, 1), x), 64, "real"),
     ("relu * roll (custom_jvp)", lambda x: jax.nn.relu(x) * jnp.roll(x, 1), 20, "real"),
-    (
-        "where(x > 0, ...) (both branches)",
-        lambda x: jnp.where(x > 0, x**2, jnp.sin(x[::-1])),
-        20,
-        "real",
-    ),
+    ("where(x > 0, ...) (both branches)", lambda x: jnp.where(x > 0, x**2, jnp.sin(x[::-1])), 20, "real"),
     ("max of neighbours", lambda x: jnp.maximum(x, jnp.roll(x, 1)), 20, "real"),
     ("sort", jnp.sort, 10, "real"),
-    (
-        "dense solve (linalg)",
-        lambda x: jnp.linalg.solve(x[:16].reshape(4, 4) + 5 * jnp.eye(4), x[16:]),
-        20,
-        "pos",
-    ),
-]
+    ("dense solve (linalg)", lambda x: jnp.linalg.solve(x[:16].reshape(4, 4) + 5 * jnp.eye(4), x[16:]), 20, "pos"),
+]  # fmt: skip
 # every problem of stiffasd.problems at a small size, sampled around its initial state
 EXAMPLES = {
     "brusselator_2d": 8,

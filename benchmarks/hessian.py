@@ -21,20 +21,9 @@ import numpy as np
 
 import stiffasd
 from benchmarks._harness import Part, best_of, ms, table
+from benchmarks.problems import grid_energy, rosenbrock
 
 MAX_DENSE_N = 10_000
-
-
-def rosenbrock(x):
-    return jnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
-
-
-def grid_energy(u):
-    N = int(round(np.sqrt(u.size)))
-    U = u.reshape(N, N)
-    dx = U[1:, :] - U[:-1, :]
-    dy = U[:, 1:] - U[:, :-1]
-    return 0.5 * jnp.sum(dx**2) + 0.5 * jnp.sum(dy**2) + 0.25 * jnp.sum((U**2 - 1.0) ** 2)
 
 
 def _asdex(f, x) -> dict:

@@ -28,7 +28,17 @@ import scipy.sparse as sp
 from scipy.optimize._numdiff import approx_derivative
 
 import stiffasd
-from benchmarks._harness import Part, best_of, interleaved, ms, plot_style, ratio, spread, table
+from benchmarks._harness import (
+    Part,
+    best_of,
+    figure,
+    interleaved,
+    ms,
+    ratio,
+    save_figure,
+    spread,
+    table,
+)
 from benchmarks.problems import make
 from stiffasd._compare import warm_up
 
@@ -205,11 +215,10 @@ def render_scaling(p: dict) -> str:
 
 
 def plot_scaling(p: dict, directory: Path) -> Path:
-    plt = plot_style()
+    fig, ax = figure()
     rows = p["rows"]
     n = [r["n"] for r in rows]
     dn = [r for r in rows if "dense_jacfwd_s" in r]
-    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=100)
     ax.loglog(
         [r["n"] for r in dn], [r["dense_jacfwd_s"] for r in dn], "o-", label="dense jax.jacfwd"
     )
@@ -222,16 +231,10 @@ def plot_scaling(p: dict, directory: Path) -> Path:
     ax.loglog(n, [r["stiffasd_s"] for r in rows], "D-", label="stiffasd (prepared)")
     once = [r["stiffasd_s"] + r["stiffasd_once_s"] for r in rows]
     ax.loglog(n, once, "D--", alpha=0.6, label="stiffasd incl. detection + coloring + compile")
-    ax.set_xlabel("n (unknowns)")
-    ax.set_ylabel("time of one Jacobian [s]")
-    ax.set_title("2D Brusselator: Jacobian time against n", fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = directory / "scaling.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(
+        fig, ax, directory / "scaling.png", xlabel="n (unknowns)",
+        ylabel="time of one Jacobian [s]", title="2D Brusselator: Jacobian time against n",
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------- external tools

@@ -1,9 +1,11 @@
 """The problem registry every benchmark suite draws from (and the solver tests too).
 
 * `PROBLEMS`, `OdeProblem`: stiffasd's own problems (`stiffasd.problems`), right-hand sides
-  ``rhs(t, y, *args)`` written the way users write them, each with a size keyword (`SIZE_KEY`).
+  ``rhs(t, y, *args)`` written the way users write them; `make(name, size)` builds one.
 * Detection-only functions ``f(x)``: `squared_differences` (a bidiagonal (n - 1) x n pattern) and
   `heat_3d` (the 7-point stencil on an N^3 grid).
+* Scalar functions for Hessians: `rosenbrock` (tridiagonal Hessian) and `grid_energy` (a 2D
+  Ginzburg-Landau energy, 5-point stencil Hessian).
 * diffrax-shaped problems ``rhs(t, y, args)``: `brusselator_field` (the 2D Brusselator with state
   shape (N, N, 2)), `robertson` and `heat_reaction_1d`.
 * JAX-free analytic problems with sparse Jacobians whose CSC index arrays are cached and shared by
@@ -15,6 +17,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
@@ -22,36 +26,16 @@ import scipy.sparse as sp
 from stiffasd.problems import PROBLEMS, OdeProblem
 
 __all__ = [
-    "PROBLEMS",
-    "SIZE_KEY",
-    "OdeProblem",
-    "make",
-    "squared_differences",
-    "heat_3d",
-    "brusselator_field",
-    "robertson",
-    "heat_reaction_1d",
-    "FixedPatternJac",
-    "Brusselator2D",
-    "Robertson",
-    "DiffusionReaction1D",
-]
-
-#: The size keyword of each of stiffasd's problems.
-SIZE_KEY = {
-    "brusselator_2d": "N",
-    "gray_scott_2d": "N",
-    "allen_cahn_3d": "N",
-    "advection_diffusion_reaction_2d": "N",
-    "robertson_diffusion_2d": "N",
-    "reservoir_exchange": "n_cells",
-    "flame_1d": "N",
-}
+    "PROBLEMS", "OdeProblem", "make", "squared_differences", "heat_3d", "rosenbrock",
+    "grid_energy", "brusselator_field", "robertson", "heat_reaction_1d", "FixedPatternJac",
+    "Brusselator2D", "Robertson", "DiffusionReaction1D",
+]  # fmt: skip
 
 
 def make(name: str, size: int, **kwargs) -> OdeProblem:
-    """``PROBLEMS[name]`` at ``size`` (its size keyword from `SIZE_KEY`)."""
-    return PROBLEMS[name](**{SIZE_KEY[name]: size}, **kwargs)
+    """``PROBLEMS[name]`` at ``size``, given to its first (size) parameter."""
+    key = next(iter(inspect.signature(PROBLEMS[name]).parameters))
+    return PROBLEMS[name](**{key: size}, **kwargs)
 
 
 # ------------------------------------------------------------------- detection-only functions
@@ -78,6 +62,20 @@ def heat_3d(N: int):
         return lap.ravel()
 
     return rhs
+
+
+def rosenbrock(x):
+    """The chained Rosenbrock function: a tridiagonal Hessian."""
+    return jnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+
+def grid_energy(u):
+    """A Ginzburg-Landau energy on an N x N grid (``u`` flat, N^2 values): 5-point Hessian."""
+    N = int(round(np.sqrt(u.size)))
+    U = u.reshape(N, N)
+    dx = U[1:, :] - U[:-1, :]
+    dy = U[:, 1:] - U[:, :-1]
+    return 0.5 * jnp.sum(dx**2) + 0.5 * jnp.sum(dy**2) + 0.25 * jnp.sum((U**2 - 1.0) ** 2)
 
 
 # ----------------------------------------------------------------------- diffrax-shaped problems

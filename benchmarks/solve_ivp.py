@@ -26,14 +26,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import jax
 import numpy as np
 from scipy.integrate import solve_ivp
 
 import stiffasd
-from benchmarks._harness import ROOT, Part, plot_style, ratio, spread, table
-from benchmarks.problems import make
+from benchmarks._harness import ROOT, Part, figure, ratio, save_figure, spread, table
+from benchmarks.problems import PROBLEMS, make
 from stiffasd import scipy as stiffasd_scipy
 from stiffasd._compare import FULL_STACK, LABELS, compare_solve_ivp, warm_up
 
@@ -47,12 +48,6 @@ SMALL = {
     "reservoir_exchange": dict(n_cells=300),
     "flame_1d": dict(N=250),
 }
-
-
-def _make(name: str, kw: dict):
-    kw = dict(kw)
-    key = next(k for k in ("N", "n_cells") if k in kw)
-    return make(name, kw.pop(key), **kw)
 
 
 def reference(prob) -> np.ndarray:
@@ -92,7 +87,7 @@ def run_problems(quick: bool) -> dict:
     warm_up()
     rows = []
     for name, kw in list(SMALL.items())[:1] if quick else SMALL.items():
-        prob = _make(name, dict(kw, N=6) if quick else kw)
+        prob = PROBLEMS[name](**(dict(kw, N=6) if quick else kw))
         sj = stiffasd.jac(prob.rhs).prepare(prob.t_span[0], prob.y0, *prob.args)
         ref = reference(prob)
         for method in ("BDF", "Radau"):
@@ -218,7 +213,7 @@ def warm_child(cache_dir: str, quick: bool) -> None:
     warm_up()
     out = {}
     for name, kw in _breakeven_cases(quick):
-        prob = _make(name, kw)
+        prob = PROBLEMS[name](**kw)
         prob.numpy_rhs()(prob.t_span[0], prob.y0, *prob.args)
         out[prob.name] = min(_setup_time(prob) for _ in range(3))
     print("WARM " + json.dumps(out), flush=True)
@@ -238,40 +233,22 @@ def run_breakeven(quick: bool) -> dict:
     warm_up()
     repeats, rows = 1 if quick else 3, []
     for name, kw in _breakeven_cases(quick):
-        prob = _make(name, kw)
-        t0, y0, args = prob.t_span[0], prob.y0, prob.args
-        fun = prob.numpy_rhs()
-        fun(t0, y0, *args)
-        cold = min(_setup_time(prob) for _ in range(repeats))
-        j = stiffasd.jac(prob.rhs)
-        j(t0, y0, *args)
+        prob = PROBLEMS[name](**kw)
         for method in ("BDF", "Radau"):
-            strategies = {
-                "jac_sparsity": dict(jac_sparsity=j.sparsity),
-                "stiffasd": dict(jac=j),
-                FULL_STACK: dict(jac=j, method=getattr(stiffasd_scipy, method)),
-            }
-            best = dict.fromkeys(strategies, np.inf)
-            for _ in range(repeats):  # interleaved, best of
-                for k, extra in strategies.items():
-                    start = time.perf_counter()
-                    opts = dict(method=method, rtol=RTOL, atol=ATOL, args=args) | extra
-                    sol = solve_ivp(fun, prob.t_span, y0, **opts)
-                    best[k] = min(best[k], time.perf_counter() - start)
-                    if not sol.success:
-                        raise RuntimeError(f"{prob.name} {method} {k}: {sol.message}")
-            js = best["jac_sparsity"]
+            # every stiffasd run prepares afresh: its *prepare* is the cold setup
+            by = {d["strategy"]: d for d in _compare(prob, method, default=False, repeat=repeats, rtol=RTOL, atol=ATOL)}  # fmt: skip
+            js, cold = by["jac_sparsity"]["wall"], by["stiffasd"]["prepare"]
             row = dict(
-                problem=prob.name, n=prob.n, method=method, jac_sparsity_s=js,
-                stiffasd_solve_s=best["stiffasd"], full_solve_s=best[FULL_STACK],
-                setup_cold_s=cold, setup_warm_s=warm.get(prob.name, float("nan")),
+                problem=prob.name, n=prob.n, method=method, jac_sparsity_s=js, setup_cold_s=cold,
+                setup_warm_s=warm.get(prob.name, float("nan")),
             )  # fmt: skip
             for k, key in (("stiffasd", "stiffasd"), (FULL_STACK, "full")):
-                row[f"{key}_saving_s"] = js - best[k]
-                row[f"{key}_vs_js_cold"] = js / (cold + best[k])
-                row[f"{key}_vs_js_warm"] = js / (row["setup_warm_s"] + best[k])
+                solve = by[k]["wall"] - by[k]["prepare"]
+                row[f"{key}_solve_s"] = solve
+                row[f"{key}_saving_s"] = js - solve
+                row[f"{key}_vs_js_cold"] = js / (cold + solve)
+                row[f"{key}_vs_js_warm"] = js / (row["setup_warm_s"] + solve)
             rows.append(row)
-            print(f"[breakeven] {prob.name} {method}", flush=True)
     return {"rtol": RTOL, "atol": ATOL, "repeats": repeats, "rows": rows}
 
 
@@ -326,16 +303,11 @@ class _Split:
         return timed
 
     def splu(self, orig):
-        split = self
+        def factor(A, *a, **k):
+            lu = self.wrap("lu_factor", orig)(A, *a, **k)
+            return SimpleNamespace(solve=self.wrap("lu_solve", lu.solve))
 
-        class LU:
-            def __init__(self, lu):
-                self._lu = lu
-
-            def solve(self, b, *a):
-                return split.wrap("lu_solve", self._lu.solve)(b, *a)
-
-        return lambda A, *a, **k: LU(self.wrap("lu_factor", orig)(A, *a, **k))
+        return factor
 
 
 def _split_solve(prob, strategy, pattern):
@@ -480,13 +452,11 @@ def render_work_precision(p: dict) -> str:
 
 
 def plot_work_precision(p: dict, directory: Path) -> Path:
-    plt = plot_style()
-    rows = p["rows"]
-    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=100)
+    fig, ax = figure()
     markers = {"default": "o", "jac_sparsity": "s", "stiffasd": "D"}
     for method, style in (("BDF", "-"), ("Radau", "--")):
         for strategy, marker in markers.items():
-            pts = [d for d in rows if d["method"] == method and d["strategy"] == strategy]
+            pts = [d for d in p["rows"] if d["method"] == method and d["strategy"] == strategy]
             if not pts:
                 continue
             err = [max(d["error"], 1e-16) for d in pts]
@@ -497,16 +467,11 @@ def plot_work_precision(p: dict, directory: Path) -> Path:
                     color=line[0].get_color(), alpha=0.5, mfc="none",
                     label=f"{method}: stiffasd without its one-time preparation",
                 )  # fmt: skip
-    ax.set_xlabel(f"wall time of the whole solve [s] (best of {p['repeats']})")
-    ax.set_ylabel("error at t_end (max rel.)")
-    ax.set_title(f"Work-precision: {p['problem']}, n = {p['n']}", fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = directory / "work_precision.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(
+        fig, ax, directory / "work_precision.png",
+        xlabel=f"wall time of the whole solve [s] (best of {p['repeats']})",
+        ylabel="error at t_end (max rel.)", title=f"Work-precision: {p['problem']}, n = {p['n']}",
+    )  # fmt: skip
 
 
 PARTS = {

@@ -429,7 +429,7 @@ class SparseJacobian:
         # concatenate), recomputing each nonzero's compressed value at its gathered index. No
         # optimization barrier is put between them on purpose: the fusion costs 1.5-2x on 3D
         # Allen-Cahn at N = 20 (index arithmetic over a non-power-of-two grid) but saves 1.3x on
-        # Robertson-diffusion and at N = 16 or 32 (benchmarks/results/jacobian_profile.md).
+        # Robertson-diffusion and at N = 16 or 32 (docs/benchmarks.md, "Studies").
         flat = self._compressed_from(consts, *args)
         gather = consts[2]
         if gather is not None:

@@ -9,8 +9,7 @@ complex ``mu``) is never assembled by sparse arithmetic: its values are scattere
 fixed once per solve, the fill-reducing ordering (METIS nested dissection) is computed once, and
 every later factorization only runs SuperLU's numeric phase on the pre-permuted matrix with
 ``permc_spec="NATURAL"``. The engine is `stiffasd.linalg.FixedPatternLU` (re-exported here with
-its orderings). Measurements behind this choice: docs/solve_ivp.md and
-benchmarks/results/solvers_linear.md.
+its orderings). Measurements behind this choice: docs/solve_ivp.md ("Why this linear solver").
 """
 
 from __future__ import annotations

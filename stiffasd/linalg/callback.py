@@ -137,7 +137,7 @@ class DirectLU:
             ``"auto"`` is the scipy side's: METIS nested dissection when pymetis is installed,
             else ``"MMD_AT_PLUS_A"`` (minimum degree on A^T + A). On the 2D Brusselator's stage
             matrix METIS gives 7-20% less fill and 6-31% faster factorizations than
-            MMD_AT_PLUS_A (benchmarks/results/diffrax_lu_memory.md).
+            MMD_AT_PLUS_A (docs/diffrax.md).
         diag_pivot_thresh: threshold partial pivoting parameter; I - γhJ is usually close to
             diagonally dominant, so a small value keeps the symmetric ordering intact.
         reuse_ordering: compute the ordering once per pattern (it depends on the structure only)

@@ -23,7 +23,7 @@ def nested_dissection(rows: Any, cols: Any, n: int) -> np.ndarray:
     (Karypis & Kumar, SIAM J. Sci. Comput. 20 (1998) 359-392) of the graph of ``A + A^T``.
 
     On the Newton matrices of 2D method-of-lines problems it gives SuperLU 20-50% less work than
-    minimum degree on ``A + A^T`` (benchmarks/results/solvers_linear.md), and computing it is
+    minimum degree on ``A + A^T`` (docs/solve_ivp.md), and computing it is
     cheaper than the probe factorization SuperLU's own orderings need. Dense rows and columns
     are ordered last and left out of the dissection (see `_split_dense`).
 

@@ -4,7 +4,7 @@
 factorization runs only SuperLU's numeric phase on the pre-permuted matrix with
 ``permc_spec="NATURAL"``. It serves `stiffasd.scipy.BDF`/`Radau` directly and the diffrax side
 through a host callback (`stiffasd.linalg.DirectLU`). Measurements behind these choices:
-docs/solve_ivp.md and benchmarks/results/solvers_linear.md.
+docs/solve_ivp.md ("Why this linear solver").
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ __all__ = ["FixedPatternLU", "ORDERINGS", "PANEL_SIZE", "MAX_PANEL_SIZE"]
 ORDERINGS = ("auto", "METIS", "MMD_AT_PLUS_A", "COLAMD", "MMD_ATA", "RCM", "NATURAL")
 
 #: SuperLU's panel width used by `FixedPatternLU` (SuperLU's own default is 20). Narrow panels
-#: suit the small supernodes of method-of-lines Newton matrices; measured in
-#: benchmarks/results/superlu_panel.md.
+#: suit the small supernodes of method-of-lines Newton matrices (docs/solve_ivp.md, "Why this
+#: linear solver").
 PANEL_SIZE = 4
 #: Widest panel accepted: SuperLU's own default. Wider panels corrupted the heap of scipy 1.17's
 #: SuperLU (crashes with "double free or corruption" in a stress test of widths 22-100).
