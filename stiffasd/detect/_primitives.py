@@ -101,6 +101,12 @@ def refresh() -> None:
         _scan(m, do_import=False)
 
 
+def rescan(modname: str) -> None:
+    """Scan ``modname`` again (a lazily scanned module the user has imported since)."""
+    _SCANNED.discard(modname)
+    _scan(modname, do_import=False)
+
+
 def lazy_module_loaded(modname: str) -> bool:
     """Whether a lazily scanned module (e.g. ``jax.experimental.sparse``) has been imported."""
     return modname in sys.modules

@@ -32,13 +32,7 @@ __all__ = [
     "repeat_row",
     "mask_rows",
     "from_pairs",
-    "is_inexact",
 ]
-
-
-def is_inexact(dtype: Any) -> bool:
-    """Whether values of this dtype can carry a derivative (floating or complex)."""
-    return np.issubdtype(np.dtype(dtype), np.inexact)
 
 
 def csr(indptr: np.ndarray, indices: np.ndarray, shape: tuple[int, int]) -> sp.csr_array:

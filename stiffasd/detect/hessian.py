@@ -44,6 +44,7 @@ from ..errors import ShapeError
 from ..pattern import SparsityPattern
 from . import _primitives as P
 from ._api import trace_and_seed
+from ._equation import Equation, aval_info, inexact
 from ._sets import (
     IndexSets,
     collapse,
@@ -54,7 +55,7 @@ from ._sets import (
     union_or_empty,
     vstack,
 )
-from .interpreter import Context, Equation, aval_info, inexact
+from .interpreter import Context
 from .rules import get_rule
 from .rules._util import bcast_deps, positions, prod
 from .rules.control import SCAN_UNROLL, WHILE_SIMULATE, _avals, _forget_values, _union_fixpoint

@@ -15,77 +15,15 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-import jax
 import numpy as np
 
 from ..errors import ConservativePatternWarning, UnsupportedPrimitiveError
 from . import _primitives as P
-from ._sets import IndexSets, _canonical, collapse, empty, repeat_row, vstack
+from ._equation import Equation, aval_info, concrete_eval, conservative_rule, inexact, to_numpy
+from ._sets import IndexSets, _canonical, empty, eye_block
+from .rules import get_rule
 
-__all__ = ["Context", "Equation", "conservative_rule"]
-
-_CPU = None
-
-
-def _cpu():
-    global _CPU
-    if _CPU is None:
-        _CPU = jax.devices("cpu")[0]
-    return _CPU
-
-
-def aval_info(aval: Any) -> tuple[tuple[int, ...], Any]:
-    """(shape, dtype) of an abstract value; non-array values (tokens...) count as bool scalars."""
-    shape = getattr(aval, "shape", None)
-    dtype = getattr(aval, "dtype", None)
-    if shape is None or dtype is None:
-        return (), np.dtype(bool)
-    return tuple(int(s) for s in shape), dtype
-
-
-def inexact(dtype: Any) -> bool:
-    try:
-        return bool(jax.dtypes.issubdtype(dtype, np.inexact))
-    except Exception:
-        return False
-
-
-def to_numpy(x: Any) -> Any:
-    try:
-        return np.asarray(x)
-    except Exception:  # extended dtypes (PRNG keys) stay JAX arrays
-        return x
-
-
-def concrete_eval(primitive, params, values):
-    """Evaluate one equation on concrete values, on the CPU, outside any trace."""
-    with jax.ensure_compile_time_eval(), jax.default_device(_cpu()):
-        outs = P.bind_eqn(primitive, params, list(values))
-    return [to_numpy(o) for o in outs]
-
-
-@dataclass
-class Equation:
-    """What a rule receives: one equation with abstract inputs.
-
-    Attributes:
-        primitive: the JAX primitive.
-        params: its parameters (as in the jaxpr).
-        invals: one IndexSets per operand.
-        out_shapes / out_dtypes: the outputs' shapes and dtypes.
-        out_values: concrete outputs when every operand is known (local mode), else None.
-    """
-
-    primitive: Any
-    params: dict
-    invals: list[IndexSets]
-    out_shapes: list[tuple[int, ...]]
-    out_dtypes: list[Any]
-    out_values: list[Any] | None = None
-
-    @property
-    def out_sizes(self) -> list[int]:
-        return [int(np.prod(s, dtype=np.int64)) for s in self.out_shapes]
+__all__ = ["Context"]
 
 
 @dataclass
@@ -168,8 +106,6 @@ class Context:
                 IndexSets(s, d, empty(k, self.n), v)
                 for s, d, k, v in zip(shapes, dtypes, sizes, vals, strict=False)
             ]
-        from .rules import get_rule  # late import: rules import this module
-
         rule = get_rule(primitive)
         eqn = Equation(primitive, params, ins, shapes, dtypes, values)
         if rule is None:
@@ -230,8 +166,6 @@ class Context:
             Output ``j``'s dependency matrix restricted to input ``i``'s columns is the block of
             the jaxpr's own input->output pattern.
         """
-        from ._sets import eye_block
-
         sizes = [int(np.prod(s, dtype=np.int64)) for s, _, _, _ in specs]
         offs = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         m = int(offs[-1])
@@ -246,13 +180,3 @@ class Context:
             local_in.append(IndexSets(shape, dtype, d, value))
         outs = sub.eval_jaxpr(jaxpr, consts, local_in)
         return outs, offs, m
-
-
-def conservative_rule(ctx: Context, eqn: Equation) -> list[Any]:
-    """Sound fallback: every inexact output element depends on all of the operands' dependencies."""
-    ds = [x.deps for x in eqn.invals if x.has_deps]
-    cols = collapse(vstack(ds)) if ds else np.zeros(0, np.int64)
-    return [
-        repeat_row(cols, k, ctx.n) if inexact(d) else None
-        for k, d in zip(eqn.out_sizes, eqn.out_dtypes, strict=False)
-    ]

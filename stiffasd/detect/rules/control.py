@@ -20,6 +20,7 @@ import jax
 import numpy as np
 
 from .. import _primitives as P
+from .._equation import inexact
 from .._sets import (
     IndexSets,
     empty,
@@ -29,8 +30,7 @@ from .._sets import (
     union_or_empty,
     vstack,
 )
-from ..interpreter import inexact
-from . import register_by_name
+from ._registry import register_by_name
 from ._util import prod
 
 __all__ = ["call_rule", "cond_rule", "while_rule", "scan_rule"]
@@ -78,7 +78,7 @@ def jvp_trace_rule(ctx, eqn):
     body = eqn.params.get("_prim", eqn.params.get("call_jaxpr"))
     key = (eqn.primitive, hash(str(body)))
     if key in _ACTIVE:
-        from ..interpreter import conservative_rule
+        from .._equation import conservative_rule
 
         return conservative_rule(ctx, eqn)
     _ACTIVE.add(key)

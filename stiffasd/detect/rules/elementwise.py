@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._equation import inexact
 from .._sets import IndexSets, mask_rows, union_or_empty
-from ..interpreter import inexact
-from . import register_by_name
+from ._registry import register_by_name
 from ._util import bcast_deps, bcast_value, prod
 
 __all__ = ["elementwise_rule", "zero_rule", "identity_rule"]

@@ -11,9 +11,9 @@ from __future__ import annotations
 import jax
 import numpy as np
 
+from .._equation import concrete_eval, conservative_rule, inexact
 from .._sets import from_pairs, matmul, take_rows, union_or_empty
-from ..interpreter import concrete_eval, conservative_rule, inexact
-from . import register_by_name
+from ._registry import register_by_name
 from ._util import positions, prod
 
 __all__ = ["dot_general_rule", "conv_rule"]

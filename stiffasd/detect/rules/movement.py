@@ -20,9 +20,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .._equation import concrete_eval, conservative_rule, inexact
 from .._sets import take_rows, vstack
-from ..interpreter import concrete_eval, conservative_rule, inexact
-from . import register_by_name
+from ._registry import register_by_name
 from ._util import positions
 
 __all__ = ["move", "movement_rule"]

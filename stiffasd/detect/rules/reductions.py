@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._equation import concrete_eval, inexact
 from .._sets import empty, from_pairs, mask_rows, matmul, take_rows, union_or_empty, vstack
-from ..interpreter import concrete_eval, inexact
-from . import register_by_name
+from ._registry import register_by_name
 from ._util import positions, prod
 
 __all__ = ["reduce_rule", "cumulative_rule", "window_rule", "sort_rule", "line_union"]

@@ -12,9 +12,9 @@ from __future__ import annotations
 import jax.lax as lax
 import numpy as np
 
+from .._equation import concrete_eval, inexact
 from .._sets import collapse, from_pairs, mask_rows, matmul, repeat_row, union_or_empty
-from ..interpreter import concrete_eval, inexact
-from . import register_by_name
+from ._registry import register_by_name
 from ._util import positions
 
 __all__ = ["scatter_rule", "scatter_destinations"]

@@ -1,0 +1,90 @@
+"""The rule registry ``{Primitive: rule}``: registration and lookup (the families register
+themselves here when :mod:`stiffasd.detect.rules` is imported)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .. import _primitives as P
+
+__all__ = [
+    "register_rule",
+    "get_rule",
+    "registered_primitives",
+    "register_by_name",
+    "register_lazy",
+]
+
+Rule = Callable[[Any, Any], list]
+
+_REGISTRY: dict[Any, Rule] = {}
+#: Rule families for slow-to-import JAX modules: ``{module name: loader}``, each loader run once,
+#: the first time a rule is looked up after the user imported that module.
+_LAZY: dict[str, Callable[[], None]] = {}
+
+
+def register_rule(primitive: Any, rule: Rule) -> None:
+    """Register (or replace) the sparsity rule of a JAX primitive.
+
+    Args:
+        primitive: the ``jax.extend.core.Primitive`` object (not its name).
+        rule: ``rule(ctx, eqn) -> list`` returning one dependency matrix (boolean
+            ``scipy.sparse.csr_array`` of shape ``(output size, ctx.n)``), ``IndexSets`` or
+            ``None`` per output. See docs/detection.md for the contract and an example.
+
+    Raises:
+        TypeError: ``primitive`` is not a Primitive or ``rule`` is not callable.
+    """
+    if not isinstance(primitive, P.Primitive):
+        raise TypeError(
+            "register_rule(primitive=...) expects a JAX Primitive object (e.g. "
+            "`jax.extend.core.Primitive('my_op')` or `jax.lax.sin_p`), got "
+            f"{type(primitive).__name__} {primitive!r}; pass the object, not its name."
+        )
+    if not callable(rule):
+        raise TypeError(
+            f"register_rule(rule=...) expects a callable `rule(ctx, eqn) -> list`, got "
+            f"{type(rule).__name__}."
+        )
+    _REGISTRY[primitive] = rule
+
+
+def register_by_name(names: str | tuple[str, ...], rule: Rule) -> list[Any]:
+    """Register ``rule`` for each primitive name that exists in the installed JAX."""
+    if isinstance(names, str):
+        names = (names,)
+    found = []
+    for name in names:
+        p = P.get(name)
+        if p is not None:
+            _REGISTRY[p] = rule
+            found.append(p)
+    return found
+
+
+def register_lazy(modname: str, loader: Callable[[], None]) -> None:
+    """Run ``loader`` (which registers rules) once the user has imported ``modname``."""
+    _LAZY[modname] = loader
+
+
+def _ensure_lazy() -> None:
+    for modname in [m for m in _LAZY if P.lazy_module_loaded(m)]:
+        loader = _LAZY.pop(modname)
+        P.rescan(modname)
+        loader()
+
+
+def get_rule(primitive: Any) -> Rule | None:
+    """The registered rule of ``primitive`` or None."""
+    r = _REGISTRY.get(primitive)
+    if r is None and _LAZY:
+        _ensure_lazy()
+        r = _REGISTRY.get(primitive)
+    return r
+
+
+def registered_primitives() -> dict[Any, Rule]:
+    """A copy of the registry (every primitive with a rule in this JAX version)."""
+    _ensure_lazy()
+    return dict(_REGISTRY)
