@@ -172,15 +172,23 @@ class IndexSets:
         dtype: the array dtype.
         deps: ``scipy.sparse.csr_array`` of booleans, shape (prod(shape), n), canonical.
         value: the concrete ``numpy`` value when known (constants; every value in local mode).
+        ints: for an integer or boolean value that is not known, what is known of it (bounds
+            and cases, see :mod:`stiffasd.detect._ints`), or None.
+        second: bookkeeping of second-order detection (see :mod:`stiffasd.detect.hessian`).
     """
 
-    __slots__ = ("shape", "dtype", "deps", "value")
+    __slots__ = ("shape", "dtype", "deps", "value", "ints", "second")
 
-    def __init__(self, shape, dtype, deps, value=None):
+    def __init__(self, shape, dtype, deps, value=None, ints=None, second=None):
         self.shape = tuple(int(s) for s in shape)
-        self.dtype = np.dtype(dtype)
+        try:
+            self.dtype = np.dtype(dtype)
+        except TypeError:  # extended dtypes (PRNG keys): no numpy form, never differentiable
+            self.dtype = dtype
         self.deps = deps
         self.value = value
+        self.ints = ints if value is None else None
+        self.second = second
         if deps.shape[0] != self.size:
             raise AssertionError(
                 f"internal error: dependency matrix has {deps.shape[0]} rows for a value of "

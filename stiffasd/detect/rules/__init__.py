@@ -14,8 +14,20 @@ position arrays), ``reductions``, ``linear`` (dot_general, conv), ``scatter``, `
 """
 
 # Importing the families registers their rules.
-from . import control, elementwise, linalg, linear, movement, reductions, scatter  # noqa: F401
+from . import (  # noqa: F401
+    control,
+    elementwise,
+    integers,
+    linalg,
+    linear,
+    movement,
+    reductions,
+    scatter,
+)
+from ._registry import get_range_rule as get_range_rule
 from ._registry import get_rule as get_rule
+from ._registry import get_second_order_rule as get_second_order_rule
+from ._registry import get_value_rule as get_value_rule
 from ._registry import register_by_name as register_by_name
 from ._registry import register_lazy
 from ._registry import register_rule as register_rule
@@ -27,4 +39,9 @@ def _load_sparse() -> None:
     from . import sparse  # noqa: F401
 
 
+def _load_equinox() -> None:
+    from . import eqx  # noqa: F401
+
+
 register_lazy("jax.experimental.sparse", _load_sparse)
+register_lazy("equinox.internal._loop.common", _load_equinox)

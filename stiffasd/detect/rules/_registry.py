@@ -14,11 +14,21 @@ __all__ = [
     "registered_primitives",
     "register_by_name",
     "register_lazy",
+    "get_second_order_rule",
+    "get_value_rule",
+    "get_range_rule",
 ]
 
 Rule = Callable[[Any, Any], list]
 
 _REGISTRY: dict[Any, Rule] = {}
+#: Second-order rules (Hessian detection): ``rule2(ctx, eqn, outs)`` records interactions.
+_SECOND: dict[Any, Callable] = {}
+#: Value rules of higher-order primitives, run for the values of integer results that a
+#: dependency rule is not needed for: ``rule(ctx, eqn) -> list``.
+_VALUES: dict[Any, Rule] = {}
+#: Range rules (bounds of integer results): ``rule(eqn, bounds) -> list``.
+_RANGES: dict[Any, Callable] = {}
 #: Rule families for slow-to-import JAX modules: ``{module name: loader}``, each loader run once,
 #: the first time a rule is looked up after the user imported that module.
 _LAZY: dict[str, Callable[[], None]] = {}
@@ -50,16 +60,29 @@ def register_rule(primitive: Any, rule: Rule) -> None:
     _REGISTRY[primitive] = rule
 
 
-def register_by_name(names: str | tuple[str, ...], rule: Rule) -> list[Any]:
-    """Register ``rule`` for each primitive name that exists in the installed JAX."""
+def register_by_name(
+    names: str | tuple[str, ...],
+    rule: Rule | None = None,
+    *,
+    second: Callable | None = None,
+    values: Rule | None = None,
+    ranges: Callable | None = None,
+) -> list[Any]:
+    """Register the rules of a family for each primitive name that exists in the installed JAX:
+    the dependency ``rule``, and optionally its ``second``-order rule, its ``values`` rule and
+    its ``ranges`` rule (each table is only written where a rule is given)."""
     if isinstance(names, str):
         names = (names,)
     found = []
     for name in names:
         p = P.get(name)
-        if p is not None:
-            _REGISTRY[p] = rule
-            found.append(p)
+        if p is None:
+            continue
+        tables = ((_REGISTRY, rule), (_SECOND, second), (_VALUES, values), (_RANGES, ranges))
+        for table, r in tables:
+            if r is not None:
+                table[p] = r
+        found.append(p)
     return found
 
 
@@ -82,6 +105,18 @@ def get_rule(primitive: Any) -> Rule | None:
         _ensure_lazy()
         r = _REGISTRY.get(primitive)
     return r
+
+
+def get_second_order_rule(primitive: Any) -> Callable | None:
+    return _SECOND.get(primitive)
+
+
+def get_value_rule(primitive: Any) -> Rule | None:
+    return _VALUES.get(primitive)
+
+
+def get_range_rule(primitive: Any) -> Callable | None:
+    return _RANGES.get(primitive)
 
 
 def registered_primitives() -> dict[Any, Rule]:

@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import _primitives as P
 from .._equation import inexact
+from .._ints import choices, merge
 from .._sets import (
     IndexSets,
     empty,
@@ -88,35 +89,53 @@ def jvp_trace_rule(ctx, eqn):
         _ACTIVE.discard(key)
 
 
-def custom_jvp_rule(ctx, eqn):
-    """Pattern of the custom JVP rule: trace ``jax.jvp`` of the call and follow the tangents."""
-    prim, params, ins = eqn.primitive, eqn.params, eqn.invals
-    diff = [i for i, x in enumerate(ins) if inexact(x.dtype)]
+def jvp_jaxpr(eqn, diff: list[int]):
+    """The closed jaxpr of ``jax.jvp`` of the equation with respect to the operands ``diff``:
+    inputs ``(*primals, *tangents of diff)``, outputs ``(*primal outs, *tangent outs)``."""
+    prim, params = eqn.primitive, eqn.params
 
     def jvp_fn(primals, tangents):
         def f_diff(*dp):
             full = list(primals)
-            for i, v in zip(diff, dp, strict=False):
+            for i, v in zip(diff, dp, strict=True):
                 full[i] = v
             return P.bind_eqn(prim, params, full)
 
         return jax.jvp(f_diff, [primals[i] for i in diff], list(tangents))
 
-    avals = _avals(ins)
-    closed = jax.make_jaxpr(jvp_fn)(avals, [avals[i] for i in diff])
-    primal_in = [IndexSets(x.shape, x.dtype, empty(x.size, ctx.n), x.value) for x in ins]
+    avals = _avals(eqn.invals)
+    return jax.make_jaxpr(jvp_fn)(avals, [avals[i] for i in diff])
+
+
+def custom_jvp_rule(ctx, eqn):
+    """Pattern of the custom JVP rule: trace ``jax.jvp`` of the call and follow the tangents.
+
+    Only operands with dependencies get a tangent (JAX's symbolic zeros for the others); the
+    primal outputs of the trace give the integer outputs' values."""
+    ins = eqn.invals
+    diff = [i for i, x in enumerate(ins) if inexact(x.dtype) and x.has_deps]
+    closed = jvp_jaxpr(eqn, diff)
+    primal_in = [ctx.captured(x) for x in ins]
     tangent_in = [IndexSets(ins[i].shape, ins[i].dtype, ins[i].deps, None) for i in diff]
     outs = ctx.eval_jaxpr(closed, [], primal_in + tangent_in)
     n_out = len(eqn.out_shapes)
-    tangents = outs[n_out:]
-    pairs = zip(tangents, eqn.out_dtypes, strict=False)
-    return [t.deps if inexact(dt) else None for t, dt in pairs]
+    pairs = zip(outs[:n_out], outs[n_out:], eqn.out_dtypes, strict=True)
+    return [t.deps if inexact(dt) else p for p, t, dt in pairs]
+
+
+def primal_rule(ctx, eqn):
+    """Values of a custom-derivative call's results: its primal function, without derivatives."""
+    j = eqn.params["call_jaxpr"]
+    return ctx.eval_jaxpr(j, [], [ctx.captured(x) for x in eqn.invals])
 
 
 def custom_vjp_rule(ctx, eqn):
-    """Pattern of the custom backward rule: trace ``jax.vjp`` and transpose its pattern."""
+    """Pattern of the custom backward rule: trace ``jax.vjp`` and transpose its pattern.
+
+    Only operands with dependencies are differentiated: JAX perturbs no other operand, and rules
+    may refuse to (equinox asserts that its non-differentiable operands are unperturbed)."""
     prim, params, ins = eqn.primitive, eqn.params, eqn.invals
-    diff = [i for i, x in enumerate(ins) if inexact(x.dtype)]
+    diff = [i for i, x in enumerate(ins) if inexact(x.dtype) and x.has_deps]
     outs_inexact = [j for j, dt in enumerate(eqn.out_dtypes) if inexact(dt)]
 
     def vjp_fn(primals, cts):
@@ -149,20 +168,28 @@ def custom_vjp_rule(ctx, eqn):
         start = int(offs[len(ins) + k]) - base
         size = eqn.out_sizes[j]
         res[j] = take_rows(out_all, np.arange(base + start, base + start + size))
+    if len(outs_inexact) < len(res):  # integer results: their values, from the primal
+        primal = primal_rule(ctx, eqn)
+        res = [r if j in outs_inexact else primal[j] for j, r in enumerate(res)]
     return res
 
 
 def cond_rule(ctx, eqn):
-    """cond / switch: the taken branch for a known index, else the union over branches."""
+    """cond / switch: the branches the index can take (one for a known index; the integer
+    cases or bounds of an unknown one may exclude some), their union."""
     idx, ops = eqn.invals[0], eqn.invals[1:]
     branches = eqn.params["branches"]
-    if idx.value is not None:
-        b = int(np.clip(int(np.asarray(idx.value)), 0, len(branches) - 1))
-        return ctx.eval_jaxpr(branches[b], [], ops)
-    per = [ctx.eval_jaxpr(br, [], ops) for br in branches]
+    possible = choices(ctx.world, idx, len(branches))
+    per = [ctx.eval_jaxpr(branches[b], [], ops) for b in possible]
+    if len(per) == 1:
+        return per[0]
     res = []
-    for j, k in enumerate(eqn.out_sizes):
-        res.append(union_or_empty([p[j].deps for p in per], k, ctx.n))
+    for j, (k, dt) in enumerate(zip(eqn.out_sizes, eqn.out_dtypes, strict=True)):
+        if inexact(dt):
+            res.append(union_or_empty([p[j].deps for p in per], k, ctx.n))
+        else:
+            v, ints = merge(ctx.world, idx, possible, [p[j] for p in per], dt)
+            res.append(IndexSets(eqn.out_shapes[j], dt, empty(k, ctx.n), v, ints))
     return res
 
 
@@ -357,11 +384,13 @@ def _scan_transfer(ctx, eqn, body, consts, carry, xs, L, order, nh, n_y):
 
 
 register_by_name(
-    ("pjit", "jit", "closed_call", "eval_jaxpr", "remat", "remat2", "checkpoint"), call_rule
+    ("pjit", "jit", "closed_call", "eval_jaxpr", "remat", "remat2", "checkpoint"),
+    call_rule,
+    values=call_rule,
 )
 register_by_name("call_hi_primitive", jvp_trace_rule)
-register_by_name("custom_jvp_call", jvp_trace_rule)
-register_by_name("custom_vjp_call", custom_vjp_rule)
-register_by_name("cond", cond_rule)
-register_by_name("while", while_rule)
-register_by_name("scan", scan_rule)
+register_by_name("custom_jvp_call", jvp_trace_rule, values=primal_rule)
+register_by_name("custom_vjp_call", custom_vjp_rule, values=primal_rule)
+register_by_name("cond", cond_rule, values=cond_rule)
+register_by_name("while", while_rule, values=while_rule)
+register_by_name("scan", scan_rule, values=scan_rule)

@@ -15,9 +15,11 @@ from __future__ import annotations
 import numpy as np
 
 from .._equation import inexact
+from .._ints import case_masks
 from .._sets import IndexSets, mask_rows, union_or_empty
 from ._registry import register_by_name
 from ._util import bcast_deps, bcast_value, prod
+from .movement import move
 
 __all__ = ["elementwise_rule", "zero_rule", "identity_rule"]
 
@@ -160,14 +162,19 @@ def maxmin_rule(is_max):
 
 
 def select_n_rule(ctx, eqn):
-    """``select_n(pred, *cases)``: a known predicate selects exact rows, else union of the cases."""
+    """``select_n(pred, *cases)``: a known predicate selects exact rows; otherwise each element
+    is the union of the cases its predicate can pick (all of them, unless the predicate's
+    integer cases or bounds say otherwise)."""
     pred = eqn.invals[0]
     if pred.value is None:
-        cases = [x for x in eqn.invals[1:]]
         out_shape = eqn.out_shapes[0]
-        ds = [bcast_deps(x, out_shape, ctx.n) for x in cases if inexact(x.dtype)]
+        masks = case_masks(ctx.world, pred, len(eqn.invals) - 1, out_shape)
+        ds = [
+            mask_rows(bcast_deps(x, out_shape, ctx.n), m)
+            for x, m in zip(eqn.invals[1:], masks, strict=True)
+            if inexact(x.dtype) and x.has_deps and m.any()
+        ]
         return [union_or_empty(ds, prod(out_shape), ctx.n)]
-    from .movement import move
 
     res = move(ctx, eqn, lambda args: [np.choose(np.asarray(args[0]).astype(np.int64), args[1:])])
     return res
