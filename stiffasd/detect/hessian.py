@@ -36,7 +36,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import jax
 import numpy as np
 import scipy.sparse as sp
 
@@ -58,7 +57,13 @@ from ._sets import (
 from .interpreter import Context
 from .rules import get_rule
 from .rules._util import bcast_deps, positions, prod
-from .rules.control import SCAN_UNROLL, WHILE_SIMULATE, _avals, _forget_values, _union_fixpoint
+from .rules.control import (
+    SCAN_UNROLL,
+    WHILE_SIMULATE,
+    _forget_values,
+    _union_fixpoint,
+    jvp_jaxpr,
+)
 from .rules.movement import MOVEMENT_PRIMITIVES
 
 __all__ = ["hessian_sparsity", "HessianContext", "register_second_order_rule"]
@@ -99,28 +104,74 @@ def _by_name(names, rule):
 
 
 # ---------------------------------------------------------------------------------- context
+class Curvature:
+    """The interactions that reach a value: those recorded by the equation that made it
+    (``pieces``) and those reaching its operands through a nonzero derivative (``parents``).
+
+    By the chain rule the curvature of an intermediate ``g`` enters the Hessian of ``f`` weighted
+    by ``df/dg``: interactions reachable from the output through nonzero derivatives are the
+    ones that count. A value multiplied by a constant zero (or only used where the derivative
+    vanishes: ``stop_gradient``, ``floor``...) passes none on.
+    """
+
+    __slots__ = ("pieces", "parents")
+
+    def __init__(self, pieces: list, parents: list):
+        self.pieces, self.parents = pieces, parents
+
+
+#: The curvature of a value that no interaction reaches.
+FLAT = Curvature([], [])
+
+
+def reachable(nodes: list) -> list:
+    """Every interaction piece reachable from ``nodes`` (iterative depth-first search)."""
+    seen, out, stack = set(), [], [c for c in nodes if c is not None]
+    while stack:
+        c = stack.pop()
+        if id(c) in seen:
+            continue
+        seen.add(id(c))
+        out.extend(c.pieces)
+        stack.extend(p for p in c.parents if p is not None)
+    return out
+
+
 @dataclass
 class HessianContext(Context):
-    """A detection context that also accumulates second-order interactions.
+    """A detection context that also records second-order interactions.
 
-    ``pieces`` holds sparse ``n``-by-``n`` boolean matrices (not yet symmetrized) whose union is
-    the interaction set; they are merged lazily so that recording stays linear in their sizes.
+    ``pieces`` holds sparse ``n``-by-``n`` boolean matrices (not yet symmetrized), each recorded
+    by one equation; every inexact value carries its `Curvature` (``IndexSets.second``), and the
+    Hessian is the union of the pieces reachable from the output.
     """
 
     pieces: list = field(default_factory=list)
     in_jvp_rule: bool = False
-    pending: int = 0
-    merged_nnz: int = 0
 
     def child(self, n: int) -> Context:
         # Transfer patterns (loop fixed points) are first-order only: their local columns are not
         # the Hessian's, and the loop rules below record the loop's interactions on global columns.
-        return Context(n=n, mode=self.mode, strict=self.strict, warned=self.warned)
+        return Context(n=n, mode=self.mode, strict=self.strict, warned=self.warned, envs=self.envs)
 
     def first_order(self) -> Context:
-        """A first-order context over the same columns (for values that are not differentiated,
-        such as loop predicates)."""
-        return self.child(self.n)
+        """A first-order context over the same columns and scenarios (for values that are not
+        differentiated, such as loop predicates)."""
+        return Context(
+            n=self.n,
+            mode=self.mode,
+            strict=self.strict,
+            warned=self.warned,
+            world=self.world,
+            envs=self.envs,
+        )
+
+    def captured(self, x: IndexSets) -> IndexSets:
+        # Inside a JVP rule's analysis the primal values keep their dependencies (columns
+        # [0, n)): a value the rule captured by closure is one of them.
+        if self.in_jvp_rule and 2 * x.n == self.n:
+            return IndexSets(x.shape, x.dtype, _widen(x.deps, self.n, 0), x.value, x.ints)
+        return super().captured(x)
 
     # -- recording --------------------------------------------------------------------------
     def interact(self, a: Any, b: Any) -> None:
@@ -138,58 +189,72 @@ class HessianContext(Context):
         self._add(from_pairs(r, c, (self.n, self.n)))
 
     def _add(self, m: Any) -> None:
-        if m.nnz == 0:
-            return
-        self.pieces.append(m)
-        self.pending += m.nnz
-        if self.pending > max(1 << 20, 2 * self.merged_nnz):
-            self._merge()
+        if m.nnz:
+            self.pieces.append(m)
 
-    def _merge(self) -> sp.csr_array:
-        if not self.pieces:
+    def interactions(self, outs: list[IndexSets]) -> sp.csr_array:
+        """The symmetric interaction matrix of the pieces that reach ``outs``."""
+        pieces = reachable([o.second for o in outs])
+        if not pieces:
             return empty(self.n, self.n)
-        if len(self.pieces) > 1:
-            # One sort over all pieces' entries, instead of a chain of pairwise sums.
-            coos = [sp.coo_array(p) for p in self.pieces]
-            rows = np.concatenate([c.row.astype(np.int64) for c in coos])
-            cols = np.concatenate([c.col.astype(np.int64) for c in coos])
-            self.pieces = [from_pairs(rows, cols, (self.n, self.n))]
-        out = self.pieces[0]
-        self.pending = 0
-        self.merged_nnz = out.nnz
-        return out
-
-    def interactions(self) -> sp.csr_array:
-        """The symmetric interaction matrix recorded so far (canonical boolean CSR)."""
-        m = self._merge()
-        m = sp.csr_array(m + m.T)
-        if m.dtype != bool:
-            m = m.astype(bool)
-        m.sum_duplicates()
-        m.sort_indices()
-        return m
+        # One sort over all pieces' entries, instead of a chain of pairwise sums.
+        coos = [sp.coo_array(p) for p in pieces]
+        rows = np.concatenate([c.row.astype(np.int64) for c in coos])
+        cols = np.concatenate([c.col.astype(np.int64) for c in coos])
+        return from_pairs(np.concatenate([rows, cols]), np.concatenate([cols, rows]), (self.n,) * 2)
 
     # -- the interpreter hook ---------------------------------------------------------------
     def apply(self, primitive, params, ins, infos, effects=False):
         hot = any(x.has_deps and inexact(x.dtype) for x in ins) and any(
             inexact(d) for _, d in infos
         )
+        mark = len(self.pieces)
+        flowing = None
         if hot and primitive is P.get("while"):
-            return _while2(self, params, ins)
-        outs = super().apply(primitive, params, ins, infos, effects)
-        if hot:
-            rule2 = _RULES2.get(primitive)
-            if rule2 is None:
-                rule2 = _from_outputs if get_rule(primitive) is not None else _all_inputs
-            shapes = [s for s, _ in infos]
-            dtypes = [d for _, d in infos]
-            rule2(self, Equation(primitive, params, ins, shapes, dtypes, None), outs)
-        return outs
+            outs = _while2(self, params, ins)
+        else:
+            outs = super().apply(primitive, params, ins, infos, effects)
+            if hot:
+                rule2 = _RULES2.get(primitive)
+                if rule2 is None:
+                    rule2 = _from_outputs if get_rule(primitive) is not None else _all_inputs
+                shapes = [s for s, _ in infos]
+                dtypes = [d for _, d in infos]
+                flowing = rule2(self, Equation(primitive, params, ins, shapes, dtypes, None), outs)
+        # The curvature of outputs built by the rule (those interpreted inside a sub-jaxpr carry
+        # their own): the pieces recorded now, and the operands' through a nonzero derivative.
+        parents = [
+            x.second
+            for i, x in enumerate(ins)
+            if inexact(x.dtype) and (flowing is None or i in flowing)
+        ]
+        pieces = self.pieces[mark:]
+        constant = not any(o.has_deps for o in outs if inexact(o.dtype))  # nothing to curve
+        node = Curvature(pieces, parents) if not constant and (pieces or any(parents)) else FLAT
+        return [
+            o
+            if o.second is not None or not inexact(o.dtype)
+            else IndexSets(o.shape, o.dtype, o.deps, o.value, o.ints, node)
+            for o in outs
+        ]
 
 
 # ---------------------------------------------------------------------------------- rules
+# A second-order rule records the equation's interactions and returns the operands through which
+# a derivative flows to the outputs (None: every inexact operand).
 def _none(ctx, eqn, outs):
     """Linear or piecewise-linear: no second-order interaction."""
+
+
+def _flat(ctx, eqn, outs):
+    """Zero derivative almost everywhere (``floor``, ``sign``, ``stop_gradient``...): no
+    interaction, and nothing reaches the outputs."""
+    return ()
+
+
+def _zero(x) -> bool:
+    """A constant that is zero everywhere."""
+    return x.is_const and not np.any(np.asarray(x.value))
 
 
 def _from_outputs(ctx, eqn, outs):
@@ -225,25 +290,34 @@ def _elementwise(ctx, eqn, outs):
 
 
 def _abs_sign(ctx, eqn, outs):
-    """Piecewise linear on real numbers; the modulus (and phase) of a complex number is not."""
+    """Piecewise linear (abs) or constant (sign) on real numbers; the modulus (and phase) of a
+    complex number is not."""
     if np.issubdtype(np.dtype(eqn.invals[0].dtype), np.complexfloating):
         _elementwise(ctx, eqn, outs)
+    elif eqn.primitive.name == "sign":
+        return ()
 
 
 def _integer_pow(ctx, eqn, outs):
-    if int(eqn.params["y"]) in (0, 1):
-        return
-    _elementwise(ctx, eqn, outs)
+    y = int(eqn.params["y"])
+    if y == 0:
+        return ()
+    if y != 1:
+        _elementwise(ctx, eqn, outs)
 
 
 def _mul(ctx, eqn, outs):
-    """``a * b`` is bilinear: only ``a_i x b_i``."""
+    """``a * b`` is bilinear: only ``a_i x b_i``; a constant zero factor stops the other's."""
     a, b = _operands(ctx, eqn)
     ctx.interact(a, b)
+    return [i for i in (0, 1) if not _zero(eqn.invals[1 - i])]
 
 
 def _div(ctx, eqn, outs):
-    """``a / b``: linear in ``a``; couples ``a`` with ``b`` and ``b`` with itself."""
+    """``a / b``: linear in ``a``; couples ``a`` with ``b`` and ``b`` with itself; a constant
+    zero numerator stops the denominator's derivative."""
+    if _zero(eqn.invals[0]):
+        return [0]
     a, b = _operands(ctx, eqn)
     ctx.interact(a, b)
     ctx.interact(b, b)
@@ -303,30 +377,24 @@ def _custom_jvp(ctx, eqn, outs):
     that call their own function for the primal output."""
     if ctx.in_jvp_rule:
         return _from_outputs(ctx, eqn, outs)
-    prim, params, ins = eqn.primitive, eqn.params, eqn.invals
-    diff = [i for i, x in enumerate(ins) if inexact(x.dtype)]
-
-    def jvp_fn(primals, tangents):
-        def f_diff(*dp):
-            full = list(primals)
-            for i, v in zip(diff, dp, strict=True):
-                full[i] = v
-            return P.bind_eqn(prim, params, full)
-
-        return jax.jvp(f_diff, [primals[i] for i in diff], list(tangents))
-
-    avals = _avals(ins)
-    closed = jax.make_jaxpr(jvp_fn)(avals, [avals[i] for i in diff])
+    ins = eqn.invals
+    diff = [i for i, x in enumerate(ins) if inexact(x.dtype) and x.has_deps]
+    closed = jvp_jaxpr(eqn, diff)
     n = ctx.n
     sub = HessianContext(
-        n=2 * n, mode=ctx.mode, strict=ctx.strict, warned=ctx.warned, in_jvp_rule=True
+        n=2 * n,
+        mode=ctx.mode,
+        strict=ctx.strict,
+        warned=ctx.warned,
+        world=ctx.world,
+        envs=ctx.envs,
+        in_jvp_rule=True,
     )
-    primal = [IndexSets(x.shape, x.dtype, _widen(x.deps, 2 * n, 0), x.value) for x in ins]
+    primal = [IndexSets(x.shape, x.dtype, _widen(x.deps, 2 * n, 0), x.value, x.ints) for x in ins]
     tangents = [
         IndexSets(ins[i].shape, ins[i].dtype, _widen(ins[i].deps, 2 * n, n), None) for i in diff
     ]
-    sub.eval_jaxpr(closed, [], primal + tangents)
-    inter = sub.interactions()
+    inter = sub.interactions(sub.eval_jaxpr(closed, [], primal + tangents))
     ctx._add(sp.csr_array(inter[:n, n:]))
     ctx._add(sp.csr_array(inter[n:, n:]))
 
@@ -405,12 +473,7 @@ _LINEAR = (
     "scatter_add",
     "scatter-sub",
     "scatter_sub",
-    # piecewise linear or piecewise constant: zero Hessian almost everywhere
-    "floor",
-    "ceil",
-    "round",
-    "stop_gradient",
-    "is_finite",
+    # piecewise linear: zero Hessian almost everywhere
     "max",
     "min",
     "clamp",
@@ -423,8 +486,6 @@ _LINEAR = (
     "reduce_window_min",
     "sort",
     "top_k",
-    "argmax",
-    "argmin",
     "nextafter",
     "scatter-min",
     "scatter_min",
@@ -482,6 +543,7 @@ _UNARY = (
 )
 
 _by_name(_LINEAR, _none)
+_by_name(("floor", "ceil", "round", "stop_gradient", "is_finite", "argmax", "argmin"), _flat)
 _by_name(_UNARY, _elementwise)
 _by_name(("abs", "sign"), _abs_sign)
 _by_name("integer_pow", _integer_pow)
@@ -550,8 +612,7 @@ def traced_hessian_sparsity(
             "(e.g. jnp.sum) to the scalar whose Hessian you need."
         )
     ctx = HessianContext(n=n, mode=mode, strict=strict)
-    ctx.eval_jaxpr(jaxpr, list(closed.consts), invals)
-    h = ctx.interactions()
+    h = ctx.interactions(ctx.eval_jaxpr(jaxpr, list(closed.consts), invals))
     return SparsityPattern(
         (n, n), h.indptr.astype(np.int64), h.indices.astype(np.int64), check=False
     )
