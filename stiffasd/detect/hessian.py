@@ -193,15 +193,23 @@ class HessianContext(Context):
             self.pieces.append(m)
 
     def interactions(self, outs: list[IndexSets]) -> sp.csr_array:
-        """The symmetric interaction matrix of the pieces that reach ``outs``."""
+        """The symmetric interaction matrix of the pieces that reach ``outs`` (canonical CSR)."""
         pieces = reachable([o.second for o in outs])
         if not pieces:
             return empty(self.n, self.n)
-        # One sort over all pieces' entries, instead of a chain of pairwise sums.
-        coos = [sp.coo_array(p) for p in pieces]
-        rows = np.concatenate([c.row.astype(np.int64) for c in coos])
-        cols = np.concatenate([c.col.astype(np.int64) for c in coos])
-        return from_pairs(np.concatenate([rows, cols]), np.concatenate([cols, rows]), (self.n,) * 2)
+        if len(pieces) == 1:
+            m = pieces[0]
+        else:  # one sort over all pieces' entries, instead of a chain of pairwise sums
+            coos = [sp.coo_array(p) for p in pieces]
+            rows = np.concatenate([c.row for c in coos])
+            cols = np.concatenate([c.col for c in coos])
+            m = from_pairs(rows, cols, (self.n, self.n))
+        m = sp.csr_array(m + m.T)
+        if m.dtype != bool:
+            m = m.astype(bool)
+        m.sum_duplicates()
+        m.sort_indices()
+        return m
 
     # -- the interpreter hook ---------------------------------------------------------------
     def apply(self, primitive, params, ins, infos, effects=False):
