@@ -28,6 +28,7 @@ __all__ = [
     "union",
     "matmul",
     "vstack",
+    "widen",
     "collapse",
     "repeat_row",
     "mask_rows",
@@ -150,6 +151,11 @@ def vstack(ds: list[sp.csr_array]) -> sp.csr_array:
     return csr(
         np.concatenate(indptrs), np.concatenate(idx) if idx else np.zeros(0, np.int64), (k, n)
     )
+
+
+def widen(d: sp.csr_array, width: int, shift: int) -> sp.csr_array:
+    """The same rows over ``width`` columns, every column index shifted by ``shift``."""
+    return csr(d.indptr.astype(np.int64), d.indices.astype(np.int64) + shift, (d.shape[0], width))
 
 
 def collapse(d: sp.csr_array) -> np.ndarray:

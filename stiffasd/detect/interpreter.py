@@ -49,6 +49,15 @@ class Context:
         scenario space, since its values stand for every iteration at once."""
         return Context(n=n, mode=self.mode, strict=self.strict, warned=self.warned, envs=self.envs)
 
+    def first_order(self) -> Context:
+        """The context for values that are never differentiated (loop predicates): this one."""
+        return self
+
+    def cover(self, jaxpr: Any, make_inputs: Any) -> None:
+        """A loop rule's hook: one evaluation of ``jaxpr`` on ``make_inputs()`` (unions of the
+        loop's values) would cover every iteration. First-order detection needs none; the
+        Hessian's context records the body's interactions there."""
+
     # -- values ---------------------------------------------------------------------------------
     def const(self, value: Any, shape=None, dtype=None) -> IndexSets:
         value = to_numpy(value)

@@ -260,6 +260,16 @@ CASES = {
 }
 
 
+def test_one_table_for_both_orders():
+    """Second-order rules are registered with the first-order ones, family by family."""
+    from stiffasd.detect.rules import _registry
+
+    second = set(_registry._SECOND)
+    assert len(second) > 50 and second <= set(_registry.registered_primitives())
+    for name in ("sin", "add", "mul", "dot_general", "reshape", "while", "custom_jvp_call"):
+        assert _registry.get_second_order_rule(stiffasd.detect._primitives.get(name)) is not None
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_rule_soundness(name):
     with warnings.catch_warnings():

@@ -388,6 +388,10 @@ def test_equinox_select_if_vmap():
     assert np.array_equal(pat, np.eye(5, dtype=bool))
     pat2, _ = check(f, (5,), mode="cols")  # unbatched: under vmap it becomes a select
     assert np.array_equal(pat2, pat)
+    # nondifferentiable_backward: the identity in value and JVP
+    g = lambda x: eqxi.nondifferentiable_backward(x[::-1]) * x  # noqa: E731
+    pat3, _ = check(g, (5,))
+    assert np.array_equal(pat3, np.eye(5, dtype=bool) | np.eye(5, dtype=bool)[::-1])
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ __all__ = [
     "registered_primitives",
     "register_by_name",
     "register_lazy",
+    "register_second_order_rule",
     "get_second_order_rule",
     "get_value_rule",
     "get_range_rule",
@@ -34,6 +35,19 @@ _RANGES: dict[Any, Callable] = {}
 _LAZY: dict[str, Callable[[], None]] = {}
 
 
+def _checked(call: str, primitive: Any, rule: Any, signature: str) -> None:
+    if not isinstance(primitive, P.Primitive):
+        raise TypeError(
+            f"{call}(primitive=...) expects a JAX Primitive object (e.g. "
+            "`jax.extend.core.Primitive('my_op')` or `jax.lax.sin_p`), got "
+            f"{type(primitive).__name__} {primitive!r}; pass the object, not its name."
+        )
+    if not callable(rule):
+        raise TypeError(
+            f"{call}(rule=...) expects a callable `{signature}`, got {type(rule).__name__}."
+        )
+
+
 def register_rule(primitive: Any, rule: Rule) -> None:
     """Register (or replace) the sparsity rule of a JAX primitive.
 
@@ -46,18 +60,29 @@ def register_rule(primitive: Any, rule: Rule) -> None:
     Raises:
         TypeError: ``primitive`` is not a Primitive or ``rule`` is not callable.
     """
-    if not isinstance(primitive, P.Primitive):
-        raise TypeError(
-            "register_rule(primitive=...) expects a JAX Primitive object (e.g. "
-            "`jax.extend.core.Primitive('my_op')` or `jax.lax.sin_p`), got "
-            f"{type(primitive).__name__} {primitive!r}; pass the object, not its name."
-        )
-    if not callable(rule):
-        raise TypeError(
-            f"register_rule(rule=...) expects a callable `rule(ctx, eqn) -> list`, got "
-            f"{type(rule).__name__}."
-        )
+    _checked("register_rule", primitive, rule, "rule(ctx, eqn) -> list")
     _REGISTRY[primitive] = rule
+
+
+def register_second_order_rule(primitive: Any, rule: Callable) -> None:
+    """Register how a primitive couples its inputs at second order (Hessian detection).
+
+    Without a registration, a primitive that has a first-order rule couples, for every output
+    element, all the inputs it depends on (sound, possibly coarse).
+
+    Args:
+        primitive: the JAX ``Primitive`` object.
+        rule: ``rule(ctx, eqn, outs)``; ``eqn.invals`` are the operands' index sets, ``outs``
+            the first-order outputs; record pairs with ``ctx.interact(a, b)`` (adds ``a^T b``
+            for same-height dependency matrices ``a``, ``b``). It may return the positions of
+            the operands through which a derivative reaches the outputs (default: every
+            floating-point operand).
+
+    Raises:
+        TypeError: ``primitive`` is not a Primitive or ``rule`` is not callable.
+    """
+    _checked("register_second_order_rule", primitive, rule, "rule(ctx, eqn, outs)")
+    _SECOND[primitive] = rule
 
 
 def register_by_name(

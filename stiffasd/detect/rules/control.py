@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import jax
 import numpy as np
+import scipy.sparse as sp
 
 from .. import _primitives as P
 from .._equation import inexact
@@ -30,9 +31,11 @@ from .._sets import (
     take_rows,
     union_or_empty,
     vstack,
+    widen,
 )
 from ._registry import register_by_name
-from ._util import prod
+from ._util import from_outputs, no_interaction, prod
+from .reductions import reduce_deps
 
 __all__ = ["call_rule", "cond_rule", "while_rule", "scan_rule"]
 
@@ -121,6 +124,30 @@ def custom_jvp_rule(ctx, eqn):
     n_out = len(eqn.out_shapes)
     pairs = zip(outs[:n_out], outs[n_out:], eqn.out_dtypes, strict=True)
     return [t.deps if inexact(dt) else p for p, t, dt in pairs]
+
+
+def custom_jvp2(ctx, eqn, outs):
+    """Second order: analyse the JVP rule that JAX differentiates (Hessians differentiate the
+    rule, not the primal function). ``jax.jvp`` of the call is interpreted over ``2n`` columns
+    (``ctx.tangent_context()``): the primal inputs carry their dependencies in columns
+    ``[0, n)``, the tangents the same ones shifted to ``[n, 2n)``. The Hessian contribution of
+    the call is the coupling of a primal-dependent coefficient with a tangent, i.e. the
+    (primal, tangent) block of the interactions reaching the outputs (plus any tangent-tangent
+    block, empty for a linear JVP rule); the primal-primal block only concerns third
+    derivatives and is dropped. Inside the analysis, nested custom_jvp calls use the sound
+    output rule, which also ends the recursion of rules that call their own function for the
+    primal output."""
+    if ctx.in_jvp_rule:
+        return from_outputs(ctx, eqn, outs)
+    ins, n = eqn.invals, ctx.n
+    diff = [i for i, x in enumerate(ins) if inexact(x.dtype) and x.has_deps]
+    closed = jvp_jaxpr(eqn, diff)
+    sub = ctx.tangent_context()
+    primal = [IndexSets(x.shape, x.dtype, widen(x.deps, 2 * n, 0), x.value, x.ints) for x in ins]
+    tangents = [IndexSets(ins[i].shape, ins[i].dtype, widen(ins[i].deps, 2 * n, n)) for i in diff]
+    inter = sub.interactions(sub.eval_jaxpr(closed, [], primal + tangents))
+    ctx.record(sp.csr_array(inter[:n, n:]))
+    ctx.record(sp.csr_array(inter[n:, n:]))
 
 
 def primal_rule(ctx, eqn):
@@ -229,21 +256,26 @@ def _union_fixpoint(ctx, jaxpr, consts_in, carry, extra_in=(), n_carry_out=None)
 
 
 def while_rule(ctx, eqn):
-    """while_loop: simulate while the predicate is known, then a union fixed point."""
+    """while_loop: simulate while the predicate is known (the predicate is evaluated in
+    ``ctx.first_order()``: it is never differentiated), then a union fixed point of the carry;
+    ``ctx.cover`` sees one body evaluation on it, which covers every later iteration."""
     p = eqn.params
     cn, bn = int(p["cond_nconsts"]), int(p["body_nconsts"])
-    cconsts, bconsts = eqn.invals[:cn], eqn.invals[cn : cn + bn]
+    cconsts, bconsts = list(eqn.invals[:cn]), list(eqn.invals[cn : cn + bn])
     carry = list(eqn.invals[cn + bn :])
+    predicate = ctx.first_order()
     for _ in range(WHILE_SIMULATE):
-        pred = ctx.eval_jaxpr(p["cond_jaxpr"], [], list(cconsts) + carry)[0]
+        pred = predicate.eval_jaxpr(p["cond_jaxpr"], [], cconsts + carry)[0]
         if pred.value is None:
             break
         if not bool(np.asarray(pred.value)):
             return carry
-        carry = ctx.eval_jaxpr(p["body_jaxpr"], [], list(bconsts) + carry)
+        carry = ctx.eval_jaxpr(p["body_jaxpr"], [], bconsts + carry)
     carry = _forget_values(carry)
     h, _ = _union_fixpoint(ctx, p["body_jaxpr"], bconsts, carry)
-    return [IndexSets(x.shape, x.dtype, d, None) for x, d in zip(carry, h, strict=False)]
+    fixed = [IndexSets(x.shape, x.dtype, d, None) for x, d in zip(carry, h, strict=True)]
+    ctx.cover(p["body_jaxpr"], lambda: bconsts + fixed)
+    return fixed
 
 
 def _xs_slice(x: IndexSets, i: int) -> IndexSets:
@@ -300,6 +332,20 @@ def _blockdiag(t, L):
     return from_pairs(rows, cols, (L * r, L * c))
 
 
+def _slices_union(ctx, x: IndexSets):
+    """Dependencies of the union of the slices of a scanned input (over its leading axis)."""
+    return reduce_deps(x, (0,), ctx.n) if x.has_deps else empty(prod(x.shape[1:]), ctx.n)
+
+
+def _loop_inputs(ctx, consts, carry, xs, split, steps):
+    """Inputs of one body evaluation that cover every iteration of a long scan: each carry the
+    union of its value over the steps, each scanned input the union of its slices."""
+    h = split(union_or_empty(steps, steps[0].shape[0], ctx.n)) if carry else []
+    xs_u = [IndexSets(x.shape[1:], x.dtype, _slices_union(ctx, x)) for x in xs]
+    fixed = [IndexSets(x.shape, x.dtype, d) for x, d in zip(carry, h, strict=True)]
+    return list(consts) + fixed + xs_u
+
+
 def _scan_transfer(ctx, eqn, body, consts, carry, xs, L, order, nh, n_y):
     carry = _forget_values(carry)
     slice_specs = [(x.shape[1:], x.dtype, None, x.has_deps) for x in xs]
@@ -334,13 +380,7 @@ def _scan_transfer(ctx, eqn, body, consts, carry, xs, L, order, nh, n_y):
         final = seq[min(L, len(seq) - 1)]
         step_h = [seq[min(t, len(seq) - 1)] for t in range(L)]
     else:
-        xall = []
-        from .reductions import reduce_deps
-
-        for x in xs:
-            xall.append(
-                reduce_deps(x, (0,), ctx.n) if x.has_deps else empty(prod(x.shape[1:]), ctx.n)
-            )
+        xall = [_slices_union(ctx, x) for x in xs]
         h = h0
         while True:
             new = matmul(t_h, vstack(cdeps + split(h) + xall))
@@ -360,6 +400,7 @@ def _scan_transfer(ctx, eqn, body, consts, carry, xs, L, order, nh, n_y):
             dindex[key] = len(distinct)
             distinct.append(hmat)
         pos_of_step[order[t]] = dindex[key]
+    ctx.cover(body, lambda: _loop_inputs(ctx, consts, carry, xs, split, distinct))
     for k in range(n_y):
         o = louts[nh + k]
         ysz = o.size
@@ -383,14 +424,16 @@ def _scan_transfer(ctx, eqn, body, consts, carry, xs, L, order, nh, n_y):
     return res
 
 
+# Second order: the bodies are interpreted by the same context and record their own pairs.
 register_by_name(
     ("pjit", "jit", "closed_call", "eval_jaxpr", "remat", "remat2", "checkpoint"),
     call_rule,
     values=call_rule,
+    second=no_interaction,
 )
 register_by_name("call_hi_primitive", jvp_trace_rule)
-register_by_name("custom_jvp_call", jvp_trace_rule, values=primal_rule)
-register_by_name("custom_vjp_call", custom_vjp_rule, values=primal_rule)
-register_by_name("cond", cond_rule, values=cond_rule)
-register_by_name("while", while_rule, values=while_rule)
-register_by_name("scan", scan_rule, values=scan_rule)
+register_by_name("custom_jvp_call", jvp_trace_rule, values=primal_rule, second=custom_jvp2)
+register_by_name("custom_vjp_call", custom_vjp_rule, values=primal_rule, second=from_outputs)
+register_by_name("cond", cond_rule, values=cond_rule, second=no_interaction)
+register_by_name("while", while_rule, values=while_rule, second=no_interaction)
+register_by_name("scan", scan_rule, values=scan_rule, second=no_interaction)

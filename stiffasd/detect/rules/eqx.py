@@ -12,6 +12,8 @@ from __future__ import annotations
 from .. import _primitives as P
 from .._equation import inexact
 from ._registry import register_by_name
+from ._util import no_interaction
+from .elementwise import identity_rule
 
 __all__ = ["select_if_vmap_rule"]
 
@@ -25,13 +27,7 @@ def select_if_vmap_rule(ctx, eqn):
     return [x.deps if inexact(x.dtype) else None]
 
 
-def operand_rule(ctx, eqn):
-    """The output is the operand."""
-    x = eqn.invals[0]
-    return [x.deps if inexact(x.dtype) else None]
-
-
 for _m in MODULES:
     P.rescan(_m)
-register_by_name("select_if_vmap", select_if_vmap_rule)
-register_by_name("nondifferentiable_backward", operand_rule)
+register_by_name("select_if_vmap", select_if_vmap_rule, second=no_interaction)
+register_by_name("nondifferentiable_backward", identity_rule, second=no_interaction)

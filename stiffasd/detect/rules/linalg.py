@@ -14,7 +14,7 @@ import numpy as np
 from .._equation import conservative_rule, inexact
 from .._sets import from_pairs, mask_rows, matmul, take_rows, union_or_empty
 from ._registry import register_by_name
-from ._util import positions, prod
+from ._util import no_interaction, positions, prod
 
 __all__ = ["dense_block_rule"]
 
@@ -124,4 +124,4 @@ def fft_rule(ctx, eqn):
 register_by_name(tuple(_CORE_DIMS), dense_block_rule)
 register_by_name("qr", qr_rule)
 register_by_name(("custom_linear_solve", "linear_solve"), linear_solve_rule)
-register_by_name("fft", fft_rule)
+register_by_name("fft", fft_rule, second=no_interaction)

@@ -26,7 +26,7 @@ from .._equation import concrete_eval, conservative_rule, inexact
 from .._ints import cases, full_bounds
 from .._sets import from_pairs, matmul, take_rows, vstack
 from ._registry import register_by_name
-from ._util import positions
+from ._util import no_interaction, positions
 
 __all__ = ["move", "movement_rule", "position_fn", "source_map", "index_operands"]
 
@@ -310,8 +310,8 @@ def movement_rule(ctx, eqn):
     return res
 
 
-#: Pure data-movement primitives: each output element is one input element (or padding).
-# The second-order detector (detect/hessian.py) reads the same list: they are linear.
+#: Pure data-movement primitives: each output element is one input element (or padding); they
+#: are linear (no second-order interaction).
 MOVEMENT_PRIMITIVES = (
     "reshape",
     "broadcast_in_dim",
@@ -332,7 +332,4 @@ MOVEMENT_PRIMITIVES = (
 )
 
 
-register_by_name(
-    MOVEMENT_PRIMITIVES,
-    movement_rule,
-)
+register_by_name(MOVEMENT_PRIMITIVES, movement_rule, second=no_interaction)

@@ -15,7 +15,7 @@ import numpy as np
 from .._equation import concrete_eval, inexact
 from .._sets import collapse, from_pairs, mask_rows, matmul, repeat_row, union_or_empty
 from ._registry import register_by_name
-from ._util import positions
+from ._util import no_interaction, positions
 from .movement import index_variants, scatter_window_sizes
 
 __all__ = ["scatter_rule", "scatter_destinations"]
@@ -102,6 +102,7 @@ def scatter_rule(ctx, eqn):
     return [union_or_empty(parts, out_size, ctx.n)]
 
 
+# Second order: set/add/sub are linear, min/max piecewise linear; mul couples (the default).
 register_by_name(
     (
         "scatter",
@@ -109,12 +110,12 @@ register_by_name(
         "scatter_add",
         "scatter-sub",
         "scatter_sub",
-        "scatter-mul",
-        "scatter_mul",
         "scatter-min",
         "scatter_min",
         "scatter-max",
         "scatter_max",
     ),
     scatter_rule,
+    second=no_interaction,
 )
+register_by_name(("scatter-mul", "scatter_mul"), scatter_rule)
