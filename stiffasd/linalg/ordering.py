@@ -16,6 +16,11 @@ from scipy.sparse.csgraph import reverse_cuthill_mckee
 
 __all__ = ["nested_dissection", "choose_ordering"]
 
+#: METIS's random seed, fixed so that an ordering (and every factorization and solve that uses
+#: it) is the same at every run whatever the library's default; METIS draws its matchings and
+#: initial partitions from it.
+METIS_SEED = 4321
+
 
 def nested_dissection(rows: Any, cols: Any, n: int) -> np.ndarray:
     """Fill-reducing symmetric ordering of a square pattern: METIS multilevel nested dissection
@@ -73,7 +78,9 @@ def _metis_order(keys: np.ndarray, dense: np.ndarray, n: int) -> np.ndarray:
         return _dense_last(np.arange(n), dense)
     starts = np.searchsorted(keys // n, np.arange(n + 1))
     adjacency = pymetis.CSRAdjacency(starts.astype(np.int32), (keys % n).astype(np.int32))
-    perm, _ = pymetis.nested_dissection(adjacency=adjacency)
+    options = pymetis.Options()
+    options.seed = METIS_SEED
+    perm, _ = pymetis.nested_dissection(adjacency=adjacency, options=options)
     return _dense_last(perm, dense)
 
 
