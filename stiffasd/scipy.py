@@ -108,6 +108,7 @@ class _NewtonLU:
             for k, v in self.flu.stats.items():
                 out[k] += v
         out["n_symbolic"] = self.n_symbolic
+        out["ordering"] = self.flu.chosen_ordering if self.flu is not None else None
         return out
 
     def _new(self, J) -> None:
@@ -193,8 +194,9 @@ _OPTIONS_DOC = """
         panel_size: SuperLU's panel width (default `stiffasd.scipy.PANEL_SIZE`).
 
     Counters of the sparse linear algebra (``n_factor``, ``factor_s``, ``n_solve``, ``solve_s``,
-    ``ordering_s``, ``n_symbolic``) are in ``solver.lu_stats``; after ``solve_ivp`` (which does
-    not return the solver) `stiffasd.scipy.last_lu_stats()` gives those of the latest solver.
+    ``ordering_s``, ``n_symbolic``) and the ``ordering`` in use are in ``solver.lu_stats``;
+    after ``solve_ivp`` (which does not return the solver) `stiffasd.scipy.last_lu_stats()`
+    gives those of the latest solver.
 """
 
 
@@ -203,8 +205,9 @@ _LAST_STATS: dict = {}
 
 def last_lu_stats() -> dict:
     """Linear-algebra counters of the latest solver built by `BDF`/`Radau` in this process
-    (``n_factor``, ``factor_s``, ``n_solve``, ``solve_s``, ``ordering_s``, ``n_symbolic``,
-    ``fill``); empty when it used scipy's dense path."""
+    (``n_factor``, ``factor_s``, ``n_solve``, ``solve_s``, ``ordering_s``, ``n_symbolic``) and
+    the ordering in use (``ordering``: ``"METIS"``, ``"RCM"``, ``"METIS+COLAMD"``, ... see
+    `FixedPatternLU.chosen_ordering`); empty when it used scipy's dense path."""
     return dict(_LAST_STATS.get("stats", lambda: {})())
 
 

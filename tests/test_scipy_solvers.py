@@ -285,11 +285,29 @@ def test_with_stiffasd_jac_same_run_as_scipy(method):
     _assert_same_run(ref, sol)
     stats = ss.last_lu_stats()
     assert stats["n_symbolic"] == 1 and stats["n_factor"] == sol.nlu
+    assert stats["ordering"] == "METIS"  # a 2D grid whose Newton matrices do not pivot
     # the analytic numpy Jacobian of the same problem gives the same run
     P = Brusselator2D(8, t_end=1.0)
     np.testing.assert_allclose(fun(0.3, prob.y0, *prob.args), P.rhs(0.3, prob.y0), rtol=1e-12)
     alt = _solve(P, METHODS[method], jac=P.jac, rtol=1e-4, atol=1e-8)
     _assert_same_run(sol, alt)
+
+
+def test_radau_where_newton_matrices_pivot():
+    """FitzHugh-Nagumo settling into Turing patterns: at its large late steps the Newton
+    matrices pivot off the diagonal, "auto" adds COLAMD for those shifts, and the run is
+    still scipy's own."""
+    import stiffasd
+    from stiffasd.problems import fitzhugh_nagumo_2d
+
+    prob = fitzhugh_nagumo_2d(16)
+    fun = prob.numpy_rhs()
+    kw = dict(args=prob.args, jac=stiffasd.jac(prob.rhs), rtol=1e-4, atol=1e-8)
+    ref = solve_ivp(fun, prob.t_span, prob.y0, method="Radau", **kw)
+    sol = solve_ivp(fun, prob.t_span, prob.y0, method=ss.Radau, **kw)
+    _assert_same_run(ref, sol)
+    stats = ss.last_lu_stats()
+    assert stats["ordering"] == "METIS+COLAMD" and stats["n_symbolic"] == 1
 
 
 def test_stiffasd_jac_banded_lsoda_layout_matches():

@@ -119,9 +119,15 @@ def choose_ordering(rows: Any, cols: Any, n: int) -> tuple[str, np.ndarray]:
     Returns:
         ``(name, order)``.
     """
+    name, order, _ = _choose(rows, cols, n)
+    return name, order
+
+
+def _choose(rows: Any, cols: Any, n: int) -> tuple[str, np.ndarray, int]:
+    """`choose_ordering` and the predicted ``nnz(L)`` of the symmetric factor for its choice."""
     sym = _symmetric_keys(rows, cols, n)
     keys, dense = _split_dense(sym, n)
     cands = {"METIS": _metis_order(keys, dense, n), "RCM": _band_order(keys, dense, n)}
     fill = {k: _predicted_fill(sym, n, o) for k, o in cands.items()}
     best = min(cands, key=lambda k: (fill[k], k != "METIS"))
-    return best, cands[best]
+    return best, cands[best], fill[best]
