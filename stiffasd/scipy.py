@@ -37,6 +37,7 @@ __all__ = [
     "nested_dissection",
     "choose_ordering",
     "banded_layout",
+    "banded_gather",
     "to_banded",
     "last_lu_stats",
 ]
@@ -302,8 +303,7 @@ def banded_layout(pattern, *, max_width_fraction: float = 0.25) -> tuple[int, in
             "along the line). For this pattern use solve_ivp(method=stiffasd.scipy.BDF, "
             "jac=stiffasd.jac(rhs)) (sparse LU), or pass max_width_fraction= to force it."
         )
-    gather = (uband + rows - cols) * n + cols
-    return lband, uband, gather
+    return lband, uband, banded_gather(pattern, lband, uband)
 
 
 def _csc_rows_cols(pattern) -> tuple[np.ndarray, np.ndarray, int]:
@@ -327,6 +327,24 @@ def _csc_rows_cols(pattern) -> tuple[np.ndarray, np.ndarray, int]:
     return rows, cols, n
 
 
+def banded_gather(pattern, lband: int, uband: int) -> np.ndarray:
+    """For every nonzero of ``pattern`` (in its CSC order), its flat position in the C-ordered
+    packed array of `to_banded` with bandwidths ``lband``, ``uband``.
+
+    Raises:
+        BandwidthError: when the pattern has entries outside that band.
+    """
+    rows, cols, n = _csc_rows_cols(pattern)
+    if rows.size and (np.any(rows - cols > lband) or np.any(cols - rows > uband)):
+        d = rows - cols
+        raise BandwidthError(
+            f"to_banded: the pattern has entries outside lband={lband}, uband={uband} (it "
+            f"reaches lband={max(int(d.max()), 0)}, uband={max(int(-d.min()), 0)}); use the "
+            "bandwidths returned by banded_layout(pattern)."
+        )
+    return (uband + rows - cols) * n + cols
+
+
 def to_banded(data_csc: Any, pattern, lband: int, uband: int, *, gather=None, out=None):
     """Pack Jacobian values given in the pattern's CSC order into LSODA's banded layout.
 
@@ -334,8 +352,9 @@ def to_banded(data_csc: Any, pattern, lband: int, uband: int, *, gather=None, ou
         data_csc: values of the nonzeros, in the pattern's CSC order (length ``nnz``).
         pattern: the `SparsityPattern` (or scipy sparse matrix) they belong to.
         lband, uband: bandwidths, usually from `banded_layout`; they may exceed the pattern's.
-        gather: the positions from `banded_layout` for these ``lband``/``uband``; when given, the
-            pattern is not re-read (the fast per-call path), so it must match.
+        gather: the positions from `banded_layout` (or `banded_gather`) for these
+            ``lband``/``uband``; when given, the pattern is not re-read (the fast per-call
+            path), so it must match.
         out: optional preallocated ``(lband + uband + 1, n)`` array to fill.
 
     Returns:
@@ -343,22 +362,13 @@ def to_banded(data_csc: Any, pattern, lband: int, uband: int, *, gather=None, ou
     """
     data_csc = np.asarray(data_csc)
     if gather is None:
-        rows, cols, n = _csc_rows_cols(pattern)
-        nnz = rows.size
-    else:  # the per-call path (stiffasd.jac(format="banded")): no index work at all
-        n, nnz = int(pattern.shape[1]), int(np.asarray(gather).size)
+        gather = banded_gather(pattern, lband, uband)
+    n, nnz = int(pattern.shape[1]), int(np.asarray(gather).size)
     if data_csc.shape != (nnz,):
         raise ShapeError(
             f"to_banded(data_csc=...): expected {nnz} values (the pattern's nnz), got "
             f"shape {data_csc.shape}."
         )
-    if gather is None:
-        if nnz and (np.any(rows - cols > lband) or np.any(cols - rows > uband)):
-            raise BandwidthError(
-                f"to_banded: the pattern has entries outside lband={lband}, uband={uband}; use "
-                "the bandwidths returned by banded_layout(pattern)."
-            )
-        gather = (uband + rows - cols) * n + cols
     shape = (lband + uband + 1, n)
     if out is None:
         out = np.zeros(shape, dtype=data_csc.dtype)
