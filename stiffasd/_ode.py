@@ -17,6 +17,7 @@ from ._jacobian import (
     _as_array,
     _Cache,
     _check_finite,
+    _is_pytree,
     prepare_jacobian,
 )
 from .errors import BandwidthError, ShapeError
@@ -119,6 +120,15 @@ class OdeJacobian:
     # -- preparation ------------------------------------------------------------------------
     def _prepare(self, t: Any, y: Any, *args: Any) -> SparseJacobian:
         call = "stiffasd.jac"
+        if _is_pytree(y):  # a pytree state: the Jacobian of the raveled right-hand side
+            sj = prepare_jacobian(self.rhs, t, y, *args, argnums=1, **self._options)
+            n = sum(np.size(leaf) for leaf in jax.tree.leaves(y))
+            if sj.pattern.shape != (n, n):
+                raise ShapeError(
+                    f"{call}: rhs(t, y, *args) returned {sj.pattern.shape[0]} values for a state "
+                    f"of {n}; an ODE right-hand side must return dy/dt with y's structure."
+                )
+            return sj
         if np.ndim(y) != 1:
             raise ShapeError(
                 f"{call}: y must be a 1D state vector (as solve_ivp passes it), got shape "
@@ -133,8 +143,11 @@ class OdeJacobian:
         return sj
 
     def _normalize(self, t: Any, y: Any, args: tuple) -> list[Any]:
-        y = _as_array(y, "y", "stiffasd.jac")
-        dtype = jnp.result_type(y)
+        if _is_pytree(y):  # its leaves are checked when it is raveled
+            dtype = jnp.result_type(*jax.tree.leaves(y))
+        else:
+            y = _as_array(y, "y", "stiffasd.jac")
+            dtype = jnp.result_type(y)
         # a host scalar of y's dtype: no eager XLA conversion (which compiles on first use)
         t = jnp.asarray(t, dtype=dtype) if isinstance(t, jax.Array) else np.asarray(t, dtype)
         return [t, y, *args]
@@ -153,7 +166,8 @@ class OdeJacobian:
         sj = self._cache.get(a)
         self._last = sj
         if self.check_finite:
-            _check_finite(a[1], "y", "stiffasd.jac")
+            for leaf in jax.tree.leaves(a[1]):
+                _check_finite(leaf, "y", "stiffasd.jac")
         t0 = time.perf_counter()
         if odepack is None and self.format in ("csc", "csr"):
             out = sj.csc(*a)
