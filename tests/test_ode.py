@@ -303,3 +303,17 @@ def test_lsoda_banded_and_other_odepack_callers():
     assert isinstance(d, np.ndarray) and d.shape == (n, n)
     np.testing.assert_array_equal(d, dense)
     assert sp.issparse(j(0.3, y0, 50.0))
+
+
+def test_tutorial_prints_what_its_comments_say(capsys):
+    """The getting-started page's first example runs, and `print(jac)` prints what the comment
+    next to it says."""
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "tutorial.md").read_text()
+    code = re.search(r"## A stiff PDE with solve_ivp.*?```python\n(.*?)```", page, re.S).group(1)
+    expected = re.search(r"^print\(jac\)  # (.*)$", code, re.M).group(1)
+    exec(compile(code, "tutorial.md", "exec"), {})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == expected
