@@ -21,7 +21,7 @@ import numpy as np
 import scipy.integrate as _si
 import scipy.sparse as sp
 
-from .errors import BandwidthError, ShapeError
+from .errors import BandwidthError, MissingDependencyError, ShapeError
 from .linalg.ordering import choose_ordering as choose_ordering
 from .linalg.ordering import nested_dissection as nested_dissection
 from .linalg.superlu import MAX_PANEL_SIZE as MAX_PANEL_SIZE
@@ -193,6 +193,8 @@ _OPTIONS_DOC = """
         diag_pivot_thresh: SuperLU's diagonal pivot threshold (1.0 = partial pivoting, scipy's
             default; smaller values prefer the diagonal).
         panel_size: SuperLU's panel width (default `stiffasd.scipy.PANEL_SIZE`).
+        progress: ``True`` draws a tqdm progress bar over the time span (``pip install
+            tqdm``); a callable is called as ``progress(t, y)`` after every step.
 
     Counters of the sparse linear algebra (``n_factor``, ``factor_s``, ``n_solve``, ``solve_s``,
     ``ordering_s``, ``n_symbolic``) and the ``ordering`` in use are in ``solver.lu_stats``;
@@ -212,9 +214,49 @@ def last_lu_stats() -> dict:
     return dict(_LAST_STATS.get("stats", lambda: {})())
 
 
+class _ProgressBar:
+    """A tqdm bar over the time span, advanced after every step (tqdm is optional: imported
+    here, with the install command when it is missing)."""
+
+    def __init__(self, t0: float, t_bound: float, desc: str):
+        try:
+            from tqdm.auto import tqdm
+        except ImportError as e:
+            raise MissingDependencyError(
+                f"{desc}(progress=True) draws a tqdm progress bar, and tqdm is not installed: "
+                "`pip install tqdm` (or `pip install stiffasd[progress]`), or pass a callable "
+                "progress(t, y) instead."
+            ) from e
+        self.t0 = t0
+        self.done = 0.0
+        self.bar = tqdm(total=abs(t_bound - t0), desc=desc, unit="t", leave=True)
+
+    def __call__(self, solver) -> None:
+        done = abs(solver.t - self.t0)
+        self.bar.set_postfix_str(f"t={solver.t:.6g}, nlu={solver.nlu}", refresh=False)
+        self.bar.update(done - self.done)
+        self.done = done
+        if solver.status != "running":
+            self.bar.close()
+
+
+def _progress_hook(progress, t0, t_bound, where: str):
+    """``progress=`` of the solvers: ``False``, ``True`` (tqdm bar) or ``progress(t, y)``."""
+    if progress is False or progress is None:
+        return None
+    if progress is True:
+        return _ProgressBar(t0, t_bound, where)
+    if callable(progress):
+        return lambda solver: progress(solver.t, solver.y)
+    raise TypeError(
+        f"{where}(progress={progress!r}): expected True (a tqdm progress bar), False, or a "
+        "callable progress(t, y) called after every step."
+    )
+
+
 class _FixedPatternSolver:
     """The part BDF and Radau share: install the fixed-pattern LU hooks after scipy's
-    ``__init__`` (which has validated the Jacobian), and expose the counters."""
+    ``__init__`` (which has validated the Jacobian), expose the counters, report progress."""
 
     def __init__(
         self,
@@ -226,15 +268,24 @@ class _FixedPatternSolver:
         ordering="auto",
         diag_pivot_thresh=1.0,
         panel_size=None,
+        progress=False,
         **options,
     ):
-        panel_size = _check_panel_size(panel_size, f"stiffasd.scipy.{type(self).__name__}")
+        where = f"stiffasd.scipy.{type(self).__name__}"
+        panel_size = _check_panel_size(panel_size, where)
+        self._progress = _progress_hook(progress, t0, t_bound, where)
         super().__init__(fun, t0, y0, t_bound, **options)
         _install_hooks(self, ordering, diag_pivot_thresh, panel_size)
         if hasattr(self, "_newton_lu"):
             _LAST_STATS["stats"] = lambda s=self._newton_lu: s.stats
         else:
             _LAST_STATS.clear()
+
+    def step(self):
+        message = super().step()
+        if self._progress is not None:
+            self._progress(self)
+        return message
 
     @property
     def lu_stats(self) -> dict:

@@ -20,7 +20,7 @@ from benchmarks.solvers_problems import (
     Robertson,
 )
 from stiffasd import SparsityPattern
-from stiffasd.errors import BandwidthError, ShapeError
+from stiffasd.errors import BandwidthError, MissingDependencyError, ShapeError
 
 PROBLEMS = {
     "brusselator": lambda: Brusselator2D(12, t_end=2.0),
@@ -427,3 +427,33 @@ def test_solves_are_reproducible_bit_for_bit():
         out, err = p.communicate(timeout=300)
         assert p.returncode == 0, err[-2000:]
         assert out.split() == first
+
+
+# ------------------------------------------------------------------------- progress
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_progress_callback_and_bar(method, capsys):
+    """progress=callable is called after every step with (t, y); progress=True draws a tqdm bar
+    that ends at the end of the span; neither changes the run."""
+    P = PROBLEMS["diffusion_reaction"]()
+    ref = _solve(P, METHODS[method], jac=P.jac)
+    seen = []
+    sol = _solve(P, METHODS[method], jac=P.jac, progress=lambda t, y: seen.append((t, y.copy())))
+    _assert_same_run(ref, sol, rtol_y=0, rtol_t=0)
+    np.testing.assert_array_equal([t for t, _ in seen], sol.t[1:])
+    np.testing.assert_array_equal(np.stack([y for _, y in seen], 1), sol.y[:, 1:])
+    capsys.readouterr()
+    bar = _solve(P, METHODS[method], jac=P.jac, progress=True)
+    _assert_same_run(ref, bar, rtol_y=0, rtol_t=0)
+    err = capsys.readouterr().err
+    assert f"stiffasd.scipy.{method}" in err and "100%" in err, err[-500:]
+
+
+def test_progress_errors(monkeypatch):
+    import sys
+
+    P = PROBLEMS["diffusion_reaction"]()
+    with pytest.raises(TypeError, match=r"stiffasd.scipy.BDF\(progress='yes'\)"):
+        _solve(P, ss.BDF, jac=P.jac, progress="yes")
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # as if tqdm were not installed
+    with pytest.raises(MissingDependencyError, match="pip install tqdm"):
+        _solve(P, ss.Radau, jac=P.jac, progress=True)
