@@ -313,7 +313,7 @@ def test_tutorial_prints_what_its_comments_say(capsys):
 
     page = (Path(__file__).resolve().parents[1] / "docs" / "tutorial.md").read_text()
     code = re.search(r"## A stiff PDE with solve_ivp.*?```python\n(.*?)```", page, re.S).group(1)
-    expected = re.search(r"^print\(jac\)  # (.*)$", code, re.M).group(1)
+    expected = re.search(r"^print\(jac\)\n# (.*)$", code, re.M).group(1)
     exec(compile(code, "tutorial.md", "exec"), {})
     printed = capsys.readouterr().out.splitlines()
     assert printed[0] == expected
