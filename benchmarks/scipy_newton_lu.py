@@ -2,7 +2,7 @@
 whose Newton matrices pivot (FitzHugh-Nagumo at large steps) and on those where the fixed
 nested-dissection ordering pays (Brusselator, Gray-Scott, the reservoir arrowhead).
 
-    python -m benchmarks.scipy_newton_lu [--rounds 2] [--only fitzhugh]
+    python -m benchmarks.scipy_newton_lu [--rounds 2] [--only fitzhugh] [--method BDF]
 
 Every solve uses the same exact Jacobian (`stiffasd.jac`), rtol 1e-6, atol 1e-8. Variants,
 run in turns (a fresh random order per round, best round kept):
@@ -16,7 +16,7 @@ run in turns (a fresh random order per round, best round kept):
 *wall* and *CPU* (the process's, all threads) are whole solves; *LU* is the wall time inside
 factorizations and triangular solves (scipy's measured by wrapping its ``lu``/``solve_lu``
 hooks). On a shared machine CPU time is the steadier measure, but it also counts BLAS threads
-spinning while they wait. Writes benchmarks/results/scipy_newton_lu.{json,md}.
+spinning while they wait. Writes benchmarks/results/NAME.{json,md} (default scipy_newton_lu).
 """
 
 from __future__ import annotations
@@ -163,6 +163,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--only", default="", help="run the cases whose problem name has this")
+    parser.add_argument("--method", default="", help="run the cases of this method only")
+    parser.add_argument("--name", default="scipy_newton_lu", help="results file name")
     opts = parser.parse_args(argv)
     warm_up()
     rows = [
@@ -174,7 +176,7 @@ def main(argv=None):
         "factorizations and triangular solves; *unlimited*: BLAS threads not limited and no "
         "COLAMD fallback (the engine before both).\n\n" + table(rows)
     )
-    write_results("scipy_newton_lu", {"rounds": opts.rounds, "cases": rows}, md)
+    write_results(opts.name, {"rounds": opts.rounds, "cases": rows}, md)
     print(md)
 
 

@@ -690,23 +690,7 @@ def prepare_jacobian(
         )
     if isinstance(argnums, int | np.integer) and 0 <= argnums < len(args):
         if _is_pytree(args[argnums]):  # a pytree state: the Jacobian of the raveled function
-            f_flat, flat_args = _raveled(f, args, argnums, call)
-            return prepare_jacobian(
-                f_flat,
-                *flat_args,
-                argnums=argnums,
-                sparsity=sparsity,
-                mode=mode,
-                order=order,
-                strict=strict,
-                verify=verify,
-                vjp_cost=vjp_cost,
-                chunk_size=chunk_size,
-                check_finite=check_finite,
-                structure=structure,
-                seeds=seeds,
-                fast_compile=fast_compile,
-            )
+            f, args = _raveled(f, args, argnums, call)
     args, x, out, closed = _checked_inputs(f, args, argnums, call, check_finite)
     m, n = int(np.prod(out.shape)), int(np.size(x))
     timings: dict[str, float] = {}
