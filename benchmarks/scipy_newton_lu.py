@@ -168,7 +168,9 @@ def main(argv=None):
     opts = parser.parse_args(argv)
     warm_up()
     rows = [
-        run_case(name, kw, method, opts.rounds) for name, kw, method in CASES if opts.only in name
+        run_case(name, kw, method, opts.rounds)
+        for name, kw, method in CASES
+        if opts.only in name and opts.method in method
     ]
     md = (
         "# stiffasd.scipy against scipy's own BDF/Radau (same exact Jacobian)\n\n"
