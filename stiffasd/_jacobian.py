@@ -111,6 +111,55 @@ def _check_finite(value: Any, name: str, call: str) -> None:
         )
 
 
+def _is_pytree(x: Any) -> bool:
+    """Whether a differentiated argument is a container of arrays (a dict, a dataclass, arrays
+    of different shapes...) rather than one array-like (an array, a scalar, a list of
+    numbers)."""
+    if isinstance(x, np.ndarray | jax.Array | np.generic | int | float | complex):
+        return False
+    leaves = jax.tree.leaves(x)
+    if len(leaves) == 1 and leaves[0] is x:
+        return False
+    if isinstance(x, list | tuple):  # numbers, or equally shaped arrays, stack into one array
+        try:
+            return np.asarray(x).dtype == object
+        except Exception:  # ragged, or traced values
+            return True
+    return True
+
+
+def _raveled(f: Callable, args: Sequence[Any], argnums: int, call: str) -> tuple[Callable, list]:
+    """``f`` and ``args`` with the pytree ``args[argnums]`` raveled into one vector, and ``f``'s
+    output raveled too (both with `jax.flatten_util.ravel_pytree`: leaves in ``jax.tree``
+    order, each in C order, as `jacobian_sparsity` orders them). Each leaf is checked as an
+    array argument is."""
+    from jax.flatten_util import ravel_pytree
+
+    x = args[argnums]
+    paths, tree = jax.tree_util.tree_flatten_with_path(x)
+    leaves = []
+    for path, leaf in paths:
+        name = f"args[{argnums}]{jax.tree_util.keystr(path)}"
+        leaf = _as_array(leaf, name, call)
+        if not jnp.issubdtype(leaf.dtype, jnp.inexact):
+            raise TypeError(
+                f"{call}: every leaf of the differentiated argument must be a floating-point "
+                f"array; {name} has dtype {leaf.dtype}. Convert it with .astype(float), or "
+                "pass it through another argument."
+            )
+        leaves.append(leaf)
+    xflat, unravel = ravel_pytree(jax.tree.unflatten(tree, leaves))
+
+    def f_flat(*a: Any) -> Any:
+        a = list(a)
+        a[argnums] = unravel(a[argnums])
+        return ravel_pytree(f(*a))[0]
+
+    args = list(args)
+    args[argnums] = xflat
+    return f_flat, args
+
+
 def _tracing_error(exc: Exception, call: str) -> TracingError:
     """Translate JAX's tracing failures into an error that says what to write instead."""
     text = f"{type(exc).__name__}: {exc}"
@@ -367,6 +416,10 @@ class SparseJacobian:
     def _flat_fn(self, args: Sequence[Any]) -> tuple[Callable, Any]:
         args = list(args)
         x = args[self.argnums]
+        if _is_pytree(x):  # prepared for a pytree argument: f takes it raveled (`_raveled`)
+            from jax.flatten_util import ravel_pytree
+
+            x = ravel_pytree(x)[0]
         if not isinstance(x, jax.Array):  # host data: reshape with numpy (no eager XLA op)
             x = np.asarray(x)
         shape = x.shape
@@ -580,7 +633,11 @@ def prepare_jacobian(
         f: a JAX-traceable function of ``*args`` returning one array.
         *args: example arguments (their shapes and dtypes define the prepared Jacobian; the
             detected pattern is global: valid for every value).
-        argnums: which argument to differentiate.
+        argnums: which argument to differentiate: an array, or a pytree of arrays (a dict
+            state, a tuple of fields...). A pytree is raveled as by
+            `jax.flatten_util.ravel_pytree` (leaves in ``jax.tree`` order, each in C order),
+            and so is ``f``'s output then: the Jacobian is that of the raveled function, and
+            the prepared object takes the pytree as it is.
         sparsity: a known pattern (`SparsityPattern`, scipy sparse matrix or dense boolean array)
             of shape ``(f(*args).size, args[argnums].size)``; skips detection.
         mode: ``"forward"`` (one JVP per column color), ``"reverse"`` (one VJP per row color),
@@ -631,6 +688,9 @@ def prepare_jacobian(
             f"{call}: structure='symmetric' uses forward passes (J v = J^T v); got mode={mode!r}, "
             "use mode='auto' or mode='forward'."
         )
+    if isinstance(argnums, int | np.integer) and 0 <= argnums < len(args):
+        if _is_pytree(args[argnums]):  # a pytree state: the Jacobian of the raveled function
+            f, args = _raveled(f, args, argnums, call)
     args, x, out, closed = _checked_inputs(f, args, argnums, call, check_finite)
     m, n = int(np.prod(out.shape)), int(np.size(x))
     timings: dict[str, float] = {}
@@ -732,7 +792,8 @@ def jacobian(
     """Sparse Jacobian function of ``f`` with respect to argument ``argnums``.
 
     The returned function computes the Jacobian of ``f(*args).ravel()`` with respect to
-    ``args[argnums].ravel()``; detection and coloring run once per input structure.
+    ``args[argnums].ravel()``; detection and coloring run once per input structure. A pytree
+    argument (a dict state...) and output are raveled with `jax.flatten_util.ravel_pytree`.
 
     Args:
         f: JAX-traceable function returning one array.

@@ -19,6 +19,7 @@ SMALL = {
     "robertson_diffusion_2d": dict(N=3, t_span=(0.0, 5.0)),
     "reservoir_exchange": dict(n_cells=25, t_span=(0.0, 0.5)),
     "flame_1d": dict(N=20, t_span=(0.0, 0.5)),
+    "fitzhugh_nagumo_2d": dict(N=6, t_span=(0.0, 20.0)),
 }
 
 
