@@ -12,7 +12,7 @@ import jax
 import numpy as np
 
 from .._sets import from_pairs, matmul, take_rows, union_or_empty
-from ..interpreter import concrete_eval, conservative_rule, inexact
+from ..interpreter import _cpu, concrete_eval, conservative_rule, inexact
 from . import register_by_name
 from ._util import positions, prod
 
@@ -113,7 +113,7 @@ def conv_rule(ctx, eqn):
 
                 return P.bind_eqn(prim, params, [lpos, k])[0]
 
-            with jax.ensure_compile_time_eval(), jax.default_device(jax.devices("cpu")[0]):
+            with jax.ensure_compile_time_eval(), jax.default_device(_cpu()):
                 outs = np.asarray(jax.jit(jax.vmap(probe))(onehot))
             src = np.rint(outs.reshape(len(nzk), -1)).astype(np.int64) - 1
             dst = np.broadcast_to(np.arange(out_size), src.shape)
