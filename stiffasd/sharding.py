@@ -129,19 +129,59 @@ def _check_divisible(sharding: NamedSharding, shape: tuple, name: str, call: str
 
 # ---------------------------------------------------------------------------- sharded Jacobians
 @numba.njit(cache=True)
-def _stable_ranks(key: np.ndarray, nkeys: int) -> np.ndarray:  # pragma: no cover - compiled
-    """Position of every entry in the stable sort of ``key`` (integers in ``[0, nkeys)``): a
-    counting sort, O(len(key) + nkeys)."""
-    start = np.zeros(nkeys + 1, dtype=np.int64)
-    for i in range(key.size):
-        start[key[i] + 1] += 1
-    for j in range(nkeys):
+def _block_layout(
+    gather, m, n, ncol, own_out, loc_out, size_out, own_in, loc_in, size_in, nblocks, pad
+):  # pragma: no cover - compiled
+    """Where every nonzero goes in the sharded layout, in two passes over the nonzeros.
+
+    Nonzero ``k`` reads the flat compressed buffer at ``gather[k]``: ``Bc[color, row]`` or
+    ``Br[color, col]``. It is stored in the block of the device owning that row (column), at
+    the position of that value in the device's own flat buffer ``[Bc block, Br block]``. Within
+    a block the values from Bc come first, ordered by local row (then by k: the pattern's CSC
+    order, so by column), then those from Br by local column: CSR and CSC blocks. A counting
+    sort on that key, O(nnz + block sizes).
+
+    Returns:
+        ``(local, positions, counts)``: local flat index and pattern position (``k``) of every
+        slot, shape ``(nblocks, width)`` (padding slots: ``local = pad``, ``positions = -1``),
+        and the number of values per block.
+    """
+    nnz = gather.size
+    span = max(size_out, size_in, 1)
+    key = np.empty(nnz, dtype=np.int64)
+    flat = np.empty(nnz, dtype=np.int64)
+    counts = np.zeros(nblocks, dtype=np.int64)
+    start = np.zeros(2 * nblocks * span + 1, dtype=np.int64)
+    for k in range(nnz):
+        g = gather[k]
+        if g < ncol * m:
+            color, at = g // m, g % m
+            b, lp = own_out[at], loc_out[at]
+            flat[k] = color * size_out + lp
+            key[k] = 2 * b * span + lp
+        else:
+            h = g - ncol * m
+            color, at = h // n, h % n
+            b, lp = own_in[at], loc_in[at]
+            flat[k] = ncol * size_out + color * size_in + lp
+            key[k] = (2 * b + 1) * span + lp
+        counts[b] += 1
+        start[key[k] + 1] += 1
+    for j in range(start.size - 1):
         start[j + 1] += start[j]
-    rank = np.empty(key.size, dtype=np.int64)
-    for i in range(key.size):
-        rank[i] = start[key[i]]
-        start[key[i]] += 1
-    return rank
+    width = max(counts.max(), 1) if nblocks else 1
+    first = np.zeros(nblocks, dtype=np.int64)  # sorted position of each block's first value
+    for b in range(1, nblocks):
+        first[b] = first[b - 1] + counts[b - 1]
+    local = np.full((nblocks, width), pad, dtype=np.int64)
+    positions = np.full((nblocks, width), -1, dtype=np.int64)
+    for k in range(nnz):
+        r = start[key[k]]
+        start[key[k]] += 1
+        b = key[k] // (2 * span)
+        local[b, r - first[b]] = flat[k]
+        positions[b, r - first[b]] = k
+    return local, positions, counts
 
 
 class ShardedJacobian:
@@ -242,29 +282,13 @@ class ShardedJacobian:
         own_in, loc_in, size_in = self._blocks(self.sharding, in_shape, nblocks)
         ncol, nrow = sj._ncol, sj._nrow
         g = np.asarray(sj.coloring.gather, dtype=np.int64)
-        from_bc = g < ncol * m
-        # a value read from Bc[color, row] lives with its row, one from Br[color, col] with its
-        # column (the flat order of a device's blocks: Bc's block, then Br's)
-        color = np.where(from_bc, g // max(m, 1), (g - ncol * m) // max(n, 1))
-        pos = np.where(from_bc, g % max(m, 1), (g - ncol * m) % max(n, 1))
-        pos_c, pos_r = np.where(from_bc, pos, 0), np.where(from_bc, 0, pos)
-        block = np.where(from_bc, own_out[pos_c], own_in[pos_r])
-        lpos = np.where(from_bc, loc_out[pos_c], loc_in[pos_r])
-        lflat = np.where(from_bc, color * size_out + lpos, ncol * size_out + color * size_in + lpos)
-        # within a block: rows in order, then columns (CSR) for values from Bc; columns, then rows
-        # (CSC) for values from Br; ties keep the pattern's CSC order
-        span = max(size_out, size_in, 1)
-        key = (2 * block + ~from_bc) * span + lpos
-        rank = _stable_ranks(key, 2 * nblocks * span)
-        counts = np.bincount(block, minlength=nblocks)
-        width = max(int(counts.max()) if counts.size else 0, 1)
-        slot = rank - np.concatenate([[0], np.cumsum(counts)[:-1]])[block]
         local_size = ncol * size_out + nrow * size_in
+        local, positions, counts = _block_layout(  # padding reads past the end: a zero
+            g, m, n, ncol, own_out, loc_out, size_out, own_in, loc_in, size_in, nblocks, local_size
+        )
+        width = local.shape[1]
         dtype = np.int32 if local_size < 2**31 - 1 else np.int64
-        idx = np.full((nblocks, width), local_size, dtype=dtype)  # out of range: reads a zero
-        idx[block, slot] = lflat
-        positions = np.full((nblocks, width), -1, dtype=np.int64)
-        positions[block, slot] = np.arange(g.size, dtype=np.int64)
+        idx = local.astype(dtype, copy=False)
         self._idx = idx
         self.positions = positions
         self.counts = counts
