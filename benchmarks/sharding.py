@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import time
 
-DEVICES = int(sys.argv[sys.argv.index("--devices") + 1]) if "--devices" in sys.argv else 4
-os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={DEVICES}"
+if __name__ == "__main__":  # forced host devices exist only if set before JAX starts
+    _n = int(sys.argv[sys.argv.index("--devices") + 1]) if "--devices" in sys.argv else 4
+    os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={_n}"
 
 import jax  # noqa: E402
 
@@ -42,6 +44,52 @@ from stiffasd.problems import brusselator_2d  # noqa: E402
 from stiffasd.sharding import collective_bytes, shard_jacobian, shard_vmap  # noqa: E402
 
 
+# ---------------------------------------------------------------------------- problems
+# (also used by tests/test_sharding.py and the processes it starts)
+def grid_rhs(N: int):
+    """The 2D Brusselator with its state laid out ``(N, N, 2)``, as ``rhs(y)`` (forcing on), and
+    a state with every reaction term active."""
+    prob = brusselator_2d(N, layout="grid")
+    (p,) = prob.args
+
+    def rhs(y):
+        return prob.rhs(2.0, y, p)
+
+    y = prob.y0 + np.random.default_rng(N).uniform(0.1, 1.0, prob.y0.shape)
+    return rhs, y
+
+
+def ensemble_problem(t1: float = 1.0):
+    """16 Brusselator N = 16 solves (A from 3.0 to 3.8) with Kvaerno5 and stiffasd's sparse
+    Newton iterations (GMRES, pure JAX): ``solve_one(p) -> (y(t1), number of steps)`` and the
+    ``(16, 3)`` parameter sets."""
+    import diffrax
+
+    import stiffasd.diffrax as sdx
+
+    prob = brusselator_2d(16)
+    params = np.tile(np.asarray(prob.args[0]), (16, 1))
+    params[:, 0] = np.linspace(3.0, 3.8, 16)
+    solver = sdx.sparse(diffrax.Kvaerno5(), linear_solver="gmres")
+
+    def solve_one(p):
+        sol = diffrax.diffeqsolve(
+            diffrax.ODETerm(prob.rhs),
+            solver,
+            0.0,
+            t1,
+            1e-3,
+            jnp.asarray(prob.y0),
+            args=p,
+            stepsize_controller=diffrax.PIDController(rtol=1e-6, atol=1e-8),
+            max_steps=10_000,
+        )
+        return sol.ys[-1], sol.stats["num_steps"]
+
+    return solve_one, params
+
+
+# ---------------------------------------------------------------------------- measurements
 def _best(fns: dict, rounds: int) -> dict:
     """Best wall time of each callable, the callables interleaved in every round."""
     best = dict.fromkeys(fns, np.inf)
@@ -53,15 +101,9 @@ def _best(fns: dict, rounds: int) -> dict:
     return best
 
 
-def jacobian_case(N: int, mode: str, rounds: int) -> dict:
-    prob = brusselator_2d(N, layout="grid")
-    (p,) = prob.args
-
-    def rhs(y):
-        return prob.rhs(2.0, y, p)
-
-    y = np.asarray(prob.y0)
-    mesh = jax.sharding.Mesh(np.asarray(jax.devices()[:DEVICES]), ("x",))
+def jacobian_case(N: int, mode: str, rounds: int, devices: int) -> dict:
+    rhs, y = grid_rhs(N)
+    mesh = jax.sharding.Mesh(np.asarray(jax.devices()[:devices]), ("x",))
     sharding = NamedSharding(mesh, P("x"))
     t0 = time.perf_counter()
     sj = stiffasd.prepare_jacobian(rhs, y, mode=mode)
@@ -80,7 +122,7 @@ def jacobian_case(N: int, mode: str, rounds: int) -> dict:
     err = float(np.abs(jac.to_pattern_order(jac.data_jit(ys)) - ref).max() / np.abs(ref).max())
     m, n = sj.pattern.shape
     itemsize = y.dtype.itemsize
-    compressed = (sj._ncol * m + sj._nrow * n) * itemsize // DEVICES
+    compressed = (sj._ncol * m + sj._nrow * n) * itemsize // devices
     times = _best(
         {"sharded": lambda: jac.data_jit(ys), "one_device": lambda: sj.data_jit(y)}, rounds
     )
@@ -107,38 +149,17 @@ def jacobian_case(N: int, mode: str, rounds: int) -> dict:
     }
 
 
-def ensemble_case() -> dict:
-    import diffrax
-
-    import stiffasd.diffrax as sdx
-
-    small = brusselator_2d(16)
-    params = np.tile(np.asarray(small.args[0]), (16, 1))
-    params[:, 0] = np.linspace(3.0, 3.8, 16)
-    solver = sdx.sparse(diffrax.Kvaerno5(), linear_solver="gmres")
-
-    def solve_one(p):
-        sol = diffrax.diffeqsolve(
-            diffrax.ODETerm(small.rhs),
-            solver,
-            0.0,
-            1.0,
-            1e-3,
-            jnp.asarray(small.y0),
-            args=p,
-            stepsize_controller=diffrax.PIDController(rtol=1e-6, atol=1e-8),
-        )
-        return sol.ys[-1], sol.stats["num_steps"]
-
-    mesh = jax.sharding.Mesh(np.asarray(jax.devices()[:DEVICES]), ("batch",))
+def ensemble_case(devices: int) -> dict:
+    solve_one, params = ensemble_problem()
+    mesh = jax.sharding.Mesh(np.asarray(jax.devices()[:devices]), ("batch",))
     split = shard_vmap(solve_one, mesh)
     plain = jax.jit(jax.vmap(solve_one))
     (ys, steps), (yr, steps_r) = split(params), plain(params)  # compile
     diff = float(np.abs(np.asarray(ys) - np.asarray(yr)).max() / np.abs(np.asarray(yr)).max())
     times = _best({"split": lambda: split(params), "jax_vmap": lambda: plain(params)}, 2)
     return {
-        "solves": 16,
-        "n": int(small.y0.size),
+        "solves": int(params.shape[0]),
+        "n": 512,
         "max_rel_diff": diff,
         "steps": np.asarray(steps).tolist(),
         "steps_equal": bool(np.array_equal(np.asarray(steps), np.asarray(steps_r))),
@@ -147,9 +168,9 @@ def ensemble_case() -> dict:
     }
 
 
-def table(rows: list[dict], ens: dict) -> str:
+def table(rows: list[dict], ens: dict, devices: int) -> str:
     out = [
-        f"Sharded Jacobian, 2D Brusselator (N, N, 2) split along the grid over {DEVICES} forced "
+        f"Sharded Jacobian, 2D Brusselator (N, N, 2) split along the grid over {devices} forced "
         "CPU devices; bytes per device per Jacobian from the optimized HLO's collectives.",
         "",
         "| N | n | mode | colors | compressed B/device | halo B | sent B/device | sent / compressed "
@@ -169,7 +190,7 @@ def table(rows: list[dict], ens: dict) -> str:
     out += [
         "",
         f"Ensemble: {ens['solves']} Brusselator N = 16 solves (n = {ens['n']}, Kvaerno5, sparse "
-        f"Newton with GMRES, t in [0, 1]) split over {DEVICES} devices by shard_vmap against "
+        f"Newton with GMRES, t in [0, 1]) split over {devices} devices by shard_vmap against "
         f"jax.vmap on one device: max rel diff {ens['max_rel_diff']:.1e}, equal step counts "
         f"{ens['steps_equal']} ({min(ens['steps'])}-{max(ens['steps'])} steps); second call "
         f"{ens['split_s']:.2f} s split, {ens['jax_vmap_s']:.2f} s jax.vmap.",
@@ -184,15 +205,21 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--name", default="sharding")
     opts = ap.parse_args()
-    rows = [jacobian_case(N, "forward", opts.rounds) for N in opts.sizes]
-    rows.append(jacobian_case(max(opts.sizes), "reverse", opts.rounds))
+    devices = opts.devices
+    rows = [jacobian_case(N, "forward", opts.rounds, devices) for N in opts.sizes]
+    rows.append(jacobian_case(max(opts.sizes), "reverse", opts.rounds, devices))
     for r in rows:
         print(r, flush=True)
-    ens = ensemble_case()
+    ens = ensemble_case(devices)
     print(ens, flush=True)
-    text = table(rows, ens)
+    text = table(rows, ens, devices)
     print(text)
-    write_results(opts.name, {"devices": DEVICES, "jacobian": rows, "ensemble": ens}, text)
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    text += f"\n\nCommit {commit}."
+    payload = {"commit": commit, "devices": devices, "jacobian": rows, "ensemble": ens}
+    write_results(opts.name, payload, text)
 
 
 if __name__ == "__main__":

@@ -36,11 +36,11 @@ if SCENARIO == "process":
 
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-from _sharding_problems import ensemble_problem, grid_rhs  # noqa: E402
 from jax.sharding import AxisType, NamedSharding  # noqa: E402
 from jax.sharding import PartitionSpec as P  # noqa: E402
 
 import stiffasd  # noqa: E402
+from benchmarks.sharding import ensemble_problem, grid_rhs  # noqa: E402
 from stiffasd.errors import ShapeError  # noqa: E402
 from stiffasd.problems import brusselator_2d  # noqa: E402
 from stiffasd.sharding import collective_bytes, shard_jacobian, shard_vmap  # noqa: E402
@@ -163,7 +163,7 @@ def scenario_target():
 
 
 def scenario_ensemble():
-    solve_one, params = ensemble_problem()
+    solve_one, params = ensemble_problem(0.5)
     mesh = jax.make_mesh((4,), ("batch",))  # Explicit axes: shard_vmap runs them as Auto
     t0 = time.perf_counter()
     ys, steps = shard_vmap(solve_one, mesh)(params)
@@ -196,7 +196,7 @@ def scenario_process():
     assert not values.is_fully_addressable
     jac_values = jac.to_pattern_order(values)  # gathered from both processes
     # ensemble: 16 solves over the 4 devices of the 2 processes
-    solve_one, params = ensemble_problem()
+    solve_one, params = ensemble_problem(0.5)
     ens, steps = shard_vmap(solve_one, jax.make_mesh((4,), ("batch",)))(params)
     ens = multihost_utils.process_allgather(ens, tiled=True)
     steps = multihost_utils.process_allgather(steps, tiled=True)

@@ -19,11 +19,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from _sharding_problems import ensemble_problem, grid_rhs
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 import stiffasd
+from benchmarks.sharding import ensemble_problem, grid_rhs
 from stiffasd.errors import ShapeError
 from stiffasd.sharding import (
     Collectives,
@@ -111,7 +111,7 @@ def test_two_processes_with_jax_distributed(tmp_path):
     try:
         rhs, y = grid_rhs(32)
         ref_jac = np.asarray(stiffasd.prepare_jacobian(rhs, y, mode="forward").data_jit(y))
-        solve_one, params = ensemble_problem()
+        solve_one, params = ensemble_problem(0.5)
         ref_ens, ref_steps = jax.jit(jax.vmap(solve_one))(params)
         for p in procs:
             stdout, stderr = p.communicate(timeout=300)
