@@ -10,8 +10,9 @@ Two ways a stiff problem outgrows one device, and what this module does about ea
   computed its compressed value (with column coloring, the device that owns the nonzero's row;
   with row coloring, its column), so it is a gather from the device's own block.
 - **Many systems.** `shard_vmap` maps a function over a batch (parameter sets, initial states)
-  whose batch axis is split over the devices: ``jax.vmap`` inside ``jax.shard_map`` inside
-  ``jax.jit``. Each device solves its own slice of the ensemble with no communication.
+  whose batch axis is split over the devices: each process runs ``jax.jit(jax.vmap(fn))`` on
+  its slice of the batch, split over its own devices, and the outputs form global arrays.
+  Nothing crosses between processes while the solves run.
 
 `collective_bytes` reads the collectives of a compiled program (its optimized HLO) and counts
 the bytes one device sends, which is how the claim "only halos move" is checked.
@@ -202,6 +203,8 @@ class ShardedJacobian:
         positions: int64 ``(nblocks, width)``: each value's position in the pattern's CSC data
             order, ``-1`` in padding slots.
         counts: the number of nonzeros per block.
+        local_compressed_size: the length of one device's flat compressed buffer (its blocks of
+            ``Bc`` and ``Br``).
     """
 
     def __init__(self, jacobian: Any, sharding: Any, out_sharding: Any = None):
@@ -411,7 +414,7 @@ def shard_jacobian(jacobian: Any, sharding: Any, out_sharding: Any = None) -> Sh
     """Evaluate a prepared sparse Jacobian on a state split over the devices of a mesh.
 
     ```python
-    mesh = jax.make_mesh((4,), ("x",), axis_types=(jax.sharding.AxisType.Auto,))
+    mesh = jax.make_mesh((4,), ("x",))
     y = jax.device_put(y, NamedSharding(mesh, PartitionSpec("x")))  # (N, N, 2) grid, rows split
     sj = stiffasd.prepare_jacobian(rhs, y, mode="forward")  # detection + coloring, once
     jac = stiffasd.sharding.shard_jacobian(sj, y.sharding)

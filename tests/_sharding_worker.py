@@ -50,9 +50,9 @@ def _mesh(shape, names, kind="Auto"):
     return jax.make_mesh(shape, names, axis_types=(getattr(AxisType, kind),) * len(shape))
 
 
-def _check_sharded(rhs, y, sharding, mode, seeds="auto", out_sharding=None):
+def _check_sharded(rhs, y, sharding, mode, seeds="auto", out_sharding=None, sj=None):
     """Sharded values against the unsharded Jacobian; returns the measured numbers."""
-    sj = stiffasd.prepare_jacobian(rhs, y, mode=mode, seeds=seeds)
+    sj = sj or stiffasd.prepare_jacobian(rhs, y, mode=mode, seeds=seeds)
     jac = shard_jacobian(sj, sharding, out_sharding)
     ys = jax.device_put(y, sharding)
     values = jac.data_jit(ys)
@@ -69,15 +69,22 @@ def _check_sharded(rhs, y, sharding, mode, seeds="auto", out_sharding=None):
     assert np.all(vals[pad] == 0)
     assert (jac.rows[~pad] >= 0).all() and (jac.cols[~pad] >= 0).all()
     assert jac.counts.sum() == sj.pattern.nnz
-    forward = sj.mode == "forward"
-    owner_shape = sj.out_shape if forward else sj._in_shape
-    owned = jac.rows if forward else jac.cols
-    index_map = (jac.out_sharding if forward else sharding).devices_indices_map(owner_shape)
+    # (a symmetric or bidirectional coloring: with its row or with its column)
     block_of = jac.values_sharding.devices_indices_map((jac.nblocks, 1))
-    for dev, index in index_map.items():
+    out_map = jac.out_sharding.devices_indices_map(sj.out_shape)
+    in_map = sharding.devices_indices_map(sj._in_shape)
+    out_ids = np.arange(int(np.prod(sj.out_shape))).reshape(sj.out_shape)
+    in_ids = np.arange(int(np.prod(sj._in_shape))).reshape(sj._in_shape)
+    for dev in out_map:
         b = block_of[dev][0].start or 0
-        mine = np.arange(int(np.prod(owner_shape))).reshape(owner_shape)[index].ravel()
-        assert np.isin(owned[b][~pad[b]], mine).all(), (sj.mode, b)
+        keep = ~pad[b]
+        by_row = np.isin(jac.rows[b][keep], out_ids[out_map[dev]].ravel())
+        by_col = np.isin(jac.cols[b][keep], in_ids[in_map[dev]].ravel())
+        if sj.mode == "forward" and sj.coloring.structure == "nonsymmetric":
+            assert by_row.all(), b
+        elif sj.mode == "reverse":
+            assert by_col.all(), b
+        assert (by_row | by_col).all(), (sj.mode, b)
     comp = collective_bytes(jac.lower(ys).compile())
     m, n = sj.pattern.shape
     compressed = (sj._ncol * m + sj._nrow * n) * np.dtype(y.dtype).itemsize
@@ -119,6 +126,31 @@ def scenario_jacobian():
     r = _check_sharded(rhs, y, NamedSharding(_mesh((2, 2), ("x", "y")), P("x", "y")), "forward")
     assert set(r["bytes_sent"]) == {"collective-permute"}, r
     out["2d-mesh"] = r
+    # colorings that read both directions: a bicoloring, and a symmetric (star) coloring of
+    # the Hessian of an energy, with direct decompression
+    r = _check_sharded(rhs, y, split, "bidirectional")
+    assert r["mode"] == "bidirectional", r
+    out["bidirectional"] = r
+    # a bicoloring with both JVPs and VJPs: a stencil plus a dense row block and column (the
+    # global sums make XLA reduce over devices; the values must still be right)
+    v = np.random.default_rng(0).uniform(0.5, 1.0, (32, 4))
+
+    def arrow(w):
+        return jnp.roll(w, 1, 0) * w + w[:1].sum() + jnp.zeros_like(w).at[0].set(w.sum(0))
+
+    sj = stiffasd.prepare_jacobian(arrow, v, mode="bidirectional", order="random")
+    assert sj._ncol and sj._nrow, sj
+    out["mixed"] = _check_sharded(arrow, v, split, "bidirectional", sj=sj)
+
+    def grad_energy(v):
+        lap = jnp.roll(v, 1, 0) + jnp.roll(v, -1, 0) + jnp.roll(v, 1, 1) + jnp.roll(v, -1, 1)
+        return v**3 - 0.5 * (lap - 4 * v)
+
+    pattern = stiffasd.jacobian_sparsity(grad_energy, y)
+    star = stiffasd.color(pattern, structure="symmetric", decompression="direct")
+    sj = stiffasd.SparseJacobian(grad_energy, [y], 0, pattern, star, "forward")
+    sj.out_shape = y.shape
+    out["symmetric"] = _check_sharded(grad_energy, y, split, "forward", sj=sj)
     # fields first, (2, N, N), split along the grid's first axis: every device's columns are
     # two separate ranges of the flat state
     prob = brusselator_2d(N, layout="grid")
