@@ -368,7 +368,11 @@ class SparseJacobian:
 
     def data_jit(self, *args: Any) -> Any:
         """`data`, jit-compiled once per input structure; the index arrays are moved to the
-        device once and passed by reference at every call."""
+        device once and passed by reference at every call.
+
+        A state split over several devices gives the same values, but every device receives
+        the whole compressed buffer; `stiffasd.sharding.shard_jacobian` keeps the values split
+        the way the state is, with only halos moving."""
         if self._device_consts is None:
             self._device_consts = tuple(
                 None if c is None else jax.device_put(c) for c in self._consts()
