@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import dense
 from .analysis import MultifrontalPlan
 
 __all__ = ["Factors", "factor", "identity_factors", "lu_solve", "refined_solve", "matvec"]
@@ -36,20 +37,27 @@ class Factors(NamedTuple):
 
     Attributes:
         lu: ``(B, P, P)``: ``L11`` (unit lower, diagonal implicit) and ``U11`` packed, with
-            ``P F11 = L11 U11``.
-        u12: ``(B, P, U)``: ``L11^-1 P F12``.
-        l21: ``(B, U, P)``: ``F21 U11^-1``.
-        rows: ``(B, P)``: the unknown of each pivoted row (``piv[perm]``).
+            ``L11 U11`` the pivot block with its rows in pivot order.
+        linv, uinv: ``(B, P / nb, nb, nb)``: inverses of the diagonal blocks of ``L11`` and
+            ``U11`` (for the blocked triangular solves).
+        u12: ``(B, P, U)``: ``L11^-1`` times the pivot rows' update columns.
+        l21: ``(B, U, P)``: the update rows' pivot columns times ``U11^-1``.
+        rows: ``(B, P)``: the unknown of each pivot row, in pivot order.
         data: the matrix values (pattern CSC order), for residuals.
         perturbed: number of pivots replaced by static pivoting.
     """
 
     lu: tuple
+    linv: tuple
+    uinv: tuple
     u12: tuple
     l21: tuple
     rows: tuple
     data: jax.Array
     perturbed: jax.Array
+
+
+_PARTS = ("lu", "linv", "uinv", "u12", "l21", "rows")
 
 
 def _index(a: np.ndarray) -> np.ndarray:
@@ -83,7 +91,7 @@ def factor(plan: MultifrontalPlan, data: jax.Array) -> Factors:
     dtype = data.dtype
     tau = pivot_threshold(data)
     cbs: list[Any] = []
-    lus, u12s, l21s, rowss = [], [], [], []
+    out: dict[str, list] = {k: [] for k in _PARTS}
     perturbed = jnp.zeros((), jnp.int32)
     for b in plan.buckets:
         P, U, B = b.P, b.U, b.size
@@ -97,50 +105,40 @@ def factor(plan: MultifrontalPlan, data: jax.Array) -> Factors:
                 cb = _get(cb, cm.sel)
             dst.append((_index(cm.row_base)[:, :, None] + _index(cm.col)[:, None, :]).reshape(-1))
             vals.append(cb.reshape(-1))
-        F = (
-            jnp.zeros((B * M * M,), dtype)
-            .at[jnp.concatenate(dst)]
-            .add(jnp.concatenate(vals), mode="promise_in_bounds")
-        )
-        # pivot rows [F11 F12]: LU with partial pivoting inside the fully summed block
-        lu, _, perm = jax.lax.linalg.lu(F[: B * P * M].reshape(B, P, M))
-        d = jnp.diagonal(lu, axis1=-2, axis2=-1)
+        F = jnp.zeros((B * M * M,), dtype)
+        F = F.at[jnp.concatenate(dst)].add(jnp.concatenate(vals), mode="promise_in_bounds")
+        # partial LU: pivoting inside the fully summed block, static pivoting below tau
         real = np.arange(P)[None, :] < np.asarray(b.npiv)[:, None]
-        small = (jnp.abs(d) < tau) & real
-        sign = jnp.where(d == 0, 1, d / jnp.where(d == 0, 1, jnp.abs(d)))
-        d = jnp.where(small, tau * sign, d)
-        perturbed = perturbed + jnp.sum(small, dtype=jnp.int32)
-        eye = np.eye(P, dtype=bool)
-        lu11 = jnp.where(eye, d[:, :, None], lu[:, :, :P])
-        lus.append(lu11)
-        rowss.append(jnp.take_along_axis(jnp.asarray(_index(b.piv)), perm.astype(jnp.int32), 1))
-        cbs.append(None)
-        if U:
-            u12 = lu[:, :, P:]
-            rows_u = F[B * P * M :].reshape(B, U, M)
-            l21 = jax.lax.linalg.triangular_solve(
-                lu11, rows_u[:, :, :P], left_side=False, lower=False
-            )
-            cbs[-1] = rows_u[:, :, P:] - l21 @ u12
-        else:
-            u12 = jnp.zeros((B, P, 0), dtype)
-            l21 = jnp.zeros((B, 0, P), dtype)
-        u12s.append(u12)
-        l21s.append(l21)
-    return Factors(tuple(lus), tuple(u12s), tuple(l21s), tuple(rowss), data, perturbed)
+        F, local, count = dense.partial_lu(F.reshape(B, M, M), P, b.nb, tau, real)
+        perturbed = perturbed + count
+        lu = F[:, :P, :P]
+        linv, uinv = dense.diagonal_block_inverses(lu, b.nb)
+        out["lu"].append(lu)
+        out["linv"].append(linv)
+        out["uinv"].append(uinv)
+        out["u12"].append(F[:, :P, P:])
+        out["l21"].append(F[:, P:, :P])
+        out["rows"].append(jnp.take_along_axis(jnp.asarray(_index(b.piv)), local, axis=1))
+        cbs.append(F[:, P:, P:])
+    return Factors(**{k: tuple(v) for k, v in out.items()}, data=data, perturbed=perturbed)
 
 
 def identity_factors(plan: MultifrontalPlan, dtype: Any) -> Factors:
     """The factorization of the identity, with the shapes `factor` gives (no arithmetic)."""
-    lus, u12s, l21s, rowss = [], [], [], []
+    out: dict[str, list] = {k: [] for k in _PARTS}
     for b in plan.buckets:
-        lus.append(jnp.broadcast_to(jnp.eye(b.P, dtype=dtype), (b.size, b.P, b.P)))
-        u12s.append(jnp.zeros((b.size, b.P, b.U), dtype))
-        l21s.append(jnp.zeros((b.size, b.U, b.P), dtype))
-        rowss.append(jnp.asarray(_index(b.piv)))
-    data = jnp.zeros((plan.nnz,), dtype)
+        B, P, U, nb = b.size, b.P, b.U, b.nb
+        out["lu"].append(jnp.broadcast_to(jnp.eye(P, dtype=dtype), (B, P, P)))
+        blocks = jnp.broadcast_to(jnp.eye(nb, dtype=dtype), (B, P // nb, nb, nb))
+        out["linv"].append(blocks)
+        out["uinv"].append(blocks)
+        out["u12"].append(jnp.zeros((B, P, U), dtype))
+        out["l21"].append(jnp.zeros((B, U, P), dtype))
+        out["rows"].append(jnp.asarray(_index(b.piv)))
     return Factors(
-        tuple(lus), tuple(u12s), tuple(l21s), tuple(rowss), data, jnp.zeros((), jnp.int32)
+        **{k: tuple(v) for k, v in out.items()},
+        data=jnp.zeros((plan.nnz,), dtype),
+        perturbed=jnp.zeros((), jnp.int32),
     )
 
 
@@ -157,9 +155,7 @@ def lu_solve(plan: MultifrontalPlan, fac: Factors, b: jax.Array) -> jax.Array:
         # rows in pivot order; y_i is kept in the slot of the unknown of pivoted row i
         rows = jnp.where(fac.rows[k] == n, n + 1, fac.rows[k])
         g = _get(x, fac.rows[k])
-        y = jax.lax.linalg.triangular_solve(
-            fac.lu[k], g[..., None], left_side=True, lower=True, unit_diagonal=True
-        )[..., 0]
+        y = dense.forward(fac.lu[k], fac.linv[k], g, bk.nb)
         dst, vals = [rows.reshape(-1)], [(y - g).reshape(-1)]
         if bk.U:
             dst.append(_index(np.where(bk.upd == n, n + 1, bk.upd)).reshape(-1))
@@ -170,9 +166,7 @@ def lu_solve(plan: MultifrontalPlan, fac: Factors, b: jax.Array) -> jax.Array:
         y = _get(x, fac.rows[k])
         if bk.U:
             y = y - jnp.einsum("bpu,bu->bp", fac.u12[k], _get(x, bk.upd))
-        z = jax.lax.linalg.triangular_solve(fac.lu[k], y[..., None], left_side=True, lower=False)[
-            ..., 0
-        ]
+        z = dense.backward(fac.lu[k], fac.uinv[k], y, bk.nb)
         pw = np.where(bk.piv == n, n + 1, bk.piv)
         x = x.at[_index(pw)].add(z - _get(x, bk.piv), mode="promise_in_bounds")
     return x[:n]
