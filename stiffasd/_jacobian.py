@@ -98,6 +98,21 @@ def _as_array(value: Any, name: str, call: str) -> Any:
     return arr
 
 
+def _host_example(value: Any) -> Any:
+    """A state split over several devices, gathered once onto the host for the host-side
+    preparation (tracing, detection, the choice of pass direction, verification); under
+    ``jax.distributed`` every process gets the whole state. Other values pass through."""
+    if not isinstance(value, jax.Array) or isinstance(value, jax.core.Tracer):
+        return value
+    if len(value.sharding.device_set) <= 1:
+        return value
+    if value.is_fully_addressable:
+        return np.asarray(value)
+    from jax.experimental import multihost_utils
+
+    return np.asarray(multihost_utils.process_allgather(value, tiled=True))
+
+
 def _check_finite(value: Any, name: str, call: str) -> None:
     if isinstance(value, jax.core.Tracer):
         return  # inside jit/vmap: values are not known here
@@ -230,7 +245,7 @@ def _checked_inputs(
             f"got {argnums!r}."
         )
     args = list(args)
-    x = _as_array(args[argnums], f"args[{argnums}]", call)
+    x = _as_array(_host_example(args[argnums]), f"args[{argnums}]", call)
     if not jnp.issubdtype(x.dtype, jnp.inexact):
         raise TypeError(
             f"{call}: the differentiated argument must be a floating-point array, got dtype "
@@ -389,14 +404,20 @@ class SparseJacobian:
         return (self._col_colors, self._row_colors, self._gather)
 
     def _seeds(self, colors: Any, k: int, dtype: Any) -> Any:
-        """The ``k`` one-hot seeds of a color vector, as rows: host constants or built in the
-        compiled function from the colors passed to it (see ``seeds`` in `prepare_jacobian`)."""
+        """The ``k`` one-hot seeds of a color array (a vector, or shaped like the input), stacked
+        along a new first axis: host constants or built in the compiled function from the colors
+        passed to it (see ``seeds`` in `prepare_jacobian`)."""
         xp = np if isinstance(colors, np.ndarray) else jnp
-        return (colors[None, :] == xp.arange(k, dtype=colors.dtype)[:, None]).astype(dtype)
+        ks = xp.arange(k, dtype=colors.dtype).reshape((k,) + (1,) * colors.ndim)
+        return (colors[None] == ks).astype(dtype)
 
     def data_jit(self, *args: Any) -> Any:
         """`data`, jit-compiled once per input structure; the index arrays are moved to the
-        device once and passed by reference at every call."""
+        device once and passed by reference at every call.
+
+        A state split over several devices gives the same values, but every device receives
+        the whole compressed buffer; `stiffasd.sharding.shard_jacobian` keeps the values split
+        the way the state is, with only halos moving."""
         if self._device_consts is None:
             self._device_consts = tuple(
                 None if c is None else jax.device_put(c) for c in self._consts()
@@ -431,6 +452,18 @@ class SparseJacobian:
 
         return fx, x.reshape(-1)
 
+    def _shaped_fn(self, args: Sequence[Any]) -> tuple[Callable, Any]:
+        """``f`` as a function of the differentiated argument in its own shape (no flattening:
+        a reshape of a sharded array to one axis would move data between devices)."""
+        args = list(args)
+
+        def fx(x):
+            a = list(args)
+            a[self.argnums] = x
+            return jnp.reshape(self.f(*a), self.out_shape)
+
+        return fx, args[self.argnums]
+
     def _batched(self, fn: Callable, seeds: Any) -> Any:
         if self.chunk_size is None or seeds.shape[0] <= self.chunk_size:
             return jax.vmap(fn)(seeds)
@@ -446,28 +479,39 @@ class SparseJacobian:
         return self._compressed_from(self._consts(), *args)
 
     def _compressed_from(self, consts: tuple, *args: Any) -> Any:
+        parts = [b.reshape(-1) for b in self._passes(consts, args) if b is not None]
+        if not parts:
+            return jnp.zeros((0,), self._in_dtype)
+        return parts[0] if len(parts) == 1 else jnp.concatenate(parts)
+
+    def _passes(self, consts: tuple, args: Sequence[Any], shaped: bool = False) -> tuple:
+        """The compressed products ``(Bc, Br)`` (None for a direction without colors).
+
+        ``Bc`` holds one JVP per column color, ``Br`` one VJP per row color, stacked along the
+        first axis: shapes ``(ncol, m)`` and ``(nrow, n)``, or with ``shaped=True``
+        ``(ncol, *out_shape)`` and ``(nrow, *in_shape)``, where the colors in ``consts`` may be
+        shaped like the output and input too (a sharded evaluation keeps every array in its
+        natural shape so that it stays split the way the state is, see `stiffasd.sharding`).
+        """
         col_colors, row_colors, _ = consts
         if self.seeds == "constant":  # host arrays: the seeds become trace-time constants
             col_colors, row_colors = self._col_colors, self._row_colors
         else:  # traced (or at most n-sized constant) colors: the seeds are built in the graph
-            col_colors, row_colors = jnp.asarray(col_colors), jnp.asarray(row_colors)
-        fx, x = self._flat_fn(args)
-        dtype = x.dtype
-        parts = []
+            col_colors, row_colors = (None if c is None else jnp.asarray(c) for c in consts[:2])
+        fx, x = self._shaped_fn(args) if shaped else self._flat_fn(args)
+        bc = br = None
         if self._ncol:
 
             def jvp_one(seed):
                 return jax.jvp(fx, (x,), (seed,))[1]
 
-            seeds = self._seeds(col_colors, self._ncol, dtype)
-            parts.append(self._batched(jvp_one, seeds).ravel())
+            seeds = self._seeds(col_colors.reshape(np.shape(x)), self._ncol, x.dtype)
+            bc = self._batched(jvp_one, seeds)
         if self._nrow:
             y, vjp_fn = jax.vjp(fx, x)
-            seeds = self._seeds(row_colors, self._nrow, y.dtype)
-            parts.append(self._batched(lambda s: vjp_fn(s)[0], seeds).ravel())
-        if not parts:
-            return jnp.zeros((0,), dtype)
-        return parts[0] if len(parts) == 1 else jnp.concatenate(parts)
+            seeds = self._seeds(row_colors.reshape(y.shape), self._nrow, y.dtype)
+            br = self._batched(lambda s: vjp_fn(s)[0], seeds)
+        return bc, br
 
     def data(self, *args: Any) -> Any:
         """Nonzero values of the Jacobian at ``args``, in the pattern's CSC order (pure JAX)."""
