@@ -42,7 +42,8 @@ class JaxLU:
             ``"auto"`` (by ``jax.default_backend()`` when a pattern is bound); see
             `stiffasd.linalg.dense`.
         max_refine: most iterative-refinement steps per solve.
-        refine_tol: refine while the normwise backward error is above this (default ``64 eps``).
+        refine_tol: refine while the componentwise backward error is above this (default
+            ``16 eps``).
         fail_tol: a solve whose backward error stays above this (default ``sqrt(eps)``) is
             reported as failed (`solve_checked`; in `stiffasd.diffrax` the step is rejected).
     """
