@@ -92,6 +92,9 @@ class Bucket:
         children: extend-add maps from the child buckets.
         piv, upd: ``(B, P)`` and ``(B, U)`` original indices of the unknowns of the pivot and
             update rows; padding holds ``n`` (a slot that reads as zero).
+        fwd_dst: ``(B, M)``: where the forward solve writes (``piv`` then ``upd``, padding
+            ``n + 1``, a slot nobody reads).
+        bwd_src: ``(B, M)``: what the backward solve reads (``piv`` then ``upd``).
     """
 
     level: int
@@ -107,6 +110,8 @@ class Bucket:
     children: tuple[ChildMap, ...]
     piv: np.ndarray
     upd: np.ndarray
+    fwd_dst: np.ndarray
+    bwd_src: np.ndarray
 
     @property
     def M(self) -> int:
@@ -487,6 +492,10 @@ def analyze(
                 children=(),
                 piv=piv,
                 upd=upd,
+                fwd_dst=np.where(np.hstack([piv, upd]) == n, n + 1, np.hstack([piv, upd])).astype(
+                    np.int32
+                ),
+                bwd_src=np.hstack([piv, upd]).astype(np.int32),
             )
         )
 
