@@ -51,7 +51,15 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from ._jacobian import prepare_jacobian
-from .errors import MissingDependencyError, PrecisionWarning, ShapeError, TracingError
+from .detect import _primitives as _P
+from .detect import jacobian_sparsity
+from .errors import (
+    ConservativePatternWarning,
+    MissingDependencyError,
+    PrecisionWarning,
+    ShapeError,
+    TracingError,
+)
 from .linalg import DirectLU, Krylov, factor_cache, with_diagonal
 
 try:
@@ -219,6 +227,7 @@ class _Flat:
             jaxpr = jax.make_jaxpr(self.residual)(zs, abstract)
         except jax.errors.JAXTypeError as exc:
             raise _tracing_error(exc) from exc
+        self.jaxpr = jaxpr
         # The jaxpr text reflects every static part (functions, closure-converted jaxprs);
         # constants closed over are keyed by value.
         consts = tuple(
@@ -242,6 +251,81 @@ def _tracing_error(exc: Exception) -> TracingError:
 def _example(d: Any) -> Any:
     """A concrete stand-in for a traced leaf (detection is global: its value is irrelevant)."""
     return jnp.zeros(np.shape(d), jnp.result_type(d)) if _is_tracer(d) else d
+
+
+#: A detected stage pattern with at least this fraction of n² entries, for n at least
+#: `_DENSE_MIN_N`, is reported: it costs about n JVPs and a dense-sized sparse LU per Jacobian.
+_DENSE_FRACTION = 0.5
+_DENSE_MIN_N = 32
+#: Up to this size the warning names the operation that couples the state (one more detection
+#: pass over the residual's intermediate values).
+_DIAGNOSE_MAX_N = 4096
+
+
+def _warn_if_dense(pattern: SparsityPattern, flat: _Flat, dyn: list[Any]) -> None:
+    n = pattern.shape[0]
+    if n < _DENSE_MIN_N or pattern.nnz < _DENSE_FRACTION * n * n:
+        return
+    site = _coupling_site(flat, dyn) if n <= _DIAGNOSE_MAX_N else None
+    where = (
+        f"the first operation of the stage residual that makes an element depend on half the "
+        f"state or more is {site}"
+        if site
+        else "the operation that couples the state was not searched for at this size"
+    )
+    warnings.warn(
+        f"stiffasd.diffrax: the detected Jacobian pattern of the implicit stage residual is "
+        f"nearly dense ({pattern.nnz} of {n}x{n} entries): each Jacobian costs about {n} JVPs "
+        f"and the sparse LU does dense work. {where[0].upper()}{where[1:]}. If df/dy is sparse, "
+        "detection lost precision there (an index computed from traced values, an array "
+        "passed as a traced argument instead of a constant, ...): pass its pattern as "
+        "stiffasd.diffrax.sparse(solver, sparsity=...). If df/dy is dense, diffrax's own "
+        "solver (without stiffasd.diffrax.sparse) is faster.",
+        ConservativePatternWarning,
+        stacklevel=4,
+    )
+
+
+def _aval_text(v: Any) -> str:
+    return f"{v.aval.dtype}{list(v.aval.shape)}"
+
+
+def _coupling_site(flat: _Flat, dyn: list[Any]) -> str | None:
+    """The first top-level equation of the residual program with an output element that
+    depends on at least half of the state (one detection pass over every intermediate)."""
+    closed = flat.jaxpr
+    jaxpr = closed.jaxpr
+
+    def intermediates(z: jax.Array, leaves: list[Any]) -> list[list[jax.Array]]:
+        env = dict(zip(jaxpr.constvars, closed.consts, strict=True))
+        env.update(zip(jaxpr.invars, [z, *leaves], strict=True))
+        outs = []
+        for eqn in jaxpr.eqns:
+            ins = [v.val if _P.is_literal(v) else env[v] for v in eqn.invars]
+            res = _P.bind_eqn(eqn.primitive, eqn.params, ins)
+            for v, r in zip(eqn.outvars, res, strict=True):
+                if not _P.is_dropvar(v):
+                    env[v] = r
+            outs.append([jnp.ravel(r) for r in res if jnp.issubdtype(r.dtype, jnp.inexact)])
+        return outs
+
+    n = flat.unravel_y_size()
+    z0 = jnp.zeros((n,), flat.yflat_dtype)
+    pattern = jacobian_sparsity(intermediates, z0, [_example(d) for d in dyn], argnums=0)
+    counts = np.diff(pattern.indptr)
+    start = 0
+    for eqn in jaxpr.eqns:
+        size = sum(
+            int(np.prod(v.aval.shape, dtype=np.int64))
+            for v in eqn.outvars
+            if jnp.issubdtype(v.aval.dtype, jnp.inexact)
+        )
+        if size and counts[start : start + size].max() >= n / 2:
+            ins = ", ".join(_aval_text(v) for v in eqn.invars)
+            outs = ", ".join(_aval_text(v) for v in eqn.outvars)
+            return f"`{_P.describe_eqn(eqn)}` ({ins} -> {outs})"
+        start += size
+    return None
 
 
 # --------------------------------------------------------------------------- root finder
@@ -363,6 +447,8 @@ class SparseVeryChord(optx.AbstractRootFinder):
                     f"{n} to an output of size {sj.pattern.shape[0]}; the vector field must "
                     "return an array (pytree) with the same structure as y."
                 )
+            if sparsity is None:
+                _warn_if_dense(sj.pattern, flat, dyn)
             return _Prepared(sj, self.linear_solver)
 
         return _prepared_cache.get(key, build), flat
