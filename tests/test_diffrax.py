@@ -326,7 +326,8 @@ def test_chord_runs_past_two_iterations_where_verychord_gives_up():
     def run(finder):
         return optx.root_find(fn, finder, start, target, has_aux=True, throw=False, max_steps=50)
 
-    finder = _tols(sdx.sparse(diffrax.Kvaerno5()).root_finder)
+    # the finder's own budget (diffrax's root_find_max_steps) raised to the loop's
+    finder = _tols(sdx.sparse(diffrax.Kvaerno5(root_find_max_steps=50)).root_finder)
     compat = _tols(sdx.sparse(diffrax.Kvaerno5(), iteration="diffrax").root_finder)
     reference = diffrax.VeryChord(rtol=1e-6, atol=1e-6, norm=finder.norm)
     ref = run(reference)
