@@ -38,6 +38,7 @@ Jacobian nor a factorization: each accepted or rejected step pays exactly one of
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import warnings
 from collections import OrderedDict
@@ -126,7 +127,14 @@ def _fingerprint(x: Any) -> Any:
 
 
 class _Prepared:
-    """Everything host-side about one stage-residual program: pattern, coloring, solver."""
+    """Everything host-side about one stage-residual program: pattern, coloring, solver.
+
+    It rides in the root finder's state as a static field, where only its bound linear solver
+    is used (`SparseVeryChord.step`): two preparations compare equal when their stage patterns
+    and linear solvers are the same. A solver stepped eagerly prepares before its stage loop
+    with concrete closed-over arrays (their values known to detection) and inside the loop
+    with traced ones (a separate cache entry); equal patterns keep the loop's carry structure.
+    """
 
     def __init__(self, sj: Any, linear_solver: Any):
         self.sj = sj
@@ -138,6 +146,13 @@ class _Prepared:
         self.src_to_full = src_to_full.astype(np.int32)
         self.diag_pos = diag_pos.astype(np.int32)
         self.solver = linear_solver.bind(full)
+        self._identity = (id(linear_solver), _pattern_digest(full))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Prepared) and self._identity == other._identity
+
+    def __hash__(self) -> int:
+        return hash(self._identity)
 
     def full_data(self, data: jax.Array) -> jax.Array:
         if self.same:
@@ -146,6 +161,13 @@ class _Prepared:
 
     def identity_data(self, dtype: Any) -> jax.Array:
         return jnp.zeros((self.pattern.nnz,), dtype).at[self.diag_pos].set(1)
+
+
+def _pattern_digest(pattern: SparsityPattern) -> tuple:
+    h = hashlib.blake2b(digest_size=16)
+    h.update(np.ascontiguousarray(pattern.indptr).tobytes())
+    h.update(np.ascontiguousarray(pattern.indices).tobytes())
+    return (pattern.shape, h.hexdigest())
 
 
 class _EmptyPrepared(_Prepared):
@@ -157,6 +179,7 @@ class _EmptyPrepared(_Prepared):
         self.pattern = SparsityPattern((0, 0), np.zeros(1, np.int64), np.zeros(0, np.int64))
         self.sj = self
         self.solver = self
+        self._identity = ("empty",)
 
     def data(self, yflat: jax.Array, dyn: list[Any]) -> jax.Array:
         return jnp.zeros((0,), yflat.dtype)
