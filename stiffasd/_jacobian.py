@@ -25,9 +25,10 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
 
+from ._verify import verify_jacobian, verify_symmetric
+from .coloring._api import symmetric_candidates
 from .errors import (
     NonFiniteError,
-    PatternMismatchError,
     PrecisionError,
     ShapeError,
     TracingError,
@@ -64,11 +65,6 @@ def _compiler_options(fast: bool) -> dict | None:
     if not fast:
         return None
     return {k: v for k, v in _FAST_COMPILE_OPTIONS.items() if k not in _UNSUPPORTED_COMPILE_OPTIONS}
-
-
-# Largest n for which `verify=True` compares with a dense Jacobian entry by entry; above it, the
-# check compares Jacobian-vector products with random vectors (same power to detect a miss).
-_DENSE_VERIFY_LIMIT = 4000
 
 
 # ---------------------------------------------------------------------------- input checks
@@ -661,15 +657,13 @@ def prepare_jacobian(
             return _measure_vjp_ratio(*probe._flat_fn(args))
 
     t0 = time.perf_counter()
-    if structure == "symmetric":  # symmetric Jacobians: see stiffasd/_hessian.py
-        from ._hessian import symmetric_coloring
-
+    if structure == "symmetric":  # star / acyclic coloring, as for Hessians
         if not forward_ok:
             raise ValueError(
                 f"{call}: structure='symmetric' needs forward passes but the function has no "
                 "forward-mode derivative (it uses a jax.custom_vjp); use structure='nonsymmetric'."
             )
-        chosen_mode, coloring = "forward", symmetric_coloring(pattern, order=order, call=call)
+        chosen_mode, coloring = "forward", symmetric_candidates(pattern, order=order, call=call)[0]
     else:
         chosen_mode, coloring = _choose_coloring(pattern, mode, order, forward_ok, vjp_cost)
     timings["color"] = time.perf_counter() - t0
@@ -680,8 +674,6 @@ def prepare_jacobian(
     sj.out_shape = tuple(out.shape)
     if verify:
         if structure == "symmetric":
-            from ._hessian import verify_symmetric
-
             verify_symmetric(sj, *args)
         verify_jacobian(sj, *args)
     return sj
@@ -697,52 +689,6 @@ def _measure_vjp_ratio(fx: Callable, x: Any) -> float:
     t_f = _time_pass(jvp, x, v)
     t_r = _time_pass(vjp, x, w)
     return float(np.clip(t_r / max(t_f, 1e-9), *_VJP_COST_RANGE))
-
-
-def verify_jacobian(sj: SparseJacobian, *args: Any, seed: int = 0, rtol: float = 1e-7) -> None:
-    """Check ``sj`` against plain AD at ``args`` and at a random perturbation of them.
-
-    Raises:
-        PatternMismatchError: naming (some of) the entries the pattern misses.
-    """
-    rng = np.random.default_rng(seed)
-    m, n = sj.pattern.shape
-    x0 = np.asarray(args[sj.argnums])
-    points = [x0, x0 + (0.1 * np.abs(x0) + 1e-3) * rng.standard_normal(x0.shape)]
-    for x in points:
-        a = list(args)
-        a[sj.argnums] = jnp.asarray(x, dtype=sj._in_dtype)
-        fx, xflat = sj._flat_fn(a)
-        J = sj.csc(*a)
-        if n <= _DENSE_VERIFY_LIMIT and m <= _DENSE_VERIFY_LIMIT:
-            dense = np.asarray(jax.jacfwd(fx)(xflat) if n <= m else jax.jacrev(fx)(xflat))
-            scale = max(np.abs(dense).max(), 1e-300)
-            outside = np.abs(dense) > 0
-            outside[sj.pattern.rows, sj.pattern.indices] = False
-            if outside.any():
-                bad = np.argwhere(outside)
-                raise PatternMismatchError(
-                    f"verify: the sparsity pattern misses {bad.shape[0]} nonzero(s) of the "
-                    f"Jacobian, e.g. (row, col) = {[tuple(map(int, b)) for b in bad[:5]]}. "
-                    "Pass sparsity=None to detect the pattern automatically, or add these entries."
-                )
-            err = np.abs(J.toarray() - dense).max()
-            if err > rtol * scale + 1e-300:
-                raise PatternMismatchError(
-                    f"verify: the sparse Jacobian differs from dense AD by {err:.3e} "
-                    f"(scale {scale:.3e}); the pattern or the coloring is inconsistent."
-                )
-        else:
-            for _ in range(2):
-                v = rng.standard_normal(n)
-                jv = np.asarray(jax.jvp(fx, (xflat,), (jnp.asarray(v, xflat.dtype),))[1])
-                err = np.abs(J @ v - jv).max()
-                if err > rtol * max(np.abs(jv).max(), 1e-300) + 1e-300:
-                    raise PatternMismatchError(
-                        f"verify: J @ v from the sparse Jacobian differs from a JVP by {err:.3e} "
-                        "for a random v: the sparsity pattern misses nonzeros. Pass "
-                        "sparsity=None to detect the pattern automatically."
-                    )
 
 
 # ---------------------------------------------------------------------------- generic API

@@ -4,7 +4,8 @@
 import diffrax
 import stiffasd.diffrax
 
-solver = stiffasd.diffrax.sparse(diffrax.Kvaerno5())            # direct sparse LU (CPU)
+solver = stiffasd.diffrax.sparse(diffrax.Kvaerno5())       # sparse LU, chosen per backend/size
+solver = stiffasd.diffrax.sparse(diffrax.Kvaerno5(), linear_solver="jax")  # LU compiled in JAX
 solver = stiffasd.diffrax.sparse(diffrax.Kvaerno5(), linear_solver="gmres")  # Krylov (CPU/GPU)
 sol = diffrax.diffeqsolve(term, solver, t0, t1, dt0, y0, args=p,
                           stepsize_controller=diffrax.PIDController(rtol=1e-3, atol=1e-6))
@@ -23,7 +24,8 @@ chord iterations and, for SDIRK/ESDIRK methods, across the stages of a step.
 * ``init`` prepares (once per stage-residual program, cached across retraces) the sparse Jacobian
   of the *whole stage residual* with `stiffasd.prepare_jacobian` — pattern of ``J_f`` plus the
   diagonal, colored — evaluates its nonzeros with one compressed JVP per color, and factorizes it
-  (`DirectLU`) or builds a preconditioner (`Krylov`);
+  (`JaxLU`, compiled into the step; `DirectLU`, SuperLU through a host callback; `AutoLU`, the
+  default, picks one by backend and size) or builds a preconditioner (`Krylov`);
 * ``step`` does one sparse solve per chord iteration;
 * ``terminate`` uses diffrax's contraction-rate test but keeps iterating until it converges or
   diverges (diffrax's `VeryChord`, under optimistix's loop, gives up after two iterations; see
@@ -61,7 +63,7 @@ from .errors import (
     ShapeError,
     TracingError,
 )
-from .linalg import DirectLU, Krylov, factor_cache, with_diagonal
+from .linalg import AutoLU, DirectLU, JaxLU, Krylov, factor_cache, with_diagonal
 
 try:
     import diffrax as _diffrax
@@ -74,9 +76,25 @@ except ImportError as _exc:  # pragma: no cover - depends on the environment
     ) from _exc
 from .pattern import SparsityPattern
 
-__all__ = ["sparse", "SparseVeryChord", "DirectLU", "Krylov", "stats", "reset_stats"]
+__all__ = [
+    "sparse",
+    "SparseVeryChord",
+    "AutoLU",
+    "DirectLU",
+    "JaxLU",
+    "Krylov",
+    "stats",
+    "reset_stats",
+]
 
-_LINEAR_SOLVERS = {"direct": DirectLU, "lu": DirectLU, "gmres": Krylov, "krylov": Krylov}
+_LINEAR_SOLVERS = {
+    "auto": AutoLU,
+    "jax": JaxLU,
+    "direct": DirectLU,
+    "lu": DirectLU,
+    "gmres": Krylov,
+    "krylov": Krylov,
+}
 
 
 # --------------------------------------------------------------------------- counters
@@ -463,7 +481,9 @@ class SparseVeryChord(optx.AbstractRootFinder):
         rtol, atol, norm: convergence tolerances (usually taken from the step size controller,
             as diffrax does).
         kappa: early-convergence constant of the chord iteration (as diffrax's `VeryChord`).
-        linear_solver: `DirectLU()` (default; CPU) or `Krylov()` (pure JAX; CPU and GPU).
+        linear_solver: `AutoLU()` (default), `JaxLU()` (sparse LU compiled into JAX; CPU and
+            GPU, vmap, grad), `DirectLU()` (SuperLU through a host callback; CPU) or `Krylov()`
+            (GMRES, pure JAX).
         sparsity: optional known pattern of ``d f / d y`` (the vector field's Jacobian), used
             instead of detection; the stage Jacobian's pattern is it plus the diagonal.
         stage_convention: ``"runge_kutta"`` lets the finder recognise diffrax's ``diagonal = 0``
@@ -489,7 +509,7 @@ class SparseVeryChord(optx.AbstractRootFinder):
     atol: float
     norm: Callable = optx.max_norm
     kappa: float = 1e-2
-    linear_solver: Any = eqx.field(static=True, default_factory=DirectLU)
+    linear_solver: Any = eqx.field(static=True, default_factory=AutoLU)
     sparsity: Any = eqx.field(static=True, default=None)
     stage_convention: str | None = eqx.field(static=True, default=None)
     iteration: str = eqx.field(static=True, default="converge")
@@ -617,8 +637,7 @@ class SparseVeryChord(optx.AbstractRootFinder):
         fflat, _ = ravel_pytree(fx)
         yflat, unravel_y = ravel_pytree(y)
         linear_state = jax.lax.stop_gradient(state.linear_state)
-        dflat = state.prepared.solver.solve(linear_state, fflat.astype(yflat.dtype))
-        finite = jnp.all(jnp.isfinite(dflat))
+        dflat, finite = state.prepared.solver.solve_checked(linear_state, fflat.astype(yflat.dtype))
         diff = unravel_y(dflat)
         new_y = jtu.tree_map(lambda a, b: a - b, y, diff)
         with jax.numpy_dtype_promotion("standard"):
@@ -695,7 +714,7 @@ def _stage_sparsity(sparsity: Any, n: int) -> SparsityPattern:
 
 # --------------------------------------------------------------------------- convenience
 def _make_linear_solver(linear_solver: Any, options: dict[str, Any]) -> Any:
-    if isinstance(linear_solver, DirectLU | Krylov):
+    if isinstance(linear_solver, AutoLU | JaxLU | DirectLU | Krylov):
         if options:
             raise TypeError(
                 "stiffasd.diffrax.sparse: solver options were given as keywords together with "
@@ -705,16 +724,17 @@ def _make_linear_solver(linear_solver: Any, options: dict[str, Any]) -> Any:
     if isinstance(linear_solver, str) and linear_solver.lower() in _LINEAR_SOLVERS:
         return _LINEAR_SOLVERS[linear_solver.lower()](**options)
     raise ValueError(
-        "stiffasd.diffrax.sparse: linear_solver must be 'direct' (sparse LU, CPU), 'gmres' "
+        "stiffasd.diffrax.sparse: linear_solver must be 'auto' (default), 'jax' (sparse LU "
+        "compiled into JAX, CPU or GPU), 'direct' (SuperLU through a host callback, CPU), 'gmres' "
         "(Krylov with a block-Jacobi preconditioner, CPU or GPU) or an instance of "
-        f"stiffasd.diffrax.DirectLU / Krylov; got {linear_solver!r}."
+        f"stiffasd.diffrax.AutoLU / JaxLU / DirectLU / Krylov; got {linear_solver!r}."
     )
 
 
 def sparse(
     solver: Any,
     *,
-    linear_solver: Any = "direct",
+    linear_solver: Any = "auto",
     sparsity: Any = None,
     iteration: str = "converge",
     **linear_solver_options: Any,
@@ -724,17 +744,22 @@ def sparse(
     Args:
         solver: a diffrax implicit solver with a ``root_finder`` field (Kvaerno3/4/5,
             KenCarp3/4/5, Sil3, ImplicitEuler, ...).
-        linear_solver: ``"direct"`` (fixed-pattern sparse LU, `stiffasd.scipy.FixedPatternLU`,
-            factorized once per Jacobian, reused by every solve; CPU), ``"gmres"`` (restarted
-            GMRES with a block-Jacobi preconditioner; pure JAX, CPU and GPU), or a configured
-            `DirectLU` / `Krylov`.
+        linear_solver: ``"auto"`` (default: `AutoLU`, ``"jax"`` on GPUs and for small systems on
+            a CPU, ``"direct"`` otherwise), ``"jax"`` (`JaxLU`: multifrontal sparse LU compiled
+            into the step; CPU and GPU, batched under `jax.vmap`, differentiable),
+            ``"direct"`` (`DirectLU`: SuperLU on the fixed pattern through a host callback,
+            `stiffasd.linalg.FixedPatternLU`; CPU), ``"gmres"`` (restarted GMRES with a
+            block-Jacobi preconditioner; pure JAX), or a configured `AutoLU` / `JaxLU` /
+            `DirectLU` / `Krylov`. Each factorization is made once per Jacobian and reused by
+            every solve.
         sparsity: a known pattern of the vector field's Jacobian ``d f / d y`` (a
             `SparsityPattern`, scipy sparse matrix or dense boolean array of shape (n, n)),
             skipping detection.
         iteration: ``"converge"`` (default: chord iterations continue until converged or
             divergent) or ``"diffrax"`` (diffrax's `VeryChord` exactly: give up after two
             iterations); see `SparseVeryChord`.
-        **linear_solver_options: keywords for `DirectLU` / `Krylov` (e.g. ``block_size=16``).
+        **linear_solver_options: keywords for the linear solver's class (e.g. ``block_size=16``
+            for `Krylov`).
 
     Returns:
         A copy of ``solver`` (an equinox module) using sparse Jacobians and sparse solves. The

@@ -101,6 +101,12 @@ def refresh() -> None:
         _scan(m, do_import=False)
 
 
+def rescan(modname: str) -> None:
+    """Scan ``modname`` again (a lazily scanned module the user has imported since)."""
+    _SCANNED.discard(modname)
+    _scan(modname, do_import=False)
+
+
 def lazy_module_loaded(modname: str) -> bool:
     """Whether a lazily scanned module (e.g. ``jax.experimental.sparse``) has been imported."""
     return modname in sys.modules
@@ -142,6 +148,21 @@ def jaxpr_of(obj: Any) -> tuple[Jaxpr, list[Any]]:
     if isinstance(obj, Jaxpr):
         return obj, []
     raise TypeError(f"expected a Jaxpr or ClosedJaxpr, got {type(obj).__name__}")
+
+
+def runs_python(primitive: Primitive) -> bool:
+    """Whether evaluating the primitive calls back into Python (``pure_callback``,
+    ``io_callback``, ``debug_callback``...): detection never runs user code for a value."""
+    return "callback" in primitive.name
+
+
+def traced_var(x: Any) -> Any:
+    """The jaxpr variable behind a tracer of a finished trace (a value a custom derivative rule
+    captured by closure), or None for anything else."""
+    if not isinstance(x, jax.core.Tracer):
+        return None
+    var = getattr(x, "val", None)  # DynamicJaxprTracer.val: the Var it was bound to
+    return var if isinstance(var, _core.Var) else None
 
 
 def is_literal(v: Any) -> bool:

@@ -6,12 +6,21 @@ share ``J``'s pattern for the whole integration, so everything structural is don
 * `FixedPatternLU`: the host engine, SuperLU's numeric phase on a pre-permuted matrix (used by
   `stiffasd.scipy` directly);
 * `DirectLU`: that engine inside jit through a host callback (`stiffasd.diffrax`);
-* `Krylov`: restarted GMRES with a block-Jacobi preconditioner, pure JAX.
+* `JaxLU`: a multifrontal sparse LU compiled into JAX (symbolic analysis once per pattern,
+  `analyze`; numeric factorization and solves as a static program of batched dense operations):
+  jit, vmap, grad, CPU and GPU;
+* `Krylov`: restarted GMRES with a block-Jacobi preconditioner, pure JAX;
+* `AutoLU`: `JaxLU` on accelerators and for small systems on a CPU, `DirectLU` otherwise.
 """
 
+from .analysis import MultifrontalPlan as MultifrontalPlan
+from .analysis import Relaxation as Relaxation
+from .analysis import analyze as analyze
+from .auto import AutoLU as AutoLU
 from .callback import DirectLU as DirectLU
 from .callback import FactorCache as FactorCache
 from .callback import factor_cache as factor_cache
+from .jaxlu import JaxLU as JaxLU
 from .krylov import Krylov as Krylov
 from .ordering import choose_ordering as choose_ordering
 from .ordering import nested_dissection as nested_dissection
@@ -22,7 +31,12 @@ from .superlu import PANEL_SIZE as PANEL_SIZE
 from .superlu import FixedPatternLU as FixedPatternLU
 
 __all__ = [
+    "AutoLU",
     "DirectLU",
+    "JaxLU",
+    "analyze",
+    "MultifrontalPlan",
+    "Relaxation",
     "FactorCache",
     "factor_cache",
     "Krylov",

@@ -357,3 +357,9 @@ class _BoundDirect:
             )
 
         return jax.lax.cond(hit, lambda x: x, refactor, x)
+
+    def solve_checked(self, state: Any, b: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """``(x, ok)``, ``ok`` False when the solve gave non-finite values (a singular matrix
+        returns NaN)."""
+        x = self.solve(state, b)
+        return x, jnp.all(jnp.isfinite(x))

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import numba
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import reverse_cuthill_mckee
+
+from .etree import column_counts, elimination_tree, lower_csr
 
 __all__ = ["nested_dissection", "choose_ordering"]
 
@@ -91,43 +92,14 @@ def _default_ordering() -> str:
     return "auto"
 
 
-@numba.njit(cache=True)
-def _cholesky_nnz(n, ptr, idx):  # pragma: no cover - compiled
-    """nnz of the Cholesky factor L (diagonal included) of a structurally symmetric CSR pattern:
-    elimination tree (Liu's algorithm with path compression), then the row subtrees (Davis,
-    "Direct Methods for Sparse Linear Systems", SIAM 2006, Alg. 4.1-4.2). O(nnz(L))."""
-    parent = np.full(n, -1, np.int64)
-    ancestor = np.full(n, -1, np.int64)
-    for i in range(n):
-        for p in range(ptr[i], ptr[i + 1]):
-            k = idx[p]
-            while k != -1 and k < i:
-                nxt = ancestor[k]
-                ancestor[k] = i
-                if nxt == -1:
-                    parent[k] = i
-                k = nxt
-    mark = np.full(n, -1, np.int64)
-    total = n
-    for i in range(n):
-        mark[i] = i
-        for p in range(ptr[i], ptr[i + 1]):
-            k = idx[p]
-            while k != -1 and k < i and mark[k] != i:
-                mark[k] = i
-                total += 1
-                k = parent[k]
-    return total
-
-
 def _predicted_fill(keys: np.ndarray, n: int, order: np.ndarray) -> int:
     """nnz(L) of P (A + A^T) P^T, given the off-diagonal keys of ``A + A^T`` (`_symmetric_keys`):
     the fill of LU without pivoting is at most twice that."""
     inv = np.empty(n, np.int64)
     inv[order] = np.arange(n, dtype=np.int64)
     permuted = np.sort(inv[keys // n] * n + inv[keys % n])  # a permutation keeps keys unique
-    ptr = np.searchsorted(permuted // n, np.arange(n + 1)).astype(np.int64)
-    return int(_cholesky_nnz(n, ptr, permuted % n))
+    ptr, idx = lower_csr(permuted, n)
+    return int(column_counts(n, ptr, idx, elimination_tree(n, ptr, idx)).sum())
 
 
 def choose_ordering(rows: Any, cols: Any, n: int) -> tuple[str, np.ndarray]:

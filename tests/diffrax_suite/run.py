@@ -101,7 +101,10 @@ def locate_tests(explicit: str | None) -> Path:
 
 def _jaxtyping_option(root: Path) -> list[str]:
     """diffrax's own runtime type checks (its pyproject's addopts)."""
-    spec = "diffrax,beartype.beartype(conf=beartype.BeartypeConf(strategy=beartype.BeartypeStrategy.On))"
+    spec = (
+        "diffrax,beartype.beartype(conf=beartype.BeartypeConf("
+        "strategy=beartype.BeartypeStrategy.On))"
+    )
     py = root / "pyproject.toml"
     if py.exists():
         for line in py.read_text().splitlines():

@@ -1,0 +1,155 @@
+"""`JaxLU`: the multifrontal sparse LU compiled into JAX, with the solver interface shared by
+`DirectLU` and `Krylov` (``bind(pattern)``, then ``factor(data)`` once per matrix and
+``solve(state, b)`` once per right-hand side).
+
+Unlike `DirectLU` (a host callback into SuperLU) it is a pure JAX program: it jits, runs on CPU
+and GPU, batches under `jax.vmap` (a batch of matrices sharing the pattern is one batched
+factorization) and differentiates: the solve is a `jax.lax.custom_linear_solve`, so derivatives
+with respect to the right-hand side use the transposed solve and derivatives with respect to the
+matrix values follow from the implicit-function identity ``dx = -A^-1 (dA) x``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+
+from ..errors import ShapeError
+from ..pattern import SparsityPattern
+from . import multifrontal as mf
+from .analysis import MultifrontalPlan, Relaxation, plan_cache
+
+__all__ = ["JaxLU"]
+
+
+@dataclass(frozen=True, eq=False)
+class JaxLU:
+    """Sparse LU compiled into JAX (multifrontal, fixed pattern); CPU and GPU, vmap, grad.
+
+    The symbolic analysis (METIS nested dissection, elimination tree, supernodes, assembly tree,
+    level schedule; `stiffasd.linalg.analyze`) runs once per pattern on the host and is cached;
+    each factorization is a static program of batched dense LUs of the fronts of one tree level
+    at a time. Pivoting is partial inside each front's fully summed block; pivots below
+    ``sqrt(eps) max|a_ij|`` are perturbed to that size (static pivoting) and every solve checks
+    its backward error against the original matrix, refining iteratively when needed.
+
+    Args:
+        relax: amalgamation and bucketing thresholds of the analysis (`Relaxation`).
+        max_refine: most iterative-refinement steps per solve.
+        refine_tol: refine while the normwise backward error is above this (default ``64 eps``).
+        fail_tol: a solve whose backward error stays above this (default ``sqrt(eps)``) is
+            reported as failed (`solve_checked`; in `stiffasd.diffrax` the step is rejected).
+    """
+
+    relax: Relaxation | None = None
+    max_refine: int = 3
+    refine_tol: float | None = None
+    fail_tol: float | None = None
+
+    def __post_init__(self):
+        if isinstance(self.max_refine, bool) or not isinstance(self.max_refine, int):
+            raise TypeError(
+                f"JaxLU(max_refine=...): expected an int >= 0, got {self.max_refine!r}."
+            )
+        if self.max_refine < 0:
+            raise ValueError(f"JaxLU(max_refine=...): expected an int >= 0, got {self.max_refine}.")
+        for name in ("refine_tol", "fail_tol"):
+            v = getattr(self, name)
+            if v is not None and not (isinstance(v, (int, float)) and v > 0):
+                raise ValueError(f"JaxLU({name}=...): expected a positive number, got {v!r}.")
+
+    def bind(self, pattern: SparsityPattern) -> BoundJaxLU:
+        """The solver for one square pattern (its analysis is cached per pattern)."""
+        if not isinstance(pattern, SparsityPattern):
+            raise TypeError(
+                "JaxLU.bind(pattern=...): expected a stiffasd.SparsityPattern, got "
+                f"{type(pattern).__name__}; build one with SparsityPattern.from_scipy(matrix)."
+            )
+        if pattern.shape[0] != pattern.shape[1]:
+            raise ShapeError(
+                f"JaxLU.bind(pattern=...): the pattern must be square, got shape {pattern.shape}."
+            )
+        return BoundJaxLU(self, plan_cache.get(pattern, self.relax))
+
+
+class BoundJaxLU:
+    """`JaxLU` for one pattern: ``factor``, ``identity``, ``solve``, ``solve_checked``."""
+
+    def __init__(self, cfg: JaxLU, plan: MultifrontalPlan):
+        self.cfg = cfg
+        self.plan = plan
+        self.n = plan.n
+
+    def _check_data(self, data: jax.Array) -> jax.Array:
+        data = jnp.asarray(data)
+        if data.shape[-1:] != (self.plan.nnz,) or data.ndim != 1:
+            raise ShapeError(
+                f"JaxLU: expected the {self.plan.nnz} values of the pattern in its CSC order (a "
+                f"1D array), got shape {data.shape}; batch with jax.vmap."
+            )
+        if not jnp.issubdtype(data.dtype, jnp.inexact):
+            data = data.astype(jnp.result_type(float))
+        return data
+
+    def factor(self, data: jax.Array) -> mf.Factors:
+        """Factor the matrix with values ``data`` (the pattern's CSC order)."""
+        data = self._check_data(data)
+        fac = mf.factor(self.plan, jax.lax.stop_gradient(data))
+        # the factors are constants for differentiation: derivatives flow through ``data`` (the
+        # matrix the solve's implicit differentiation uses), never through the LU itself
+        return fac._replace(data=data)
+
+    def identity(self, data: jax.Array) -> mf.Factors:
+        """The factorization of the identity (shapes as `factor` gives), without arithmetic."""
+        data = self._check_data(data)
+        if (self.plan.diag_positions < 0).any():
+            raise ShapeError(
+                "JaxLU.identity: the pattern has no entry on some of its diagonal, so the "
+                "identity has no values in it; add the diagonal (stiffasd.linalg.with_diagonal)."
+            )
+        fac = mf.identity_factors(self.plan, data.dtype)
+        eye = jnp.zeros_like(data).at[self.plan.diag_positions].set(1)
+        return fac._replace(data=eye)
+
+    def _solve(self, fac: mf.Factors, b: jax.Array) -> tuple[jax.Array, jax.Array]:
+        if b.shape != (self.n,):
+            raise ShapeError(
+                f"JaxLU.solve(b=...): expected a vector of shape ({self.n},), got {b.shape}; "
+                "batch right-hand sides with jax.vmap."
+            )
+        numeric = jax.lax.stop_gradient(fac._replace(data=jnp.zeros((0,), fac.data.dtype)))
+        data = fac.data
+        dtype = jnp.result_type(data.dtype, b.dtype)
+        b = b.astype(dtype)
+        opts = dict(
+            max_refine=self.cfg.max_refine,
+            refine_tol=self.cfg.refine_tol,
+            fail_tol=self.cfg.fail_tol,
+        )
+
+        def factors(d):
+            return numeric._replace(data=jax.lax.stop_gradient(d))
+
+        def matvec(x):
+            return mf.matvec(self.plan, data, x)
+
+        def solve(_, r):
+            return mf.refined_solve(self.plan, factors(data), r, **opts)
+
+        def transpose_solve(_, r):
+            return mf.refined_solve(self.plan, factors(data), r, transpose=True, **opts)
+
+        return jax.lax.custom_linear_solve(
+            matvec, b, solve, transpose_solve=transpose_solve, has_aux=True
+        )
+
+    def solve(self, state: mf.Factors, b: jax.Array) -> jax.Array:
+        """``A^-1 b`` (refined; differentiable in ``b`` and in the matrix values)."""
+        return self._solve(state, b)[0]
+
+    def solve_checked(self, state: mf.Factors, b: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """``(x, ok)``: ``ok`` is False when the solve's backward error check failed (singular
+        or too ill-conditioned matrix, NaN values)."""
+        return self._solve(state, b)
