@@ -213,6 +213,9 @@ class _EmptyPrepared(_Prepared):
     def solve(self, state: jax.Array, b: jax.Array) -> jax.Array:
         return b
 
+    def solve_checked(self, state: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
+        return b, jnp.asarray(True)
+
 
 class _PreparedCache:
     """Bounded LRU of `_Prepared`, keyed by the stage residual's jaxpr and argument types."""
