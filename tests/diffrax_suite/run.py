@@ -210,7 +210,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tests", help="a checkout of diffrax at the installed version")
     ap.add_argument("--select", nargs="+", default=["relevant"])
-    ap.add_argument("--linear-solver", default="direct", choices=["direct", "gmres"])
+    ap.add_argument("--linear-solver", default="auto", choices=["auto", "jax", "direct", "gmres"])
     ap.add_argument("--plain", action="store_true", help="also run the selection unwrapped")
     ap.add_argument("-n", "--workers", type=int, default=2)
     ap.add_argument("--timeout", type=int, default=600, help="per test, seconds")

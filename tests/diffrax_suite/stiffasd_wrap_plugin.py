@@ -5,7 +5,8 @@ method of each implicit solver class of diffrax is patched, so whatever implicit
 builds (passed to ``diffeqsolve`` or stepped directly) runs with its root finder replaced by
 `stiffasd.diffrax.SparseVeryChord`. ``STIFFASD_DIFFRAX_WRAP=0`` loads the plugin without
 patching (the plain run, with the same bookkeeping); ``STIFFASD_DIFFRAX_LINEAR_SOLVER`` picks
-the linear solver (``direct`` by default, or ``gmres``). ``STIFFASD_DIFFRAX_REACHED=FILE``
+the linear solver (``auto`` by default, as `stiffasd.diffrax.sparse`; or ``jax``, ``direct``,
+``gmres``). ``STIFFASD_DIFFRAX_REACHED=FILE``
 writes the ids of the tests that stepped an implicit solver (JSON).
 """
 
@@ -15,7 +16,7 @@ import json
 import os
 
 WRAP = os.environ.get("STIFFASD_DIFFRAX_WRAP", "1") != "0"
-LINEAR_SOLVER = os.environ.get("STIFFASD_DIFFRAX_LINEAR_SOLVER", "direct")
+LINEAR_SOLVER = os.environ.get("STIFFASD_DIFFRAX_LINEAR_SOLVER", "auto")
 REACHED: dict[str, list[str]] = {}
 _current = {"test": None}
 
