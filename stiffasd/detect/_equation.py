@@ -23,7 +23,8 @@ _CPU = None
 def _cpu():
     global _CPU
     if _CPU is None:
-        _CPU = jax.devices("cpu")[0]
+        # this process's own CPU (under jax.distributed, jax.devices() lists every process's)
+        _CPU = jax.local_devices(backend="cpu")[0]
     return _CPU
 
 

@@ -29,6 +29,8 @@ import numpy as np
 from . import dense
 from .analysis import MultifrontalPlan
 
+_HI = jax.lax.Precision.HIGHEST
+
 __all__ = ["Factors", "factor", "identity_factors", "lu_solve", "refined_solve", "matvec"]
 
 
@@ -42,7 +44,11 @@ class Factors(NamedTuple):
             ``U11`` (for the blocked triangular solves).
         u12: ``(B, P, U)``: ``L11^-1`` times the pivot rows' update columns.
         l21: ``(B, U, P)``: the update rows' pivot columns times ``U11^-1``.
-        rows: ``(B, P)``: the unknown of each pivot row, in pivot order.
+        rows: ``(B, P)``: the unknown of each pivot row, in pivot order (``n`` for padding).
+        fwd_dst: ``(B, M)``: where the forward solve writes: the pivot rows' unknowns (padding
+            ``n + 1``), then the update rows'.
+        bwd_src: ``(B, 2 P + U)``: what the backward solve reads: the pivot rows' unknowns, the
+            update rows', then the pivot columns' (padding ``n``).
         data: the matrix values (pattern CSC order), for residuals.
         perturbed: number of pivots replaced by static pivoting.
     """
@@ -53,11 +59,13 @@ class Factors(NamedTuple):
     u12: tuple
     l21: tuple
     rows: tuple
+    fwd_dst: tuple
+    bwd_src: tuple
     data: jax.Array
     perturbed: jax.Array
 
 
-_PARTS = ("lu", "linv", "uinv", "u12", "l21", "rows")
+_PARTS = ("lu", "linv", "uinv", "u12", "l21", "rows", "fwd_dst", "bwd_src")
 
 
 def _index(a: np.ndarray) -> np.ndarray:
@@ -80,8 +88,9 @@ def pivot_threshold(data: jax.Array) -> jax.Array:
     return jnp.sqrt(eps) * jnp.where(amax > 0, amax, 1.0)
 
 
-def factor(plan: MultifrontalPlan, data: jax.Array) -> Factors:
-    """Numeric factorization of the matrix with values ``data`` (the plan pattern's CSC order)."""
+def factor(plan: MultifrontalPlan, data: jax.Array, kernels: str = "lapack") -> Factors:
+    """Numeric factorization of the matrix with values ``data`` (the plan pattern's CSC order),
+    with the dense kernels ``kernels`` (``"lapack"`` or ``"xla"``, see `stiffasd.linalg.dense`)."""
     data = jnp.asarray(data)
     if data.shape != (plan.nnz,):
         raise ValueError(
@@ -109,32 +118,44 @@ def factor(plan: MultifrontalPlan, data: jax.Array) -> Factors:
         F = F.at[jnp.concatenate(dst)].add(jnp.concatenate(vals), mode="promise_in_bounds")
         # partial LU: pivoting inside the fully summed block, static pivoting below tau
         real = np.arange(P)[None, :] < np.asarray(b.npiv)[:, None]
-        F, local, count = dense.partial_lu(F.reshape(B, M, M), P, b.nb, tau, real)
+        F = F.reshape(B, M, M)
+        if kernels == "xla":
+            F, local, count = dense.partial_lu(F, P, b.nb, tau, real)
+            lu, u12, l21, schur = F[:, :P, :P], F[:, :P, P:], F[:, P:, :P], F[:, P:, P:]
+            linv, uinv = dense.diagonal_block_inverses(lu, b.nb)
+        else:
+            lu, u12, l21, schur, local, count = dense.partial_lu_lapack(F, P, tau, real)
+            linv = uinv = jnp.zeros((0,), dtype)
         perturbed = perturbed + count
-        lu = F[:, :P, :P]
-        linv, uinv = dense.diagonal_block_inverses(lu, b.nb)
-        out["lu"].append(lu)
-        out["linv"].append(linv)
-        out["uinv"].append(uinv)
-        out["u12"].append(F[:, :P, P:])
-        out["l21"].append(F[:, P:, :P])
-        out["rows"].append(jnp.take_along_axis(jnp.asarray(_index(b.piv)), local, axis=1))
-        cbs.append(F[:, P:, P:])
+        for k, v in zip(_PARTS[:5], (lu, linv, uinv, u12, l21), strict=True):
+            out[k].append(v)
+        _append_indices(out, plan.n, b, jnp.take_along_axis(jnp.asarray(_index(b.piv)), local, 1))
+        cbs.append(schur)
     return Factors(**{k: tuple(v) for k, v in out.items()}, data=data, perturbed=perturbed)
 
 
-def identity_factors(plan: MultifrontalPlan, dtype: Any) -> Factors:
+def _append_indices(out: dict, n: int, b: Any, rows: jax.Array) -> None:
+    """The solve's index arrays of one bucket, given the unknowns of its pivot rows."""
+    out["rows"].append(rows)
+    upd_w = np.where(b.upd == n, n + 1, b.upd)
+    out["fwd_dst"].append(jnp.concatenate([jnp.where(rows == n, n + 1, rows), _index(upd_w)], 1))
+    out["bwd_src"].append(jnp.concatenate([rows, _index(b.upd), _index(b.piv)], 1))
+
+
+def identity_factors(plan: MultifrontalPlan, dtype: Any, kernels: str = "lapack") -> Factors:
     """The factorization of the identity, with the shapes `factor` gives (no arithmetic)."""
     out: dict[str, list] = {k: [] for k in _PARTS}
     for b in plan.buckets:
         B, P, U, nb = b.size, b.P, b.U, b.nb
         out["lu"].append(jnp.broadcast_to(jnp.eye(P, dtype=dtype), (B, P, P)))
         blocks = jnp.broadcast_to(jnp.eye(nb, dtype=dtype), (B, P // nb, nb, nb))
+        if kernels != "xla":
+            blocks = jnp.zeros((0,), dtype)
         out["linv"].append(blocks)
         out["uinv"].append(blocks)
         out["u12"].append(jnp.zeros((B, P, U), dtype))
         out["l21"].append(jnp.zeros((B, U, P), dtype))
-        out["rows"].append(jnp.asarray(_index(b.piv)))
+        _append_indices(out, plan.n, b, jnp.asarray(_index(b.piv)))
     return Factors(
         **{k: tuple(v) for k, v in out.items()},
         data=jnp.zeros((plan.nnz,), dtype),
@@ -142,7 +163,9 @@ def identity_factors(plan: MultifrontalPlan, dtype: Any) -> Factors:
     )
 
 
-def lu_solve(plan: MultifrontalPlan, fac: Factors, b: jax.Array) -> jax.Array:
+def lu_solve(
+    plan: MultifrontalPlan, fac: Factors, b: jax.Array, kernels: str = "lapack"
+) -> jax.Array:
     """``x = A^-1 b`` with the factors (no refinement). Linear in ``b``: its transpose (the solve
     with ``A^T``) is `jax.linear_transpose` of this function."""
     n = plan.n
@@ -152,23 +175,25 @@ def lu_solve(plan: MultifrontalPlan, fac: Factors, b: jax.Array) -> jax.Array:
     # transposes without uniqueness promises.
     x = jnp.concatenate([b, jnp.zeros((2,), b.dtype)])
     for k, bk in enumerate(plan.buckets):
-        # rows in pivot order; y_i is kept in the slot of the unknown of pivoted row i
-        rows = jnp.where(fac.rows[k] == n, n + 1, fac.rows[k])
+        # y_i is kept in the slot of the unknown of pivot row i until the backward pass
         g = _get(x, fac.rows[k])
-        y = dense.forward(fac.lu[k], fac.linv[k], g, bk.nb)
-        dst, vals = [rows.reshape(-1)], [(y - g).reshape(-1)]
-        if bk.U:
-            dst.append(_index(np.where(bk.upd == n, n + 1, bk.upd)).reshape(-1))
-            vals.append(-jnp.einsum("bup,bp->bu", fac.l21[k], y).reshape(-1))
-        x = x.at[jnp.concatenate(dst)].add(jnp.concatenate(vals), mode="promise_in_bounds")
+        if kernels == "xla":
+            y = dense.forward(fac.lu[k], fac.linv[k], g, bk.nb)
+        else:
+            y = dense.forward_lapack(fac.lu[k], g)
+        vals = jnp.concatenate([y - g, -jnp.einsum("bup,bp->bu", fac.l21[k], y, precision=_HI)], 1)
+        x = x.at[fac.fwd_dst[k]].add(vals, mode="promise_in_bounds")
     for k in range(len(plan.buckets) - 1, -1, -1):
         bk = plan.buckets[k]
-        y = _get(x, fac.rows[k])
-        if bk.U:
-            y = y - jnp.einsum("bpu,bu->bp", fac.u12[k], _get(x, bk.upd))
-        z = dense.backward(fac.lu[k], fac.uinv[k], y, bk.nb)
-        pw = np.where(bk.piv == n, n + 1, bk.piv)
-        x = x.at[_index(pw)].add(z - _get(x, bk.piv), mode="promise_in_bounds")
+        P, U = bk.P, bk.U
+        t = _get(x, fac.bwd_src[k])
+        y = t[:, :P] - jnp.einsum("bpu,bu->bp", fac.u12[k], t[:, P : P + U], precision=_HI)
+        if kernels == "xla":
+            z = dense.backward(fac.lu[k], fac.uinv[k], y, bk.nb)
+        else:
+            z = dense.backward_lapack(fac.lu[k], y)
+        pw = _index(np.where(bk.piv == n, n + 1, bk.piv))
+        x = x.at[pw].add(z - t[:, P + U :], mode="promise_in_bounds")
     return x[:n]
 
 
@@ -184,6 +209,7 @@ def refined_solve(
     b: jax.Array,
     *,
     transpose: bool = False,
+    kernels: str = "lapack",
     max_refine: int = 3,
     refine_tol: float | None = None,
     fail_tol: float | None = None,
@@ -205,7 +231,7 @@ def refined_solve(
     if transpose:
 
         def base(r):
-            return jax.linear_transpose(lambda v: lu_solve(plan, fac, v), r)(r)[0]
+            return jax.linear_transpose(lambda v: lu_solve(plan, fac, v, kernels), r)(r)[0]
 
         def mv(v):
             return matvec_transpose(plan, data, v)
@@ -213,7 +239,7 @@ def refined_solve(
     else:
 
         def base(r):
-            return lu_solve(plan, fac, r)
+            return lu_solve(plan, fac, r, kernels)
 
         def mv(v):
             return matvec(plan, data, v)

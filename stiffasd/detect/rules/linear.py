@@ -12,7 +12,7 @@ import jax
 import numpy as np
 
 from .. import _primitives as P
-from .._equation import conservative_rule, inexact
+from .._equation import _cpu, conservative_rule, inexact
 from .._sets import collapse, from_pairs, matmul, repeat_row, take_rows, union_or_empty
 from ._registry import register_by_name
 from ._util import positions, prod
@@ -139,7 +139,7 @@ def conv_rule(ctx, eqn):
             def probe(k):
                 return P.bind_eqn(prim, params, [lpos, k])[0]
 
-            with jax.ensure_compile_time_eval(), jax.default_device(jax.devices("cpu")[0]):
+            with jax.ensure_compile_time_eval(), jax.default_device(_cpu()):
                 outs = np.asarray(jax.jit(jax.vmap(probe))(onehot))
             src = np.rint(outs.reshape(len(nzk), -1)).astype(np.int64) - 1
             dst = np.broadcast_to(np.arange(out_size), src.shape)
