@@ -10,9 +10,9 @@ from ._hessian import prepare_hessian as prepare_hessian
 from ._jacobian import SparseJacobian as SparseJacobian
 from ._jacobian import jacobian as jacobian
 from ._jacobian import prepare_jacobian as prepare_jacobian
-from ._jacobian import verify_jacobian as verify_jacobian
 from ._ode import OdeJacobian as OdeJacobian
 from ._ode import jac as jac
+from ._verify import verify_jacobian as verify_jacobian
 from .coloring import ColoringResult as ColoringResult
 from .coloring import check_coloring as check_coloring
 from .coloring import color as color

@@ -29,97 +29,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._jacobian import (
-    _DENSE_VERIFY_LIMIT,
-    SparseJacobian,
-    _as_pattern,
-    _Cache,
-    _checked_inputs,
-    _time_pass,
-)
-from .errors import PatternMismatchError, ShapeError
+from ._jacobian import SparseJacobian, _as_pattern, _Cache, _checked_inputs, _time_pass
+from ._verify import verify_hessian
+from .coloring._api import check_symmetric_decompression, symmetric_candidates
+from .errors import ShapeError
 from .pattern import SparsityPattern
 
-__all__ = ["SparseHessian", "prepare_hessian", "hessian", "symmetric_coloring", "verify_hessian"]
-
-_DECOMPRESSIONS = ("auto", "direct", "substitution")
-
-
-# ---------------------------------------------------------------------------- coloring
-def require_symmetric(pattern: SparsityPattern, call: str, what: str = "pattern") -> None:
-    """Raise `ShapeError` unless ``pattern`` is square and symmetric."""
-    m, n = pattern.shape
-    if m != n:
-        raise ShapeError(
-            f"{call}: a symmetric {what} must be square, got shape {pattern.shape}; use "
-            "structure='nonsymmetric' for a rectangular Jacobian."
-        )
-    missing = pattern.missing_from(pattern.T)
-    if len(missing):
-        raise ShapeError(
-            f"{call}: structure='symmetric' needs a symmetric {what}, but {len(missing)} "
-            f"entries have no transposed partner, e.g. (row, col) = "
-            f"{[tuple(map(int, e)) for e in np.asarray(missing)[:3]]}. Use "
-            "structure='nonsymmetric' (the Jacobian is not symmetric), or symmetrize a "
-            "hand-made pattern with pattern.union(pattern.T)."
-        )
-
-
-def _candidates(pattern: SparsityPattern, decompression: str, order: str, call: str) -> list:
-    from .coloring import color
-
-    if decompression not in _DECOMPRESSIONS:
-        raise ValueError(
-            f"{call}: decompression must be one of {_DECOMPRESSIONS}, got {decompression!r}."
-        )
-    require_symmetric(pattern, call)
-    kinds = ("direct", "substitution") if decompression == "auto" else (decompression,)
-    results = []
-    for kind in kinds:
-        try:
-            results.append(
-                color(
-                    pattern,
-                    structure="symmetric",
-                    partition="column",
-                    decompression=kind,
-                    order=order,
-                )
-            )
-        except NotImplementedError:
-            if decompression == "substitution":
-                raise NotImplementedError(
-                    f"{call}: decompression='substitution' needs acyclic coloring, which this "
-                    "version of stiffasd.color does not provide; use decompression='direct'."
-                ) from None
-    if not results:
-        # Symmetric coloring unavailable: a column (partial distance-2) coloring of the
-        # symmetric pattern is valid too, with more colors.
-        results.append(color(pattern, partition="column", order=order))
-    return results
-
-
-def symmetric_coloring(
-    pattern: SparsityPattern,
-    decompression: str = "auto",
-    order: str = "largest_first",
-    call: str = "stiffasd.hessian",
-) -> Any:
-    """Color a symmetric pattern for compressed Hessian-vector products.
-
-    Args:
-        pattern: a symmetric `SparsityPattern`.
-        decompression: ``"direct"`` (star coloring), ``"substitution"`` (acyclic coloring), or
-            ``"auto"``: the one with fewer colors (direct on ties: its decompression is a
-            single gather).
-        order: vertex order of the greedy coloring (see `stiffasd.color`).
-        call: name used in error messages.
-
-    Returns:
-        A `ColoringResult` with ``column_colors``, ``ncolors`` and ``decompress_flat``.
-    """
-    results = _candidates(pattern, decompression, order, call)
-    return min(results, key=lambda r: r.ncolors)  # stable: direct first on ties
+__all__ = ["SparseHessian", "prepare_hessian", "hessian"]
 
 
 # ---------------------------------------------------------------------------- the object
@@ -208,10 +124,7 @@ def prepare_hessian(
         A `SparseHessian`.
     """
     call = "stiffasd.prepare_hessian"
-    if decompression not in _DECOMPRESSIONS:
-        raise ValueError(
-            f"{call}: decompression must be one of {_DECOMPRESSIONS}, got {decompression!r}."
-        )
+    check_symmetric_decompression(decompression, call)
     args, x, out, closed = _checked_inputs(f, args, argnums, call, check_finite)
     if int(np.prod(out.shape)) != 1:
         raise ShapeError(
@@ -229,9 +142,8 @@ def prepare_hessian(
         pattern = _as_pattern(sparsity, (n, n), call)
     timings["detect"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    candidates = _candidates(pattern, decompression, order, call)
+    candidates = symmetric_candidates(pattern, decompression, order, call)
     timings["color"] = time.perf_counter() - t0
-    candidates.sort(key=lambda r: r.ncolors)  # stable: direct first on ties
     sh = SparseHessian(f, args, argnums, pattern, candidates[0], chunk_size)
     if len(candidates) > 1 and candidates[1].ncolors > candidates[0].ncolors:
         sh = _fastest(sh, candidates[1], f, args, argnums, pattern, chunk_size, timings)
@@ -264,74 +176,6 @@ def _fastest(sh: SparseHessian, other: Any, f, args, argnums, pattern, chunk_siz
     timings[f"eval_{sh.coloring.decompression}"] = t_sh
     timings[f"eval_{alt.coloring.decompression}"] = t_alt
     return sh if t_sh <= t_alt else alt
-
-
-def verify_hessian(sh: SparseHessian, *args: Any, seed: int = 0, rtol: float = 1e-7) -> None:
-    """Check ``sh`` against dense ``jax.hessian`` at ``args`` and at a random perturbation
-    (random Hessian-vector products when ``n`` is large).
-
-    Raises:
-        PatternMismatchError: naming (some of) the entries the pattern misses.
-    """
-    rng = np.random.default_rng(seed)
-    n = sh.pattern.shape[0]
-    x0 = np.asarray(args[sh.argnums])
-    points = [x0, x0 + (0.1 * np.abs(x0) + 1e-3) * rng.standard_normal(x0.shape)]
-    for x in points:
-        a = list(args)
-        a[sh.argnums] = jnp.asarray(x, dtype=sh._in_dtype)
-        gx, xflat = sh._flat_fn(a)
-        H = sh.csc(*a)
-        if n <= _DENSE_VERIFY_LIMIT:
-            dense = np.asarray(jax.jacfwd(gx)(xflat))
-            outside = dense != 0
-            outside[sh.pattern.rows, sh.pattern.indices] = False
-            if outside.any():
-                bad = np.argwhere(outside)
-                raise PatternMismatchError(
-                    f"verify: the Hessian pattern misses {bad.shape[0]} nonzero(s), e.g. "
-                    f"(row, col) = {[tuple(map(int, b)) for b in bad[:5]]}. Pass sparsity=None "
-                    "to detect the pattern automatically, or add these entries."
-                )
-            scale = max(np.abs(dense).max(), 1e-300)
-            err = np.abs(H.toarray() - dense).max()
-            if err > rtol * scale:
-                raise PatternMismatchError(
-                    f"verify: the sparse Hessian differs from dense AD by {err:.3e} (scale "
-                    f"{scale:.3e}); the pattern or the coloring is inconsistent."
-                )
-        else:
-            for _ in range(2):
-                v = rng.standard_normal(n)
-                hv = np.asarray(jax.jvp(gx, (xflat,), (jnp.asarray(v, xflat.dtype),))[1])
-                err = np.abs(H @ v - hv).max()
-                if err > rtol * max(np.abs(hv).max(), 1e-300):
-                    raise PatternMismatchError(
-                        f"verify: H @ v from the sparse Hessian differs from a Hessian-vector "
-                        f"product by {err:.3e} for a random v: the pattern misses nonzeros."
-                    )
-
-
-def verify_symmetric(sj: SparseJacobian, *args: Any, seed: int = 0, rtol: float = 1e-7) -> None:
-    """Check numerically that the Jacobian of ``sj`` is symmetric, as ``structure='symmetric'``
-    assumes: ``J v`` (one JVP) against ``J^T v`` (one VJP) for random ``v``.
-
-    Raises:
-        PatternMismatchError: the Jacobian is not symmetric.
-    """
-    rng = np.random.default_rng(seed)
-    fx, x = sj._flat_fn(list(args))
-    pullback = jax.vjp(fx, x)[1]
-    for _ in range(2):
-        v = jnp.asarray(rng.standard_normal(x.size), x.dtype)
-        jv = np.asarray(jax.jvp(fx, (x,), (v,))[1])
-        jtv = np.asarray(pullback(v)[0])
-        err = np.abs(jv - jtv).max()
-        if err > rtol * max(np.abs(jv).max(), np.abs(jtv).max(), 1e-300):
-            raise PatternMismatchError(
-                f"verify: structure='symmetric' but the Jacobian is not symmetric: J v and "
-                f"J^T v differ by {err:.3e} for a random v. Use structure='nonsymmetric'."
-            )
 
 
 # ---------------------------------------------------------------------------- generic API

@@ -25,9 +25,10 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
 
+from ._verify import verify_jacobian, verify_symmetric
+from .coloring._api import symmetric_candidates
 from .errors import (
     NonFiniteError,
-    PatternMismatchError,
     PrecisionError,
     ShapeError,
     TracingError,
@@ -66,11 +67,6 @@ def _compiler_options(fast: bool) -> dict | None:
     return {k: v for k, v in _FAST_COMPILE_OPTIONS.items() if k not in _UNSUPPORTED_COMPILE_OPTIONS}
 
 
-# Largest n for which `verify=True` compares with a dense Jacobian entry by entry; above it, the
-# check compares Jacobian-vector products with random vectors (same power to detect a miss).
-_DENSE_VERIFY_LIMIT = 4000
-
-
 # ---------------------------------------------------------------------------- input checks
 def _x64_enabled() -> bool:
     return bool(jax.config.read("jax_enable_x64"))
@@ -102,6 +98,21 @@ def _as_array(value: Any, name: str, call: str) -> Any:
     return arr
 
 
+def _host_example(value: Any) -> Any:
+    """A state split over several devices, gathered once onto the host for the host-side
+    preparation (tracing, detection, the choice of pass direction, verification); under
+    ``jax.distributed`` every process gets the whole state. Other values pass through."""
+    if not isinstance(value, jax.Array) or isinstance(value, jax.core.Tracer):
+        return value
+    if len(value.sharding.device_set) <= 1:
+        return value
+    if value.is_fully_addressable:
+        return np.asarray(value)
+    from jax.experimental import multihost_utils
+
+    return np.asarray(multihost_utils.process_allgather(value, tiled=True))
+
+
 def _check_finite(value: Any, name: str, call: str) -> None:
     if isinstance(value, jax.core.Tracer):
         return  # inside jit/vmap: values are not known here
@@ -113,6 +124,55 @@ def _check_finite(value: Any, name: str, call: str) -> None:
             f"flat index {bad[:5].tolist()}. The solver state has diverged or the initial "
             "condition is invalid; a Jacobian there would be meaningless."
         )
+
+
+def _is_pytree(x: Any) -> bool:
+    """Whether a differentiated argument is a container of arrays (a dict, a dataclass, arrays
+    of different shapes...) rather than one array-like (an array, a scalar, a list of
+    numbers)."""
+    if isinstance(x, np.ndarray | jax.Array | np.generic | int | float | complex):
+        return False
+    leaves = jax.tree.leaves(x)
+    if len(leaves) == 1 and leaves[0] is x:
+        return False
+    if isinstance(x, list | tuple):  # numbers, or equally shaped arrays, stack into one array
+        try:
+            return np.asarray(x).dtype == object
+        except Exception:  # ragged, or traced values
+            return True
+    return True
+
+
+def _raveled(f: Callable, args: Sequence[Any], argnums: int, call: str) -> tuple[Callable, list]:
+    """``f`` and ``args`` with the pytree ``args[argnums]`` raveled into one vector, and ``f``'s
+    output raveled too (both with `jax.flatten_util.ravel_pytree`: leaves in ``jax.tree``
+    order, each in C order, as `jacobian_sparsity` orders them). Each leaf is checked as an
+    array argument is."""
+    from jax.flatten_util import ravel_pytree
+
+    x = args[argnums]
+    paths, tree = jax.tree_util.tree_flatten_with_path(x)
+    leaves = []
+    for path, leaf in paths:
+        name = f"args[{argnums}]{jax.tree_util.keystr(path)}"
+        leaf = _as_array(leaf, name, call)
+        if not jnp.issubdtype(leaf.dtype, jnp.inexact):
+            raise TypeError(
+                f"{call}: every leaf of the differentiated argument must be a floating-point "
+                f"array; {name} has dtype {leaf.dtype}. Convert it with .astype(float), or "
+                "pass it through another argument."
+            )
+        leaves.append(leaf)
+    xflat, unravel = ravel_pytree(jax.tree.unflatten(tree, leaves))
+
+    def f_flat(*a: Any) -> Any:
+        a = list(a)
+        a[argnums] = unravel(a[argnums])
+        return ravel_pytree(f(*a))[0]
+
+    args = list(args)
+    args[argnums] = xflat
+    return f_flat, args
 
 
 def _tracing_error(exc: Exception, call: str) -> TracingError:
@@ -185,7 +245,7 @@ def _checked_inputs(
             f"got {argnums!r}."
         )
     args = list(args)
-    x = _as_array(args[argnums], f"args[{argnums}]", call)
+    x = _as_array(_host_example(args[argnums]), f"args[{argnums}]", call)
     if not jnp.issubdtype(x.dtype, jnp.inexact):
         raise TypeError(
             f"{call}: the differentiated argument must be a floating-point array, got dtype "
@@ -344,14 +404,20 @@ class SparseJacobian:
         return (self._col_colors, self._row_colors, self._gather)
 
     def _seeds(self, colors: Any, k: int, dtype: Any) -> Any:
-        """The ``k`` one-hot seeds of a color vector, as rows: host constants or built in the
-        compiled function from the colors passed to it (see ``seeds`` in `prepare_jacobian`)."""
+        """The ``k`` one-hot seeds of a color array (a vector, or shaped like the input), stacked
+        along a new first axis: host constants or built in the compiled function from the colors
+        passed to it (see ``seeds`` in `prepare_jacobian`)."""
         xp = np if isinstance(colors, np.ndarray) else jnp
-        return (colors[None, :] == xp.arange(k, dtype=colors.dtype)[:, None]).astype(dtype)
+        ks = xp.arange(k, dtype=colors.dtype).reshape((k,) + (1,) * colors.ndim)
+        return (colors[None] == ks).astype(dtype)
 
     def data_jit(self, *args: Any) -> Any:
         """`data`, jit-compiled once per input structure; the index arrays are moved to the
-        device once and passed by reference at every call."""
+        device once and passed by reference at every call.
+
+        A state split over several devices gives the same values, but every device receives
+        the whole compressed buffer; `stiffasd.sharding.shard_jacobian` keeps the values split
+        the way the state is, with only halos moving."""
         if self._device_consts is None:
             self._device_consts = tuple(
                 None if c is None else jax.device_put(c) for c in self._consts()
@@ -371,6 +437,10 @@ class SparseJacobian:
     def _flat_fn(self, args: Sequence[Any]) -> tuple[Callable, Any]:
         args = list(args)
         x = args[self.argnums]
+        if _is_pytree(x):  # prepared for a pytree argument: f takes it raveled (`_raveled`)
+            from jax.flatten_util import ravel_pytree
+
+            x = ravel_pytree(x)[0]
         if not isinstance(x, jax.Array):  # host data: reshape with numpy (no eager XLA op)
             x = np.asarray(x)
         shape = x.shape
@@ -381,6 +451,18 @@ class SparseJacobian:
             return jnp.ravel(self.f(*a))
 
         return fx, x.reshape(-1)
+
+    def _shaped_fn(self, args: Sequence[Any]) -> tuple[Callable, Any]:
+        """``f`` as a function of the differentiated argument in its own shape (no flattening:
+        a reshape of a sharded array to one axis would move data between devices)."""
+        args = list(args)
+
+        def fx(x):
+            a = list(args)
+            a[self.argnums] = x
+            return jnp.reshape(self.f(*a), self.out_shape)
+
+        return fx, args[self.argnums]
 
     def _batched(self, fn: Callable, seeds: Any) -> Any:
         if self.chunk_size is None or seeds.shape[0] <= self.chunk_size:
@@ -397,28 +479,39 @@ class SparseJacobian:
         return self._compressed_from(self._consts(), *args)
 
     def _compressed_from(self, consts: tuple, *args: Any) -> Any:
+        parts = [b.reshape(-1) for b in self._passes(consts, args) if b is not None]
+        if not parts:
+            return jnp.zeros((0,), self._in_dtype)
+        return parts[0] if len(parts) == 1 else jnp.concatenate(parts)
+
+    def _passes(self, consts: tuple, args: Sequence[Any], shaped: bool = False) -> tuple:
+        """The compressed products ``(Bc, Br)`` (None for a direction without colors).
+
+        ``Bc`` holds one JVP per column color, ``Br`` one VJP per row color, stacked along the
+        first axis: shapes ``(ncol, m)`` and ``(nrow, n)``, or with ``shaped=True``
+        ``(ncol, *out_shape)`` and ``(nrow, *in_shape)``, where the colors in ``consts`` may be
+        shaped like the output and input too (a sharded evaluation keeps every array in its
+        natural shape so that it stays split the way the state is, see `stiffasd.sharding`).
+        """
         col_colors, row_colors, _ = consts
         if self.seeds == "constant":  # host arrays: the seeds become trace-time constants
             col_colors, row_colors = self._col_colors, self._row_colors
         else:  # traced (or at most n-sized constant) colors: the seeds are built in the graph
-            col_colors, row_colors = jnp.asarray(col_colors), jnp.asarray(row_colors)
-        fx, x = self._flat_fn(args)
-        dtype = x.dtype
-        parts = []
+            col_colors, row_colors = (None if c is None else jnp.asarray(c) for c in consts[:2])
+        fx, x = self._shaped_fn(args) if shaped else self._flat_fn(args)
+        bc = br = None
         if self._ncol:
 
             def jvp_one(seed):
                 return jax.jvp(fx, (x,), (seed,))[1]
 
-            seeds = self._seeds(col_colors, self._ncol, dtype)
-            parts.append(self._batched(jvp_one, seeds).ravel())
+            seeds = self._seeds(col_colors.reshape(np.shape(x)), self._ncol, x.dtype)
+            bc = self._batched(jvp_one, seeds)
         if self._nrow:
             y, vjp_fn = jax.vjp(fx, x)
-            seeds = self._seeds(row_colors, self._nrow, y.dtype)
-            parts.append(self._batched(lambda s: vjp_fn(s)[0], seeds).ravel())
-        if not parts:
-            return jnp.zeros((0,), dtype)
-        return parts[0] if len(parts) == 1 else jnp.concatenate(parts)
+            seeds = self._seeds(row_colors.reshape(y.shape), self._nrow, y.dtype)
+            br = self._batched(lambda s: vjp_fn(s)[0], seeds)
+        return bc, br
 
     def data(self, *args: Any) -> Any:
         """Nonzero values of the Jacobian at ``args``, in the pattern's CSC order (pure JAX)."""
@@ -584,7 +677,11 @@ def prepare_jacobian(
         f: a JAX-traceable function of ``*args`` returning one array.
         *args: example arguments (their shapes and dtypes define the prepared Jacobian; the
             detected pattern is global: valid for every value).
-        argnums: which argument to differentiate.
+        argnums: which argument to differentiate: an array, or a pytree of arrays (a dict
+            state, a tuple of fields...). A pytree is raveled as by
+            `jax.flatten_util.ravel_pytree` (leaves in ``jax.tree`` order, each in C order),
+            and so is ``f``'s output then: the Jacobian is that of the raveled function, and
+            the prepared object takes the pytree as it is.
         sparsity: a known pattern (`SparsityPattern`, scipy sparse matrix or dense boolean array)
             of shape ``(f(*args).size, args[argnums].size)``; skips detection.
         mode: ``"forward"`` (one JVP per column color), ``"reverse"`` (one VJP per row color),
@@ -635,6 +732,9 @@ def prepare_jacobian(
             f"{call}: structure='symmetric' uses forward passes (J v = J^T v); got mode={mode!r}, "
             "use mode='auto' or mode='forward'."
         )
+    if isinstance(argnums, int | np.integer) and 0 <= argnums < len(args):
+        if _is_pytree(args[argnums]):  # a pytree state: the Jacobian of the raveled function
+            f, args = _raveled(f, args, argnums, call)
     args, x, out, closed = _checked_inputs(f, args, argnums, call, check_finite)
     m, n = int(np.prod(out.shape)), int(np.size(x))
     timings: dict[str, float] = {}
@@ -661,15 +761,13 @@ def prepare_jacobian(
             return _measure_vjp_ratio(*probe._flat_fn(args))
 
     t0 = time.perf_counter()
-    if structure == "symmetric":  # symmetric Jacobians: see stiffasd/_hessian.py
-        from ._hessian import symmetric_coloring
-
+    if structure == "symmetric":  # star / acyclic coloring, as for Hessians
         if not forward_ok:
             raise ValueError(
                 f"{call}: structure='symmetric' needs forward passes but the function has no "
                 "forward-mode derivative (it uses a jax.custom_vjp); use structure='nonsymmetric'."
             )
-        chosen_mode, coloring = "forward", symmetric_coloring(pattern, order=order, call=call)
+        chosen_mode, coloring = "forward", symmetric_candidates(pattern, order=order, call=call)[0]
     else:
         chosen_mode, coloring = _choose_coloring(pattern, mode, order, forward_ok, vjp_cost)
     timings["color"] = time.perf_counter() - t0
@@ -680,8 +778,6 @@ def prepare_jacobian(
     sj.out_shape = tuple(out.shape)
     if verify:
         if structure == "symmetric":
-            from ._hessian import verify_symmetric
-
             verify_symmetric(sj, *args)
         verify_jacobian(sj, *args)
     return sj
@@ -697,52 +793,6 @@ def _measure_vjp_ratio(fx: Callable, x: Any) -> float:
     t_f = _time_pass(jvp, x, v)
     t_r = _time_pass(vjp, x, w)
     return float(np.clip(t_r / max(t_f, 1e-9), *_VJP_COST_RANGE))
-
-
-def verify_jacobian(sj: SparseJacobian, *args: Any, seed: int = 0, rtol: float = 1e-7) -> None:
-    """Check ``sj`` against plain AD at ``args`` and at a random perturbation of them.
-
-    Raises:
-        PatternMismatchError: naming (some of) the entries the pattern misses.
-    """
-    rng = np.random.default_rng(seed)
-    m, n = sj.pattern.shape
-    x0 = np.asarray(args[sj.argnums])
-    points = [x0, x0 + (0.1 * np.abs(x0) + 1e-3) * rng.standard_normal(x0.shape)]
-    for x in points:
-        a = list(args)
-        a[sj.argnums] = jnp.asarray(x, dtype=sj._in_dtype)
-        fx, xflat = sj._flat_fn(a)
-        J = sj.csc(*a)
-        if n <= _DENSE_VERIFY_LIMIT and m <= _DENSE_VERIFY_LIMIT:
-            dense = np.asarray(jax.jacfwd(fx)(xflat) if n <= m else jax.jacrev(fx)(xflat))
-            scale = max(np.abs(dense).max(), 1e-300)
-            outside = np.abs(dense) > 0
-            outside[sj.pattern.rows, sj.pattern.indices] = False
-            if outside.any():
-                bad = np.argwhere(outside)
-                raise PatternMismatchError(
-                    f"verify: the sparsity pattern misses {bad.shape[0]} nonzero(s) of the "
-                    f"Jacobian, e.g. (row, col) = {[tuple(map(int, b)) for b in bad[:5]]}. "
-                    "Pass sparsity=None to detect the pattern automatically, or add these entries."
-                )
-            err = np.abs(J.toarray() - dense).max()
-            if err > rtol * scale + 1e-300:
-                raise PatternMismatchError(
-                    f"verify: the sparse Jacobian differs from dense AD by {err:.3e} "
-                    f"(scale {scale:.3e}); the pattern or the coloring is inconsistent."
-                )
-        else:
-            for _ in range(2):
-                v = rng.standard_normal(n)
-                jv = np.asarray(jax.jvp(fx, (xflat,), (jnp.asarray(v, xflat.dtype),))[1])
-                err = np.abs(J @ v - jv).max()
-                if err > rtol * max(np.abs(jv).max(), 1e-300) + 1e-300:
-                    raise PatternMismatchError(
-                        f"verify: J @ v from the sparse Jacobian differs from a JVP by {err:.3e} "
-                        "for a random v: the sparsity pattern misses nonzeros. Pass "
-                        "sparsity=None to detect the pattern automatically."
-                    )
 
 
 # ---------------------------------------------------------------------------- generic API
@@ -786,7 +836,8 @@ def jacobian(
     """Sparse Jacobian function of ``f`` with respect to argument ``argnums``.
 
     The returned function computes the Jacobian of ``f(*args).ravel()`` with respect to
-    ``args[argnums].ravel()``; detection and coloring run once per input structure.
+    ``args[argnums].ravel()``; detection and coloring run once per input structure. A pytree
+    argument (a dict state...) and output are raveled with `jax.flatten_util.ravel_pytree`.
 
     Args:
         f: JAX-traceable function returning one array.

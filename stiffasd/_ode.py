@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,13 +17,52 @@ from ._jacobian import (
     _as_array,
     _Cache,
     _check_finite,
+    _is_pytree,
     prepare_jacobian,
 )
-from .errors import ShapeError
+from .errors import BandwidthError, ShapeError
 
 __all__ = ["jac", "OdeJacobian"]
 
-_FORMATS = ("csc", "csr", "banded")
+_FORMATS = ("csc", "csr", "banded", "dense")
+
+
+def _odepack_caller() -> tuple[int | None, int | None, bool] | None:
+    """The layout a calling ODEPACK/VODE wrapper of scipy takes, or ``None`` for any other
+    caller.
+
+    solve_ivp's LSODA, `scipy.integrate.ode` (lsoda, vode, zvode) and `scipy.integrate.odeint`
+    take dense Jacobians, or LSODA's packed band when given ``lband``/``uband`` (``ml``/``mu``):
+    never sparse matrices. They call the Jacobian from their own frame (``run`` of the
+    integrator in ``scipy.integrate._ode``, ``odeint`` in ``scipy.integrate._odepack_py``), a
+    frame or two above this call; its variables say which layout it asked for.
+
+    Returns:
+        ``(ml, mu, transposed)``: bandwidths (both ``None`` for a dense Jacobian) and whether
+        the caller wants the transpose (``odeint(col_deriv=True)``).
+    """
+    frame = sys._getframe(2)  # the caller of OdeJacobian.__call__
+    for _ in range(4):
+        if frame is None:
+            return None
+        module, name = frame.f_globals.get("__name__"), frame.f_code.co_name
+        if module == "scipy.integrate._ode" and name == "run":
+            integrator = frame.f_locals.get("self")
+            return getattr(integrator, "ml", None), getattr(integrator, "mu", None), False
+        if module == "scipy.integrate._odepack_py" and name == "odeint":
+            local = frame.f_locals
+            if not local.get("tfirst", False):
+                raise TypeError(
+                    "stiffasd.jac: odeint calls Dfun(y, t), but stiffasd.jac(rhs) computes the "
+                    "Jacobian of rhs(t, y, *args); pass odeint(..., tfirst=True) (with an rhs "
+                    "of the same (t, y) signature)."
+                )
+            ml, mu = local.get("ml"), local.get("mu")  # odeint's "none given" is -1
+            if (ml is None or ml < 0) and (mu is None or mu < 0):
+                ml = mu = None
+            return ml, mu, bool(local.get("col_deriv", False))
+        frame = frame.f_back
+    return None
 
 
 class OdeJacobian:
@@ -30,7 +70,11 @@ class OdeJacobian:
 
     Create it with [`stiffasd.jac`][stiffasd.jac]. Calling it as ``jac(t, y, *args)`` returns a
     `scipy.sparse.csc_matrix` whose ``indices``/``indptr`` are the same cached arrays at every
-    call (only ``data`` is new), or LSODA's banded array with ``format="banded"``.
+    call (only ``data`` is new), or LSODA's banded array with ``format="banded"``, or a dense
+    array with ``format="dense"``. Called by scipy's LSODA (``solve_ivp(method="LSODA")``,
+    `scipy.integrate.ode`, `odeint`), which take no sparse matrices, it returns what they do
+    take whatever ``format``: a dense array, or the packed band when they were given
+    ``lband``/``uband``.
 
     Detection and coloring happen on the first call (or on `prepare`) and are cached per
     input structure (shapes and dtypes of ``t``, ``y`` and ``args``).
@@ -69,13 +113,22 @@ class OdeJacobian:
         )
         self._cache = _Cache(self._prepare)
         self._last: SparseJacobian | None = None
-        self._banded: dict[int, Any] = {}
+        self._layouts: dict[tuple, Any] = {}  # index arrays of the dense and banded outputs
         self.calls = 0
         self.eval_time = 0.0
 
     # -- preparation ------------------------------------------------------------------------
     def _prepare(self, t: Any, y: Any, *args: Any) -> SparseJacobian:
         call = "stiffasd.jac"
+        if _is_pytree(y):  # a pytree state: the Jacobian of the raveled right-hand side
+            sj = prepare_jacobian(self.rhs, t, y, *args, argnums=1, **self._options)
+            n = sum(np.size(leaf) for leaf in jax.tree.leaves(y))
+            if sj.pattern.shape != (n, n):
+                raise ShapeError(
+                    f"{call}: rhs(t, y, *args) returned {sj.pattern.shape[0]} values for a state "
+                    f"of {n}; an ODE right-hand side must return dy/dt with y's structure."
+                )
+            return sj
         if np.ndim(y) != 1:
             raise ShapeError(
                 f"{call}: y must be a 1D state vector (as solve_ivp passes it), got shape "
@@ -90,8 +143,11 @@ class OdeJacobian:
         return sj
 
     def _normalize(self, t: Any, y: Any, args: tuple) -> list[Any]:
-        y = _as_array(y, "y", "stiffasd.jac")
-        dtype = jnp.result_type(y)
+        if _is_pytree(y):  # its leaves are checked when it is raveled
+            dtype = jnp.result_type(*jax.tree.leaves(y))
+        else:
+            y = _as_array(y, "y", "stiffasd.jac")
+            dtype = jnp.result_type(y)
         # a host scalar of y's dtype: no eager XLA conversion (which compiles on first use)
         t = jnp.asarray(t, dtype=dtype) if isinstance(t, jax.Array) else np.asarray(t, dtype)
         return [t, y, *args]
@@ -105,30 +161,71 @@ class OdeJacobian:
 
     # -- evaluation --------------------------------------------------------------------------
     def __call__(self, t: Any, y: Any, *args: Any):
+        odepack = _odepack_caller()  # first: it knows odeint's (y, t) order
         a = self._normalize(t, y, args)
         sj = self._cache.get(a)
         self._last = sj
         if self.check_finite:
-            _check_finite(a[1], "y", "stiffasd.jac")
+            for leaf in jax.tree.leaves(a[1]):
+                _check_finite(leaf, "y", "stiffasd.jac")
         t0 = time.perf_counter()
-        if self.format == "banded":
-            out = self._to_banded(sj, np.asarray(sj.data_jit(*a)))
-        else:
+        if odepack is None and self.format in ("csc", "csr"):
             out = sj.csc(*a)
             if self.format == "csr":
                 out = out.tocsr()
+        else:
+            data = np.asarray(sj.data_jit(*a))
+            if odepack is not None:
+                out = self._for_odepack(sj, data, *odepack)
+            elif self.format == "banded":
+                lband, uband, gather = self._layout(sj, "banded")
+                out = _pack(data, (lband + uband + 1, sj.pattern.shape[1]), gather)
+            else:
+                out = _pack(data, sj.pattern.shape, self._layout(sj, "dense"))
         self.eval_time += time.perf_counter() - t0
         self.calls += 1
         return out
 
-    def _to_banded(self, sj: SparseJacobian, data: np.ndarray) -> np.ndarray:
-        from .scipy import banded_layout, to_banded
+    def _layout(self, sj: SparseJacobian, kind: str, lband: int = 0, uband: int = 0):
+        """Cached positions of the pattern's nonzeros in a dense or banded output."""
+        from .scipy import banded_gather, banded_layout
 
-        layout = self._banded.get(id(sj))
+        key = (id(sj), kind, lband, uband)
+        layout = self._layouts.get(key)
         if layout is None:
-            layout = self._banded[id(sj)] = banded_layout(sj.pattern)
-        lband, uband, gather = layout
-        return to_banded(data, sj.pattern, lband, uband, gather=gather)
+            P = sj.pattern
+            if kind == "dense":
+                layout = P.csc_indices.astype(np.int64) * P.shape[1] + P.csc_cols
+            elif kind == "banded":
+                layout = banded_layout(P)
+            else:  # the band an ODEPACK caller was given
+                layout = banded_gather(P, lband, uband)
+            self._layouts[key] = layout
+        return layout
+
+    def _for_odepack(self, sj, data, ml, mu, transposed):
+        """The Jacobian as scipy's LSODA/VODE/odeint asked for it: dense, or their packed band
+        ``(ml + mu + 1, n)`` when they were given bandwidths."""
+        m, n = sj.pattern.shape
+        if ml is None and mu is None:
+            dense = _pack(data, (m, n), self._layout(sj, "dense"))
+            return dense.T if transposed else dense
+        if transposed:
+            raise ValueError(
+                "stiffasd.jac: odeint(col_deriv=True) with ml/mu asks for a transposed band; "
+                "leave col_deriv at False."
+            )
+        ml, mu = max(int(ml or 0), 0), max(int(mu or 0), 0)
+        try:
+            gather = self._layout(sj, "odepack", ml, mu)
+        except BandwidthError:
+            lb, ub = sj.pattern.bandwidth()
+            raise BandwidthError(
+                f"stiffasd.jac: the solver was given lband={ml}, uband={mu}, but the Jacobian "
+                f"reaches lband={lb}, uband={ub}. Pass lband, uband = jac.band (after "
+                "jac.prepare(t0, y0, *args)), or leave both out for a dense Jacobian."
+            ) from None
+        return _pack(data, (ml + mu + 1, n), gather)
 
     # -- introspection -----------------------------------------------------------------------
     def _prepared(self) -> SparseJacobian:
@@ -164,6 +261,13 @@ class OdeJacobian:
         return f"OdeJacobian({getattr(self.rhs, '__name__', 'rhs')}, {state})"
 
 
+def _pack(data: np.ndarray, shape: tuple[int, int], positions: np.ndarray) -> np.ndarray:
+    """A zero array of ``shape`` with ``data`` at the flat ``positions`` (one scatter)."""
+    out = np.zeros(shape, dtype=data.dtype)
+    out.reshape(-1)[positions] = data
+    return out
+
+
 def jac(
     rhs: Callable,
     *,
@@ -185,8 +289,10 @@ def jac(
         sparsity: a known pattern (skips detection); see ``verify``.
         mode: ``"auto"``, ``"forward"``, ``"reverse"`` or ``"bidirectional"`` (see
             [`prepare_jacobian`][stiffasd.prepare_jacobian]).
-        format: ``"csc"`` (default, what BDF/Radau factorize), ``"csr"``, or ``"banded"``
-            (LSODA's layout; pass ``lband, uband = jac.band`` to solve_ivp as well).
+        format: ``"csc"`` (default, what BDF/Radau factorize), ``"csr"``, ``"banded"``
+            (LSODA's layout; pass ``lband, uband = jac.band`` to solve_ivp as well) or
+            ``"dense"``. scipy's LSODA, `scipy.integrate.ode` and `odeint` get the layout they
+            take whatever the format: dense, or packed by diagonals when given bandwidths.
         verify: check the pattern and values against plain AD at the first point (raises
             `PatternMismatchError` if a user-supplied pattern misses nonzeros).
         strict: error instead of a conservative pattern on primitives without a rule.

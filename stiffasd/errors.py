@@ -30,7 +30,8 @@ class UnsupportedPrimitiveError(StiffasdError, NotImplementedError):
 
 
 class ConservativePatternWarning(UserWarning):
-    """A primitive without a rule was given a sound but dense (all-to-all) pattern."""
+    """A sound but dense (all-to-all) pattern: a primitive without a rule, or a (nearly) dense
+    detected Jacobian where the caller expects a sparse one (``stiffasd.diffrax``)."""
 
 
 class InvalidColoringError(StiffasdError, ValueError):

@@ -21,6 +21,7 @@ __all__ = [
     "allen_cahn_3d",
     "advection_diffusion_reaction_2d",
     "brusselator_2d",
+    "fitzhugh_nagumo_2d",
     "flame_1d",
     "gray_scott_2d",
     "reservoir_exchange",
@@ -71,6 +72,7 @@ def brusselator_2d(
     A: float = 3.4,
     B: float = 1.0,
     t_span: tuple[float, float] = (0.0, 11.5),
+    layout: str = "fields",
 ) -> OdeProblem:
     """The 2D Brusselator reaction-diffusion system on an ``N``-by-``N`` periodic grid.
 
@@ -82,9 +84,14 @@ def brusselator_2d(
     diffusion coefficient scaled by the grid (``alpha / dx**2``), and the localized forcing
     :math:`f = 5` inside the disc of radius 0.1 around (0.3, 0.6) for :math:`t \\ge 1.1`.
     Initial state :math:`u = 22 (y (1 - y))^{3/2}`, :math:`v = 27 (x (1 - x))^{3/2}`. The state
-    is ``[u.ravel(), v.ravel()]`` (n = 2 N^2). This is the standard stiff PDE benchmark of
-    Hairer & Wanner, *Solving ODEs II*, and of the SciML benchmarks.
+    is ``[u.ravel(), v.ravel()]`` (n = 2 N^2) with ``layout="fields"``, or an ``(N, N, 2)``
+    array (``[..., 0] = u``, ``[..., 1] = v``) with ``layout="grid"``: grid first, so that the
+    state can be split along the grid's first axis over the devices of a mesh (see
+    `stiffasd.sharding`). This is the standard stiff PDE benchmark of Hairer & Wanner,
+    *Solving ODEs II*, and of the SciML benchmarks.
     """
+    if layout not in ("fields", "grid"):
+        raise ValueError(f"brusselator_2d: layout must be 'fields' or 'grid', got {layout!r}.")
     xs = np.linspace(0.0, 1.0, N)
     dx = xs[1] - xs[0]
     X, Y = np.meshgrid(xs, xs, indexing="ij")
@@ -94,20 +101,36 @@ def brusselator_2d(
     y0 = np.concatenate([u0.ravel(), v0.ravel()])
     p = np.array([A, B, alpha / dx**2])
 
-    def rhs(t, y, p):
+    def rates(t, u, v, p):
         a, b, diff = p[0], p[1], p[2]
-        u = y[: N * N].reshape(N, N)
-        v = y[N * N :].reshape(N, N)
         forcing = jnp.where(disc & (t >= 1.1), 5.0, 0.0)
         uuv = u * u * v
         du = b + uuv - (a + 1.0) * u + diff * _laplacian_periodic(u) + forcing
         dv = a * u - uuv + diff * _laplacian_periodic(v)
-        return jnp.concatenate([du.ravel(), dv.ravel()])
+        return du, dv
 
-    def fields(y):
-        return {"u": np.reshape(y[: N * N], (N, N)), "v": np.reshape(y[N * N :], (N, N))}
+    if layout == "grid":
+        y0 = np.stack([u0, v0], axis=-1)
 
-    return OdeProblem(f"brusselator_2d(N={N})", rhs, y0, t_span, (p,), {"N": N, "fields": fields})
+        def rhs(t, y, p):
+            du, dv = rates(t, y[..., 0], y[..., 1], p)
+            return jnp.stack([du, dv], axis=-1)
+
+        def fields(y):
+            y = np.reshape(y, (N, N, 2))
+            return {"u": y[..., 0], "v": y[..., 1]}
+
+    else:
+
+        def rhs(t, y, p):
+            du, dv = rates(t, y[: N * N].reshape(N, N), y[N * N :].reshape(N, N), p)
+            return jnp.concatenate([du.ravel(), dv.ravel()])
+
+        def fields(y):
+            return {"u": np.reshape(y[: N * N], (N, N)), "v": np.reshape(y[N * N :], (N, N))}
+
+    name = f"brusselator_2d(N={N})" if layout == "fields" else f"brusselator_2d(N={N}, grid)"
+    return OdeProblem(name, rhs, y0, t_span, (p,), {"N": N, "fields": fields})
 
 
 def gray_scott_2d(
@@ -208,6 +231,57 @@ def allen_cahn_3d(
         return {"u (mid-plane z = 1/2)": u[:, :, N // 2]}
 
     return OdeProblem(f"allen_cahn_3d(N={N})", rhs, y0, t_span, (p,), {"N": N, "fields": fields})
+
+
+def fitzhugh_nagumo_2d(
+    N: int = 32,
+    *,
+    a: float = 2.8e-4,
+    b: float = 5e-3,
+    tau: float = 0.1,
+    k: float = -0.005,
+    side: float = 2.0,
+    t_span: tuple[float, float] = (0.0, 200.0),
+    seed: int = 0,
+) -> OdeProblem:
+    """FitzHugh-Nagumo reaction-diffusion on an ``N``-by-``N`` grid with zero-flux (Neumann)
+    boundaries: Turing patterns growing out of noise.
+
+    .. math::
+        u_t = a \\Delta u + u - u^3 - v + k, \\qquad \\tau v_t = b \\Delta v + u - v
+
+    on a square of side ``side`` (cell-centred grid, spacing ``side / N``), the boundary
+    imposed by ``jnp.pad(mode="edge")`` before the 5-point Laplacian. The inhibitor ``v``
+    diffuses faster than the activator ``u``, so the uniform state breaks into spots and
+    stripes; the random initial state (uniform on [0, 1), ``seed``) settles over the default
+    span, where implicit solvers take steps of tens of time units. At such steps the Newton
+    matrices lose their diagonal dominance (the ``u``-``v`` coupling outweighs the shifted
+    diagonal) and partial pivoting swaps rows: the case for which ``ordering="auto"`` of
+    `stiffasd.scipy` falls back on COLAMD. FitzHugh, Biophys. J. 1 (1961); Nagumo, Arimoto &
+    Yoshizawa, Proc. IRE 50 (1962). State ``[u.ravel(), v.ravel()]`` (n = 2 N^2).
+    """
+    h = side / N
+    y0 = np.random.default_rng(seed).random(2 * N * N)
+    p = np.array([a / h**2, b / h**2, tau, k])
+
+    def laplacian(w):
+        z = jnp.pad(w, 1, mode="edge")  # zero flux: the ghost cell copies its neighbour
+        return z[2:, 1:-1] + z[:-2, 1:-1] + z[1:-1, 2:] + z[1:-1, :-2] - 4.0 * w
+
+    def rhs(t, y, p):
+        du_, dv_, tau_, k_ = p[0], p[1], p[2], p[3]
+        u = y[: N * N].reshape(N, N)
+        v = y[N * N :].reshape(N, N)
+        du = du_ * laplacian(u) + u - u**3 - v + k_
+        dv = (dv_ * laplacian(v) + u - v) / tau_
+        return jnp.concatenate([du.ravel(), dv.ravel()])
+
+    def fields(y):
+        return {"u": np.reshape(y[: N * N], (N, N)), "v": np.reshape(y[N * N :], (N, N))}
+
+    return OdeProblem(
+        f"fitzhugh_nagumo_2d(N={N})", rhs, y0, t_span, (p,), {"N": N, "fields": fields}
+    )
 
 
 def advection_diffusion_reaction_2d(
@@ -419,4 +493,5 @@ PROBLEMS: dict[str, Callable[..., OdeProblem]] = {
     "robertson_diffusion_2d": robertson_diffusion_2d,
     "reservoir_exchange": reservoir_exchange,
     "flame_1d": flame_1d,
+    "fitzhugh_nagumo_2d": fitzhugh_nagumo_2d,
 }

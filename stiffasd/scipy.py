@@ -20,7 +20,7 @@ import numpy as np
 import scipy.integrate as _si
 import scipy.sparse as sp
 
-from .errors import BandwidthError, ShapeError
+from .errors import BandwidthError, MissingDependencyError, ShapeError
 from .linalg.ordering import choose_ordering as choose_ordering
 from .linalg.ordering import nested_dissection as nested_dissection
 from .linalg.superlu import MAX_PANEL_SIZE as MAX_PANEL_SIZE
@@ -36,6 +36,7 @@ __all__ = [
     "nested_dissection",
     "choose_ordering",
     "banded_layout",
+    "banded_gather",
     "to_banded",
     "last_lu_stats",
 ]
@@ -107,6 +108,7 @@ class _NewtonLU:
             for k, v in self.flu.stats.items():
                 out[k] += v
         out["n_symbolic"] = self.n_symbolic
+        out["ordering"] = self.flu.chosen_ordering if self.flu is not None else None
         return out
 
     def _new(self, J) -> None:
@@ -190,10 +192,13 @@ _OPTIONS_DOC = """
         diag_pivot_thresh: SuperLU's diagonal pivot threshold (1.0 = partial pivoting, scipy's
             default; smaller values prefer the diagonal).
         panel_size: SuperLU's panel width (default `stiffasd.scipy.PANEL_SIZE`).
+        progress: ``True`` draws a tqdm progress bar over the time span (``pip install
+            tqdm``); a callable is called as ``progress(t, y)`` after every step.
 
     Counters of the sparse linear algebra (``n_factor``, ``factor_s``, ``n_solve``, ``solve_s``,
-    ``ordering_s``, ``n_symbolic``) are in ``solver.lu_stats``; after ``solve_ivp`` (which does
-    not return the solver) `stiffasd.scipy.last_lu_stats()` gives those of the latest solver.
+    ``ordering_s``, ``n_symbolic``) and the ``ordering`` in use are in ``solver.lu_stats``;
+    after ``solve_ivp`` (which does not return the solver) `stiffasd.scipy.last_lu_stats()`
+    gives those of the latest solver.
 """
 
 
@@ -202,14 +207,55 @@ _LAST_STATS: dict = {}
 
 def last_lu_stats() -> dict:
     """Linear-algebra counters of the latest solver built by `BDF`/`Radau` in this process
-    (``n_factor``, ``factor_s``, ``n_solve``, ``solve_s``, ``ordering_s``, ``n_symbolic``,
-    ``fill``); empty when it used scipy's dense path."""
+    (``n_factor``, ``factor_s``, ``n_solve``, ``solve_s``, ``ordering_s``, ``n_symbolic``) and
+    the ordering in use (``ordering``: ``"METIS"``, ``"RCM"``, ``"METIS+COLAMD"``, ... see
+    `FixedPatternLU.chosen_ordering`); empty when it used scipy's dense path."""
     return dict(_LAST_STATS.get("stats", lambda: {})())
+
+
+class _ProgressBar:
+    """A tqdm bar over the time span, advanced after every step (tqdm is optional: imported
+    here, with the install command when it is missing)."""
+
+    def __init__(self, t0: float, t_bound: float, desc: str):
+        try:
+            from tqdm.auto import tqdm
+        except ImportError as e:
+            raise MissingDependencyError(
+                f"{desc}(progress=True) draws a tqdm progress bar, and tqdm is not installed: "
+                "`pip install tqdm` (or `pip install stiffasd[progress]`), or pass a callable "
+                "progress(t, y) instead."
+            ) from e
+        self.t0 = t0
+        self.done = 0.0
+        self.bar = tqdm(total=abs(t_bound - t0), desc=desc, unit="t", leave=True)
+
+    def __call__(self, solver) -> None:
+        done = abs(solver.t - self.t0)
+        self.bar.set_postfix_str(f"t={solver.t:.6g}, nlu={solver.nlu}", refresh=False)
+        self.bar.update(done - self.done)
+        self.done = done
+        if solver.status != "running":
+            self.bar.close()
+
+
+def _progress_hook(progress, t0, t_bound, where: str):
+    """``progress=`` of the solvers: ``False``, ``True`` (tqdm bar) or ``progress(t, y)``."""
+    if progress is False or progress is None:
+        return None
+    if progress is True:
+        return _ProgressBar(t0, t_bound, where)
+    if callable(progress):
+        return lambda solver: progress(solver.t, solver.y)
+    raise TypeError(
+        f"{where}(progress={progress!r}): expected True (a tqdm progress bar), False, or a "
+        "callable progress(t, y) called after every step."
+    )
 
 
 class _FixedPatternSolver:
     """The part BDF and Radau share: install the fixed-pattern LU hooks after scipy's
-    ``__init__`` (which has validated the Jacobian), and expose the counters."""
+    ``__init__`` (which has validated the Jacobian), expose the counters, report progress."""
 
     def __init__(
         self,
@@ -221,15 +267,24 @@ class _FixedPatternSolver:
         ordering="auto",
         diag_pivot_thresh=1.0,
         panel_size=None,
+        progress=False,
         **options,
     ):
-        panel_size = _check_panel_size(panel_size, f"stiffasd.scipy.{type(self).__name__}")
+        where = f"stiffasd.scipy.{type(self).__name__}"
+        panel_size = _check_panel_size(panel_size, where)
+        self._progress = _progress_hook(progress, t0, t_bound, where)
         super().__init__(fun, t0, y0, t_bound, **options)
         _install_hooks(self, ordering, diag_pivot_thresh, panel_size)
         if hasattr(self, "_newton_lu"):
             _LAST_STATS["stats"] = lambda s=self._newton_lu: s.stats
         else:
             _LAST_STATS.clear()
+
+    def step(self):
+        message = super().step()
+        if self._progress is not None:
+            self._progress(self)
+        return message
 
     @property
     def lu_stats(self) -> dict:
@@ -298,8 +353,7 @@ def banded_layout(pattern, *, max_width_fraction: float = 0.25) -> tuple[int, in
             "along the line). For this pattern use solve_ivp(method=stiffasd.scipy.BDF, "
             "jac=stiffasd.jac(rhs)) (sparse LU), or pass max_width_fraction= to force it."
         )
-    gather = (uband + rows - cols) * n + cols
-    return lband, uband, gather
+    return lband, uband, banded_gather(pattern, lband, uband)
 
 
 def _csc_rows_cols(pattern) -> tuple[np.ndarray, np.ndarray, int]:
@@ -323,6 +377,24 @@ def _csc_rows_cols(pattern) -> tuple[np.ndarray, np.ndarray, int]:
     return rows, cols, n
 
 
+def banded_gather(pattern, lband: int, uband: int) -> np.ndarray:
+    """For every nonzero of ``pattern`` (in its CSC order), its flat position in the C-ordered
+    packed array of `to_banded` with bandwidths ``lband``, ``uband``.
+
+    Raises:
+        BandwidthError: when the pattern has entries outside that band.
+    """
+    rows, cols, n = _csc_rows_cols(pattern)
+    if rows.size and (np.any(rows - cols > lband) or np.any(cols - rows > uband)):
+        d = rows - cols
+        raise BandwidthError(
+            f"to_banded: the pattern has entries outside lband={lband}, uband={uband} (it "
+            f"reaches lband={max(int(d.max()), 0)}, uband={max(int(-d.min()), 0)}); use the "
+            "bandwidths returned by banded_layout(pattern)."
+        )
+    return (uband + rows - cols) * n + cols
+
+
 def to_banded(data_csc: Any, pattern, lband: int, uband: int, *, gather=None, out=None):
     """Pack Jacobian values given in the pattern's CSC order into LSODA's banded layout.
 
@@ -330,8 +402,9 @@ def to_banded(data_csc: Any, pattern, lband: int, uband: int, *, gather=None, ou
         data_csc: values of the nonzeros, in the pattern's CSC order (length ``nnz``).
         pattern: the `SparsityPattern` (or scipy sparse matrix) they belong to.
         lband, uband: bandwidths, usually from `banded_layout`; they may exceed the pattern's.
-        gather: the positions from `banded_layout` for these ``lband``/``uband``; when given, the
-            pattern is not re-read (the fast per-call path), so it must match.
+        gather: the positions from `banded_layout` (or `banded_gather`) for these
+            ``lband``/``uband``; when given, the pattern is not re-read (the fast per-call
+            path), so it must match.
         out: optional preallocated ``(lband + uband + 1, n)`` array to fill.
 
     Returns:
@@ -339,22 +412,13 @@ def to_banded(data_csc: Any, pattern, lband: int, uband: int, *, gather=None, ou
     """
     data_csc = np.asarray(data_csc)
     if gather is None:
-        rows, cols, n = _csc_rows_cols(pattern)
-        nnz = rows.size
-    else:  # the per-call path (stiffasd.jac(format="banded")): no index work at all
-        n, nnz = int(pattern.shape[1]), int(np.asarray(gather).size)
+        gather = banded_gather(pattern, lband, uband)
+    n, nnz = int(pattern.shape[1]), int(np.asarray(gather).size)
     if data_csc.shape != (nnz,):
         raise ShapeError(
             f"to_banded(data_csc=...): expected {nnz} values (the pattern's nnz), got "
             f"shape {data_csc.shape}."
         )
-    if gather is None:
-        if nnz and (np.any(rows - cols > lband) or np.any(cols - rows > uband)):
-            raise BandwidthError(
-                f"to_banded: the pattern has entries outside lband={lband}, uband={uband}; use "
-                "the bandwidths returned by banded_layout(pattern)."
-            )
-        gather = (uband + rows - cols) * n + cols
     shape = (lband + uband + 1, n)
     if out is None:
         out = np.zeros(shape, dtype=data_csc.dtype)

@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from scipy.integrate import solve_ivp
 
 import stiffasd
@@ -148,7 +149,7 @@ def test_nonfinite_state_is_an_error():
 
 def test_bad_options_are_errors():
     with pytest.raises(ValueError, match="format"):
-        stiffasd.jac(lambda t, y: y, format="dense")
+        stiffasd.jac(lambda t, y: y, format="full")
     with pytest.raises(ValueError, match="mode"):
         stiffasd.jac(lambda t, y: y, mode="sideways")(0.0, np.ones(3))
     with pytest.raises(TypeError, match="callable"):
@@ -164,7 +165,7 @@ def test_lsoda_banded_format():
     n = 200
     y0 = np.linspace(0.0, 1.0, n)
     j = stiffasd.jac(_reaction_diffusion_1d, format="banded")
-    j.prepare(0.0, y0, 50.0)
+    j.prepare(0.0, y0, 2000.0)
     lband, uband = j.band
     assert (lband, uband) == (1, 1)
     packed = j(0.3, y0, 50.0)
@@ -207,3 +208,112 @@ def test_banded_format_refuses_wide_bands():
 
     with pytest.raises(stiffasd.BandwidthError, match="too wide"):
         stiffasd.jac(rhs, format="banded")(0.0, np.ones(300))
+
+
+# ------------------------------------------------------------------ LSODA, ode, odeint
+def _rober(t, y):
+    """Robertson's kinetics (Hairer & Wanner, Solving ODEs II, IV.10)."""
+    r1, r2, r3 = 0.04 * y[0], 1e4 * y[1] * y[2], 3e7 * y[1] ** 2
+    return jnp.stack([-r1 + r2, r1 - r2 - r3, r3])
+
+
+def _hires(t, y):
+    """HIRES, eight reactions of plant physiology (Schaefer 1975; Hairer & Wanner IV.10)."""
+    y1, y2, y3, y4, y5, y6, y7, y8 = (y[i] for i in range(8))
+    r = 280.0 * y6 * y8
+    return jnp.stack(
+        [
+            -1.71 * y1 + 0.43 * y2 + 8.32 * y3 + 0.0007,
+            1.71 * y1 - 8.75 * y2,
+            -10.03 * y3 + 0.43 * y4 + 0.035 * y5,
+            8.32 * y2 + 1.71 * y3 - 1.12 * y4,
+            -1.745 * y5 + 0.43 * y6 + 0.43 * y7,
+            -r + 0.69 * y4 + 1.71 * y5 - 0.43 * y6 + 0.69 * y7,
+            r - 1.81 * y7,
+            -r + 1.81 * y7,
+        ]
+    )
+
+
+STIFF_SMALL = {
+    "rober": (_rober, np.array([1.0, 0.0, 0.0]), (0.0, 1e5), 1e-8),
+    "hires": (_hires, np.array([1.0, 0, 0, 0, 0, 0, 0, 0.0057]), (0.0, 321.8122), 1e-10),
+}
+
+
+@pytest.mark.parametrize("name", sorted(STIFF_SMALL))
+def test_lsoda_takes_the_default_jacobian(name):
+    """solve_ivp(method="LSODA", jac=stiffasd.jac(rhs)) works as is: LSODA gets a dense array
+    (it takes no sparse matrices), about the run of the dense exact Jacobian (rounding-level
+    differences of the values flip step decisions), less work than its own finite
+    differences, and the answer of a tight reference."""
+    rhs, y0, t_span, atol = STIFF_SMALL[name]
+    fun = jax.jit(rhs)
+    jf = jax.jit(jax.jacfwd(rhs, argnums=1))
+    j = stiffasd.jac(rhs)
+    kw = dict(rtol=1e-6, atol=atol)
+    sol = solve_ivp(fun, t_span, y0, method="LSODA", jac=j, **kw)
+    dense = solve_ivp(fun, t_span, y0, method="LSODA", jac=lambda t, y: np.asarray(jf(t, y)), **kw)
+    fd = solve_ivp(fun, t_span, y0, method="LSODA", **kw)
+    ref = solve_ivp(
+        fun, t_span, y0, method="Radau", rtol=1e-11, atol=1e-3 * atol, jac=lambda t, y: jf(t, y)
+    )
+    assert sol.success and ref.success
+    assert sol.njev > 0 and j.calls == sol.njev  # LSODA went stiff and used it
+    assert abs(sol.nfev - dense.nfev) <= 0.1 * dense.nfev
+    assert abs(sol.njev - dense.njev) <= 0.1 * dense.njev + 2
+    assert sol.nfev < fd.nfev
+    err = np.abs(sol.y[:, -1] - ref.y[:, -1]) / (1e-6 * np.abs(ref.y[:, -1]) + atol)
+    assert err.max() < 20, err
+
+
+def test_lsoda_banded_and_other_odepack_callers():
+    """Given lband/uband, LSODA gets its packed band (from the default format too); a band
+    narrower than the pattern is a clear error; scipy.integrate.ode (vode) and odeint
+    (tfirst=True) get dense arrays, and odeint without tfirst says what to do."""
+    from scipy.integrate import ode, odeint
+
+    n = 60
+    y0 = np.linspace(0.0, 1.0, n)
+    fun = jax.jit(_reaction_diffusion_1d)
+    j = stiffasd.jac(_reaction_diffusion_1d)
+    j.prepare(0.0, y0, 2000.0)
+    lband, uband = j.band
+    kw = dict(args=(2000.0,), rtol=1e-8, atol=1e-10)  # stiff: LSODA switches to BDF
+    ref = solve_ivp(fun, (0, 2), y0, method="LSODA", jac=stiffasd.jac(_reaction_diffusion_1d), **kw)
+    for extra in (dict(lband=lband, uband=uband), dict(lband=2, uband=3)):  # wider is fine
+        sol = solve_ivp(fun, (0, 2), y0, method="LSODA", jac=j, **extra, **kw)
+        assert sol.success and sol.njev > 0
+        np.testing.assert_allclose(sol.y[:, -1], ref.y[:, -1], rtol=1e-6, atol=1e-8)
+    with pytest.raises(stiffasd.BandwidthError, match=r"lband=1, uband=0.*jac\.band"):
+        solve_ivp(fun, (0, 2), y0, method="LSODA", jac=j, lband=1, uband=0, **kw)
+
+    y_ode = odeint(fun, y0, [0.0, 2.0], args=(2000.0,), Dfun=j, tfirst=True, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(y_ode[-1], ref.y[:, -1], rtol=1e-6, atol=1e-8)
+    with pytest.raises(TypeError, match="tfirst=True"):
+        odeint(lambda y, t, k: fun(t, y, k), y0, [0.0, 2.0], args=(2000.0,), Dfun=j)
+
+    r = ode(fun, j).set_integrator("vode", method="bdf", with_jacobian=True, rtol=1e-8, atol=1e-10)
+    r.set_initial_value(y0, 0.0).set_f_params(2000.0).set_jac_params(2000.0)
+    np.testing.assert_allclose(r.integrate(2.0), ref.y[:, -1], rtol=1e-6, atol=1e-8)
+
+    # format="dense" for any other caller; the default stays sparse for BDF/Radau
+    d = stiffasd.jac(_reaction_diffusion_1d, format="dense")(0.3, y0, 50.0)
+    dense = np.asarray(jax.jacfwd(_reaction_diffusion_1d, argnums=1)(0.3, y0, 50.0))
+    assert isinstance(d, np.ndarray) and d.shape == (n, n)
+    np.testing.assert_array_equal(d, dense)
+    assert sp.issparse(j(0.3, y0, 50.0))
+
+
+def test_tutorial_prints_what_its_comments_say(capsys):
+    """The getting-started page's first example runs, and `print(jac)` prints what the comment
+    next to it says."""
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "tutorial.md").read_text()
+    code = re.search(r"## A stiff PDE with solve_ivp.*?```python\n(.*?)```", page, re.S).group(1)
+    expected = re.search(r"^print\(jac\)\n# (.*)$", code, re.M).group(1)
+    exec(compile(code, "tutorial.md", "exec"), {})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == expected

@@ -19,6 +19,7 @@ SMALL = {
     "robertson_diffusion_2d": dict(N=3, t_span=(0.0, 5.0)),
     "reservoir_exchange": dict(n_cells=25, t_span=(0.0, 0.5)),
     "flame_1d": dict(N=20, t_span=(0.0, 0.5)),
+    "fitzhugh_nagumo_2d": dict(N=6, t_span=(0.0, 20.0)),
 }
 
 
@@ -60,6 +61,28 @@ def test_rhs_runs_and_pattern_is_exact(name):
 
 def _pattern(prob):
     return stiffasd.jacobian_sparsity(prob.rhs, 0.0, prob.y0, *prob.args, argnums=1)
+
+
+def test_brusselator_grid_layout_is_the_same_system():
+    """layout="grid" stores (u, v) per grid point: the same right-hand side and Jacobian as the
+    default layout, up to the permutation of the state."""
+    N = 6
+    flat = PROBLEMS["brusselator_2d"](N=N)
+    grid = PROBLEMS["brusselator_2d"](N=N, layout="grid")
+    assert grid.y0.shape == (N, N, 2)
+    to_grid = np.arange(2 * N * N).reshape(2, N, N).transpose(1, 2, 0).ravel()  # grid <- flat
+    np.testing.assert_array_equal(grid.y0.ravel(), flat.y0[to_grid])
+    y = _random_points(flat)[0]
+    for t in (0.3, 2.0):  # before and after the forcing switches on
+        f_flat = np.asarray(flat.rhs(t, y, *flat.args))
+        f_grid = np.asarray(grid.rhs(t, y[to_grid].reshape(N, N, 2), *grid.args))
+        np.testing.assert_allclose(f_grid.ravel(), f_flat[to_grid], rtol=1e-14, atol=1e-12)
+    pg = _pattern(grid).to_dense()
+    pf = _pattern(flat).to_dense()
+    np.testing.assert_array_equal(pg, pf[np.ix_(to_grid, to_grid)])
+    assert grid.info["fields"](grid.y0)["v"].shape == (N, N)
+    with pytest.raises(ValueError, match="layout must be 'fields' or 'grid', got 'rows'"):
+        PROBLEMS["brusselator_2d"](N=N, layout="rows")
 
 
 def test_allen_cahn_is_a_seven_point_stencil():

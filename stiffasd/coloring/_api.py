@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..pattern import SparsityPattern
-from ._graph import as_pattern, column_twohop, row_twohop
+from ._graph import as_pattern, column_twohop, require_symmetric, row_twohop
 from .bidirectional import bicoloring
 from .decompress import DirectPlan
 from .orders import ORDERS, vertex_order
@@ -18,6 +18,8 @@ from .symmetric import symmetric_coloring
 STRUCTURES = ("nonsymmetric", "symmetric")
 PARTITIONS = ("column", "row", "bidirectional")
 DECOMPRESSIONS = ("direct", "substitution")
+#: the ``decompression=`` choices of prepared Hessians and symmetric Jacobians
+SYMMETRIC_DECOMPRESSIONS = ("auto", "direct", "substitution")
 #: the orders ``order="best"`` tries (plus ``random`` with the given seed)
 BEST_ORDERS = (
     "natural",
@@ -159,3 +161,42 @@ def color(
         if best is None or r.ncolors < best.ncolors:
             best = r
     return ColoringResult(**{**best.__dict__, "order": "best"})
+
+
+def check_symmetric_decompression(decompression: str, call: str) -> None:
+    """Raise `ValueError` unless ``decompression`` is one of `SYMMETRIC_DECOMPRESSIONS`."""
+    if decompression not in SYMMETRIC_DECOMPRESSIONS:
+        raise ValueError(
+            f"{call}: decompression must be one of {SYMMETRIC_DECOMPRESSIONS}, got "
+            f"{decompression!r}."
+        )
+
+
+def symmetric_candidates(
+    pattern: SparsityPattern,
+    decompression: str = "auto",
+    order: str = "largest_first",
+    call: str = "color",
+) -> list[ColoringResult]:
+    """Symmetric colorings of ``pattern`` for compressed Hessian-vector products, fewest colors
+    first (star before acyclic on ties: its decompression is a single gather).
+
+    Args:
+        pattern: a symmetric `SparsityPattern` (a Hessian's, or a symmetric Jacobian's).
+        decompression: ``"direct"`` (star coloring), ``"substitution"`` (acyclic coloring), or
+            ``"auto"``: both, for the caller to choose from.
+        order: vertex order of the greedy coloring.
+        call: the caller's name, used in error messages.
+
+    Raises:
+        ValueError: an unknown ``decompression``.
+        stiffasd.ShapeError: ``pattern`` is not square and symmetric.
+    """
+    check_symmetric_decompression(decompression, call)
+    require_symmetric(pattern, call)
+    kinds = ("direct", "substitution") if decompression == "auto" else (decompression,)
+    results = [
+        color(pattern, structure="symmetric", partition="column", decompression=k, order=order)
+        for k in kinds
+    ]
+    return sorted(results, key=lambda r: r.ncolors)  # stable: direct first on ties

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import os
+import sys
 import time
 
+import numpy as np
 import scipy.io
+import scipy.sparse as sp
 
 from ._api import BEST_ORDERS, DECOMPRESSIONS, PARTITIONS, STRUCTURES, color
 from ._graph import as_pattern
@@ -15,11 +19,32 @@ from .orders import ORDERS
 
 
 def read_matrix_market(path: str):
-    """A scipy sparse matrix from a Matrix Market file (``.mtx`` or ``.mtx.gz``)."""
+    """A scipy sparse matrix from a Matrix Market file (``.mtx`` or ``.mtx.gz``); a dense
+    (``array``) file gives its nonzero entries."""
     if str(path).endswith(".gz"):
         with gzip.open(path, "rb") as f:
-            return scipy.io.mmread(f, spmatrix=False)
-    return scipy.io.mmread(path, spmatrix=False)
+            matrix = scipy.io.mmread(f, spmatrix=False)
+    else:
+        matrix = scipy.io.mmread(path, spmatrix=False)
+    if isinstance(matrix, np.ndarray):
+        matrix = sp.coo_array(matrix)
+    return matrix
+
+
+def _read_or_explain(path: str):
+    """The matrix at ``path``, or ``None`` after a one-line explanation on stderr."""
+    if not os.path.exists(path):
+        problem = "no such file"
+    elif os.path.isdir(path):
+        problem = "is a directory, not a Matrix Market file"
+    else:
+        try:
+            return read_matrix_market(path)
+        except (OSError, EOFError, ValueError, UnicodeDecodeError, RuntimeError) as exc:
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            problem = f"not a readable Matrix Market file ({reason})"
+    print(f"stiffasd color: {path}: {problem}", file=sys.stderr)
+    return None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,9 +70,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cli_color(argv: list[str] | None = None) -> int:
-    """Run ``stiffasd color``; returns the exit status (0)."""
+    """Run ``stiffasd color``; returns the exit status (0, or 1 when the file cannot be read)."""
     args = _parser().parse_args(argv)
-    pattern = as_pattern(read_matrix_market(args.file), "stiffasd color")
+    matrix = _read_or_explain(args.file)
+    if matrix is None:
+        return 1
+    pattern = as_pattern(matrix, "stiffasd color")
     m, n = pattern.shape
     print(f"{args.file}: {m} x {n}, {pattern.nnz} nonzeros")
     if pattern.nnz:

@@ -91,18 +91,22 @@ class Adjacency(NamedTuple):
 
 
 def require_symmetric(p: SparsityPattern, where: str) -> None:
+    """Raise `ShapeError` unless ``p`` is square and symmetric (``where``: the caller's name)."""
     m, n = p.shape
     if m != n:
         raise ShapeError(
-            f"{where}: structure='symmetric' needs a square pattern, got shape {p.shape}; use "
+            f"{where}: a symmetric coloring needs a square pattern, got shape {p.shape}; use "
             "structure='nonsymmetric' for a rectangular Jacobian."
         )
     t = p.T
     if not (np.array_equal(t.indptr, p.indptr) and np.array_equal(t.indices, p.indices)):
+        missing = np.asarray(p.missing_from(t))
         raise ShapeError(
-            f"{where}: structure='symmetric' needs a symmetric pattern (a Hessian's); this one "
-            f"has {p.missing_from(t).shape[0]} entries whose transpose is missing. Symmetrize "
-            "it with pattern.union(pattern.T) or use structure='nonsymmetric'."
+            f"{where}: a symmetric coloring needs a symmetric pattern (a Hessian's), but "
+            f"{len(missing)} entries have no transposed partner, e.g. (row, col) = "
+            f"{[tuple(map(int, e)) for e in missing[:3]]}. Use structure='nonsymmetric' (the "
+            "Jacobian is not symmetric), or symmetrize a hand-made pattern with "
+            "pattern.union(pattern.T)."
         )
 
 

@@ -9,8 +9,9 @@ import numpy as np
 
 from ..errors import ShapeError, TracingError
 from ..pattern import SparsityPattern
+from ._equation import aval_info, to_numpy
 from ._sets import IndexSets, empty, eye_block, vstack
-from .interpreter import Context, aval_info, to_numpy
+from .interpreter import Context
 
 __all__ = ["jacobian_sparsity"]
 

@@ -101,6 +101,12 @@ def refresh() -> None:
         _scan(m, do_import=False)
 
 
+def rescan(modname: str) -> None:
+    """Scan ``modname`` again (a lazily scanned module the user has imported since)."""
+    _SCANNED.discard(modname)
+    _scan(modname, do_import=False)
+
+
 def lazy_module_loaded(modname: str) -> bool:
     """Whether a lazily scanned module (e.g. ``jax.experimental.sparse``) has been imported."""
     return modname in sys.modules
@@ -144,6 +150,21 @@ def jaxpr_of(obj: Any) -> tuple[Jaxpr, list[Any]]:
     raise TypeError(f"expected a Jaxpr or ClosedJaxpr, got {type(obj).__name__}")
 
 
+def runs_python(primitive: Primitive) -> bool:
+    """Whether evaluating the primitive calls back into Python (``pure_callback``,
+    ``io_callback``, ``debug_callback``...): detection never runs user code for a value."""
+    return "callback" in primitive.name
+
+
+def traced_var(x: Any) -> Any:
+    """The jaxpr variable behind a tracer of a finished trace (a value a custom derivative rule
+    captured by closure), or None for anything else."""
+    if not isinstance(x, jax.core.Tracer):
+        return None
+    var = getattr(x, "val", None)  # DynamicJaxprTracer.val: the Var it was bound to
+    return var if isinstance(var, _core.Var) else None
+
+
 def is_literal(v: Any) -> bool:
     return isinstance(v, Literal)
 
@@ -167,3 +188,26 @@ def custom_jvp_jvp(params: dict[str, Any]) -> Any:
         if k in params:
             return params[k]
     return None
+
+
+def describe_eqn(eqn: Any) -> str:
+    """``primitive[function at file:line]`` and the user source line of an equation, for
+    messages (both from JAX's debug information; empty parts are left out)."""
+    label = str(eqn.primitive)
+    for key in ("jaxpr", "call_jaxpr", "fun_jaxpr"):
+        inner = eqn.params.get(key)
+        info = getattr(getattr(inner, "jaxpr", inner), "debug_info", None)
+        src = getattr(info, "func_src_info", None)
+        if src:
+            label += f"[{src}]"
+            break
+    else:
+        if eqn.params.get("name"):
+            label += f"[{eqn.params['name']}]"
+    try:
+        from jax._src import source_info_util
+
+        where = source_info_util.summarize(eqn.source_info)
+    except Exception:  # pragma: no cover - debug information is best effort
+        where = ""
+    return f"{label} at {where}" if where else label

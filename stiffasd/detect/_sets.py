@@ -28,17 +28,12 @@ __all__ = [
     "union",
     "matmul",
     "vstack",
+    "widen",
     "collapse",
     "repeat_row",
     "mask_rows",
     "from_pairs",
-    "is_inexact",
 ]
-
-
-def is_inexact(dtype: Any) -> bool:
-    """Whether values of this dtype can carry a derivative (floating or complex)."""
-    return np.issubdtype(np.dtype(dtype), np.inexact)
 
 
 def csr(indptr: np.ndarray, indices: np.ndarray, shape: tuple[int, int]) -> sp.csr_array:
@@ -158,6 +153,11 @@ def vstack(ds: list[sp.csr_array]) -> sp.csr_array:
     )
 
 
+def widen(d: sp.csr_array, width: int, shift: int) -> sp.csr_array:
+    """The same rows over ``width`` columns, every column index shifted by ``shift``."""
+    return csr(d.indptr.astype(np.int64), d.indices.astype(np.int64) + shift, (d.shape[0], width))
+
+
 def collapse(d: sp.csr_array) -> np.ndarray:
     """The union of all rows, as sorted column indices."""
     return np.unique(d.indices)
@@ -178,15 +178,23 @@ class IndexSets:
         dtype: the array dtype.
         deps: ``scipy.sparse.csr_array`` of booleans, shape (prod(shape), n), canonical.
         value: the concrete ``numpy`` value when known (constants; every value in local mode).
+        ints: for an integer or boolean value that is not known, what is known of it (bounds
+            and cases, see :mod:`stiffasd.detect._ints`), or None.
+        second: bookkeeping of second-order detection (see :mod:`stiffasd.detect.hessian`).
     """
 
-    __slots__ = ("shape", "dtype", "deps", "value")
+    __slots__ = ("shape", "dtype", "deps", "value", "ints", "second")
 
-    def __init__(self, shape, dtype, deps, value=None):
+    def __init__(self, shape, dtype, deps, value=None, ints=None, second=None):
         self.shape = tuple(int(s) for s in shape)
-        self.dtype = np.dtype(dtype)
+        try:
+            self.dtype = np.dtype(dtype)
+        except TypeError:  # extended dtypes (PRNG keys): no numpy form, never differentiable
+            self.dtype = dtype
         self.deps = deps
         self.value = value
+        self.ints = ints if value is None else None
+        self.second = second
         if deps.shape[0] != self.size:
             raise AssertionError(
                 f"internal error: dependency matrix has {deps.shape[0]} rows for a value of "

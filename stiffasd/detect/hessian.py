@@ -8,8 +8,10 @@ interactions* in one global symmetric boolean matrix ``I`` (``n``-by-``n``). By 
     H(f o g) = J_g^T H_f J_g + sum_k (df/dg_k) H(g_k),
 
 so the Hessian of the output is covered by the union over equations of the pairs of inputs that
-each primitive couples *nonlinearly* (the sum term is covered because every intermediate's own
-interactions are already in ``I``). Rules classify primitives:
+each primitive couples *nonlinearly* and that reach the output through nonzero derivatives (the
+sum term: every intermediate's own interactions, weighted by ``df/dg_k``). The second-order
+rules are registered with the first-order rules, family by family, in
+:mod:`stiffasd.detect.rules` (one table), and classify primitives:
 
 * linear and piecewise-linear primitives (add, reshape, gather, reduce_sum, max, abs, sort...)
   add nothing;
@@ -32,101 +34,118 @@ carries, which covers every iteration.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import jax
 import numpy as np
 import scipy.sparse as sp
 
 from ..errors import ShapeError
 from ..pattern import SparsityPattern
-from . import _primitives as P
 from ._api import trace_and_seed
-from ._sets import (
-    IndexSets,
-    collapse,
-    csr,
-    empty,
-    from_pairs,
-    matmul,
-    union_or_empty,
-    vstack,
-)
-from .interpreter import Context, Equation, aval_info, inexact
-from .rules import get_rule
-from .rules._util import bcast_deps, positions, prod
-from .rules.control import SCAN_UNROLL, WHILE_SIMULATE, _avals, _forget_values, _union_fixpoint
-from .rules.movement import MOVEMENT_PRIMITIVES
+from ._equation import Equation, aval_info, inexact
+from ._sets import IndexSets, empty, from_pairs, widen
+from .interpreter import Context
+from .rules import get_rule, get_second_order_rule
+from .rules._registry import register_second_order_rule
+from .rules._util import all_inputs, from_outputs, prod
 
 __all__ = ["hessian_sparsity", "HessianContext", "register_second_order_rule"]
 
 
-# A second-order rule: rule2(ctx, eqn, outs) records interactions with ctx.interact(...).
-Rule2 = Callable[["HessianContext", Equation, list], None]
-_RULES2: dict[Any, Rule2] = {}
-
-
-def register_second_order_rule(primitive: Any, rule: Rule2) -> None:
-    """Register how a primitive couples its inputs at second order.
-
-    Without a registration, a primitive that has a first-order rule couples, for every output
-    element, all the inputs it depends on (sound, possibly coarse).
-
-    Args:
-        primitive: the JAX ``Primitive`` object.
-        rule: ``rule(ctx, eqn, outs) -> None``; ``eqn.invals`` are the operands' index sets,
-            ``outs`` the first-order outputs; record pairs with ``ctx.interact(a, b)`` (adds
-            ``a^T b`` for same-height dependency matrices ``a``, ``b``).
-    """
-    if not isinstance(primitive, P.Primitive):
-        raise TypeError(
-            "register_second_order_rule(primitive=...) expects a JAX Primitive object, got "
-            f"{type(primitive).__name__} {primitive!r}."
-        )
-    if not callable(rule):
-        raise TypeError("register_second_order_rule(rule=...) must be callable.")
-    _RULES2[primitive] = rule
-
-
-def _by_name(names, rule):
-    for name in (names,) if isinstance(names, str) else names:
-        p = P.get(name)
-        if p is not None:
-            _RULES2[p] = rule
-
-
 # ---------------------------------------------------------------------------------- context
+class Curvature:
+    """The interactions that reach a value: those recorded by the equation that made it
+    (``pieces``) and those reaching its operands through a nonzero derivative (``parents``).
+
+    By the chain rule the curvature of an intermediate ``g`` enters the Hessian of ``f`` weighted
+    by ``df/dg``: interactions reachable from the output through nonzero derivatives are the
+    ones that count. A value multiplied by a constant zero (or only used where the derivative
+    vanishes: ``stop_gradient``, ``floor``...) passes none on.
+    """
+
+    __slots__ = ("pieces", "parents")
+
+    def __init__(self, pieces: list, parents: list):
+        self.pieces, self.parents = pieces, parents
+
+
+#: The curvature of a value that no interaction reaches.
+FLAT = Curvature([], [])
+
+
+def reachable(nodes: list) -> list:
+    """Every interaction piece reachable from ``nodes`` (iterative depth-first search)."""
+    seen, out, stack = set(), [], [c for c in nodes if c is not None]
+    while stack:
+        c = stack.pop()
+        if id(c) in seen:
+            continue
+        seen.add(id(c))
+        out.extend(c.pieces)
+        stack.extend(p for p in c.parents if p is not None)
+    return out
+
+
 @dataclass
 class HessianContext(Context):
-    """A detection context that also accumulates second-order interactions.
+    """A detection context that also records second-order interactions.
 
-    ``pieces`` holds sparse ``n``-by-``n`` boolean matrices (not yet symmetrized) whose union is
-    the interaction set; they are merged lazily so that recording stays linear in their sizes.
+    ``pieces`` holds sparse ``n``-by-``n`` boolean matrices (not yet symmetrized), each recorded
+    by one equation; every inexact value carries its `Curvature` (``IndexSets.second``), and the
+    Hessian is the union of the pieces reachable from the output.
     """
 
     pieces: list = field(default_factory=list)
     in_jvp_rule: bool = False
-    pending: int = 0
-    merged_nnz: int = 0
 
     def child(self, n: int) -> Context:
         # Transfer patterns (loop fixed points) are first-order only: their local columns are not
-        # the Hessian's, and the loop rules below record the loop's interactions on global columns.
-        return Context(n=n, mode=self.mode, strict=self.strict, warned=self.warned)
+        # the Hessian's; the loop rules call `cover`, which records on the global columns.
+        return Context(n=n, mode=self.mode, strict=self.strict, warned=self.warned, envs=self.envs)
 
     def first_order(self) -> Context:
-        """A first-order context over the same columns (for values that are not differentiated,
-        such as loop predicates)."""
-        return self.child(self.n)
+        """A first-order context over the same columns and scenarios (for values that are not
+        differentiated, such as loop predicates)."""
+        return Context(
+            n=self.n,
+            mode=self.mode,
+            strict=self.strict,
+            warned=self.warned,
+            world=self.world,
+            envs=self.envs,
+        )
+
+    def cover(self, jaxpr: Any, make_inputs: Any) -> None:
+        """Record the interactions of one body evaluation on the loop's union of values (it
+        covers those of every iteration)."""
+        self.eval_jaxpr(jaxpr, [], make_inputs())
+
+    def tangent_context(self) -> HessianContext:
+        """The context of a JVP rule's analysis: ``2n`` columns (primal, tangent)."""
+        return HessianContext(
+            n=2 * self.n,
+            mode=self.mode,
+            strict=self.strict,
+            warned=self.warned,
+            world=self.world,
+            envs=self.envs,
+            in_jvp_rule=True,
+        )
+
+    def captured(self, x: IndexSets) -> IndexSets:
+        # Inside a JVP rule's analysis the primal values keep their dependencies (columns
+        # [0, n)): a value the rule captured by closure is one of them.
+        if self.in_jvp_rule and 2 * x.n == self.n:
+            return IndexSets(x.shape, x.dtype, widen(x.deps, self.n, 0), x.value, x.ints)
+        return super().captured(x)
 
     # -- recording --------------------------------------------------------------------------
     def interact(self, a: Any, b: Any) -> None:
         """Record the pairs ``a_i x b_i`` for every row ``i`` (the boolean product ``a^T b``)."""
         if a is None or b is None or a.nnz == 0 or b.nnz == 0:
             return
-        self._add(sp.csr_array(a.T @ b))
+        self.record(sp.csr_array(a.T @ b))
 
     def interact_block(self, cols_a: np.ndarray, cols_b: np.ndarray) -> None:
         """Record the dense block ``cols_a x cols_b``."""
@@ -134,33 +153,25 @@ class HessianContext(Context):
             return
         r = np.repeat(np.asarray(cols_a, np.int64), len(cols_b))
         c = np.tile(np.asarray(cols_b, np.int64), len(cols_a))
-        self._add(from_pairs(r, c, (self.n, self.n)))
+        self.record(from_pairs(r, c, (self.n, self.n)))
 
-    def _add(self, m: Any) -> None:
-        if m.nnz == 0:
-            return
-        self.pieces.append(m)
-        self.pending += m.nnz
-        if self.pending > max(1 << 20, 2 * self.merged_nnz):
-            self._merge()
+    def record(self, m: Any) -> None:
+        """Record the pairs of the ``n``-by-``n`` boolean matrix ``m``."""
+        if m.nnz:
+            self.pieces.append(m)
 
-    def _merge(self) -> sp.csr_array:
-        if not self.pieces:
+    def interactions(self, outs: list[IndexSets]) -> sp.csr_array:
+        """The symmetric interaction matrix of the pieces that reach ``outs`` (canonical CSR)."""
+        pieces = reachable([o.second for o in outs])
+        if not pieces:
             return empty(self.n, self.n)
-        if len(self.pieces) > 1:
-            # One sort over all pieces' entries, instead of a chain of pairwise sums.
-            coos = [sp.coo_array(p) for p in self.pieces]
-            rows = np.concatenate([c.row.astype(np.int64) for c in coos])
-            cols = np.concatenate([c.col.astype(np.int64) for c in coos])
-            self.pieces = [from_pairs(rows, cols, (self.n, self.n))]
-        out = self.pieces[0]
-        self.pending = 0
-        self.merged_nnz = out.nnz
-        return out
-
-    def interactions(self) -> sp.csr_array:
-        """The symmetric interaction matrix recorded so far (canonical boolean CSR)."""
-        m = self._merge()
+        if len(pieces) == 1:
+            m = pieces[0]
+        else:  # one sort over all pieces' entries, instead of a chain of pairwise sums
+            coos = [sp.coo_array(p) for p in pieces]
+            rows = np.concatenate([c.row for c in coos])
+            cols = np.concatenate([c.col for c in coos])
+            m = from_pairs(rows, cols, (self.n, self.n))
         m = sp.csr_array(m + m.T)
         if m.dtype != bool:
             m = m.astype(bool)
@@ -173,325 +184,32 @@ class HessianContext(Context):
         hot = any(x.has_deps and inexact(x.dtype) for x in ins) and any(
             inexact(d) for _, d in infos
         )
-        if hot and primitive is P.get("while"):
-            return _while2(self, params, ins)
+        mark = len(self.pieces)
+        flowing = None
         outs = super().apply(primitive, params, ins, infos, effects)
         if hot:
-            rule2 = _RULES2.get(primitive)
+            rule2 = get_second_order_rule(primitive)
             if rule2 is None:
-                rule2 = _from_outputs if get_rule(primitive) is not None else _all_inputs
+                rule2 = from_outputs if get_rule(primitive) is not None else all_inputs
             shapes = [s for s, _ in infos]
             dtypes = [d for _, d in infos]
-            rule2(self, Equation(primitive, params, ins, shapes, dtypes, None), outs)
-        return outs
-
-
-# ---------------------------------------------------------------------------------- rules
-def _none(ctx, eqn, outs):
-    """Linear or piecewise-linear: no second-order interaction."""
-
-
-def _from_outputs(ctx, eqn, outs):
-    """Each output element couples everything it depends on: ``D^T D``."""
-    ds = [o.deps for o, d in zip(outs, eqn.out_dtypes, strict=True) if inexact(d) and o.has_deps]
-    if ds:
-        d = vstack(ds)
-        ctx.interact(d, d)
-
-
-def _all_inputs(ctx, eqn, outs):
-    """No rule at all: every input dependency interacts with every other one."""
-    ds = [x.deps for x in eqn.invals if inexact(x.dtype) and x.has_deps]
-    if ds:
-        cols = collapse(vstack(ds))
-        ctx.interact_block(cols, cols)
-
-
-def _operands(ctx, eqn):
-    shape = eqn.out_shapes[0]
-    return [
-        bcast_deps(x, shape, ctx.n) if (inexact(x.dtype) and x.has_deps) else None
-        for x in eqn.invals
-    ]
-
-
-def _elementwise(ctx, eqn, outs):
-    """Nonlinear element-wise: ``S^T S`` with ``S`` the union of the operands at each element."""
-    ds = [d for d in _operands(ctx, eqn) if d is not None]
-    if ds:
-        s = union_or_empty(ds, prod(eqn.out_shapes[0]), ctx.n)
-        ctx.interact(s, s)
-
-
-def _abs_sign(ctx, eqn, outs):
-    """Piecewise linear on real numbers; the modulus (and phase) of a complex number is not."""
-    if np.issubdtype(np.dtype(eqn.invals[0].dtype), np.complexfloating):
-        _elementwise(ctx, eqn, outs)
-
-
-def _integer_pow(ctx, eqn, outs):
-    if int(eqn.params["y"]) in (0, 1):
-        return
-    _elementwise(ctx, eqn, outs)
-
-
-def _mul(ctx, eqn, outs):
-    """``a * b`` is bilinear: only ``a_i x b_i``."""
-    a, b = _operands(ctx, eqn)
-    ctx.interact(a, b)
-
-
-def _div(ctx, eqn, outs):
-    """``a / b``: linear in ``a``; couples ``a`` with ``b`` and ``b`` with itself."""
-    a, b = _operands(ctx, eqn)
-    ctx.interact(a, b)
-    ctx.interact(b, b)
-
-
-def _pow(ctx, eqn, outs):
-    """``x ** y``: linear only for a constant exponent that is 1 everywhere."""
-    x, y = eqn.invals
-    if not y.has_deps and y.value is not None and np.all(np.asarray(y.value) == 1):
-        return
-    _elementwise(ctx, eqn, outs)
-
-
-def _dot_general(ctx, eqn, outs):
-    """Bilinear: for each (batch, contracted) index, the lhs entries it multiplies (union over
-    the lhs free indices) times the rhs entries (union over the rhs free indices)."""
-    lhs, rhs = eqn.invals[:2]
-    if not (inexact(lhs.dtype) and lhs.has_deps and inexact(rhs.dtype) and rhs.has_deps):
-        return
-    (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
-    lc, rc, lb, rb = (tuple(int(d) for d in t) for t in (lc, rc, lb, rb))
-    lf = tuple(d for d in range(len(lhs.shape)) if d not in lb and d not in lc)
-    rf = tuple(d for d in range(len(rhs.shape)) if d not in rb and d not in rc)
-    B = prod([lhs.shape[d] for d in lb])
-    K = prod([lhs.shape[d] for d in lc])
-    lpos = positions(lhs.shape).transpose(lb + lf + lc).reshape(B, -1, K)
-    rpos = positions(rhs.shape).transpose(rb + rc + rf).reshape(B, K, -1)
-    bk = np.arange(B * K, dtype=np.int64).reshape(B, 1, K)
-    lgid = np.broadcast_to(bk, lpos.shape)
-    rgid = np.broadcast_to(bk.reshape(B, K, 1), rpos.shape)
-    lr = matmul(from_pairs(lgid.ravel(), lpos.ravel(), (B * K, lhs.size)), lhs.deps)
-    rr = matmul(from_pairs(rgid.ravel(), rpos.ravel(), (B * K, rhs.size)), rhs.deps)
-    ctx.interact(lr, rr)
-
-
-def _conv(ctx, eqn, outs):
-    """Bilinear in (input, kernel): no interaction unless both carry dependencies."""
-    lhs, rhs = eqn.invals[:2]
-    if lhs.has_deps and rhs.has_deps and inexact(lhs.dtype) and inexact(rhs.dtype):
-        ctx.interact_block(collapse(lhs.deps), collapse(rhs.deps))
-
-
-def _widen(d: Any, width: int, shift: int) -> Any:
-    """The same dependency rows over ``width`` columns, column indices shifted by ``shift``."""
-    return csr(d.indptr.astype(np.int64), d.indices.astype(np.int64) + shift, (d.shape[0], width))
-
-
-def _custom_jvp(ctx, eqn, outs):
-    """Analyse the JVP rule that JAX differentiates (Hessians differentiate the rule, not the
-    primal function). ``jax.jvp`` of the call is traced and interpreted over ``2n`` columns: the
-    primal inputs carry their dependencies in columns ``[0, n)``, the tangents the same ones
-    shifted to ``[n, 2n)``. The Hessian contribution of the call is the coupling of a
-    primal-dependent coefficient with a tangent, i.e. the (primal, tangent) block of the
-    recorded interactions (plus any tangent-tangent block, empty for a linear JVP rule); the
-    primal-primal block only concerns third derivatives and is dropped. Inside the analysis,
-    nested custom_jvp calls use the sound output rule, which also ends the recursion of rules
-    that call their own function for the primal output."""
-    if ctx.in_jvp_rule:
-        return _from_outputs(ctx, eqn, outs)
-    prim, params, ins = eqn.primitive, eqn.params, eqn.invals
-    diff = [i for i, x in enumerate(ins) if inexact(x.dtype)]
-
-    def jvp_fn(primals, tangents):
-        def f_diff(*dp):
-            full = list(primals)
-            for i, v in zip(diff, dp, strict=True):
-                full[i] = v
-            return P.bind_eqn(prim, params, full)
-
-        return jax.jvp(f_diff, [primals[i] for i in diff], list(tangents))
-
-    avals = _avals(ins)
-    closed = jax.make_jaxpr(jvp_fn)(avals, [avals[i] for i in diff])
-    n = ctx.n
-    sub = HessianContext(
-        n=2 * n, mode=ctx.mode, strict=ctx.strict, warned=ctx.warned, in_jvp_rule=True
-    )
-    primal = [IndexSets(x.shape, x.dtype, _widen(x.deps, 2 * n, 0), x.value) for x in ins]
-    tangents = [
-        IndexSets(ins[i].shape, ins[i].dtype, _widen(ins[i].deps, 2 * n, n), None) for i in diff
-    ]
-    sub.eval_jaxpr(closed, [], primal + tangents)
-    inter = sub.interactions()
-    ctx._add(sp.csr_array(inter[:n, n:]))
-    ctx._add(sp.csr_array(inter[n:, n:]))
-
-
-def _scan(ctx, eqn, outs):
-    """Long scans: one body evaluation on the union (fixed point) of the carries and of the
-    scanned slices covers the interactions of every iteration (short scans were unrolled by the
-    first-order rule through this context, which recorded them exactly)."""
-    p = eqn.params
-    if int(p["length"]) <= SCAN_UNROLL:
-        return
-    nc, nh = P.scan_counts(p, len(eqn.invals))
-    consts = list(eqn.invals[:nc])
-    carry = _forget_values(eqn.invals[nc : nc + nh])
-    xs = eqn.invals[nc + nh :]
-    xs_u = []
-    for x in xs:
-        s = prod(x.shape[1:])
-        if x.has_deps:
-            gid = np.tile(np.arange(s, dtype=np.int64), x.shape[0])
-            d = matmul(from_pairs(gid, np.arange(x.size), (s, x.size)), x.deps)
-        else:
-            d = empty(s, ctx.n)
-        xs_u.append(IndexSets(x.shape[1:], x.dtype, d, None))
-    h, _ = _union_fixpoint(ctx, p["jaxpr"], consts, carry, xs_u, n_carry_out=nh)
-    fixed = [IndexSets(x.shape, x.dtype, d, None) for x, d in zip(carry, h, strict=True)]
-    ctx.eval_jaxpr(p["jaxpr"], [], consts + fixed + xs_u)
-
-
-def _while2(ctx: HessianContext, params, ins):
-    """while_loop: simulate exactly while the predicate is known (recording each iteration),
-    then one body evaluation on the union fixed point of the carry (covering every later
-    iteration). The predicate is evaluated first-order only: it is never differentiated."""
-    cn, bn = int(params["cond_nconsts"]), int(params["body_nconsts"])
-    cconsts, bconsts = list(ins[:cn]), list(ins[cn : cn + bn])
-    carry = list(ins[cn + bn :])
-    fo = ctx.first_order()
-    for _ in range(WHILE_SIMULATE):
-        pred = fo.eval_jaxpr(params["cond_jaxpr"], [], cconsts + carry)[0]
-        if pred.value is None:
-            break
-        if not bool(np.asarray(pred.value)):
-            return carry
-        carry = ctx.eval_jaxpr(params["body_jaxpr"], [], bconsts + carry)
-    carry = _forget_values(carry)
-    h, _ = _union_fixpoint(ctx, params["body_jaxpr"], bconsts, carry)
-    fixed = [IndexSets(x.shape, x.dtype, d, None) for x, d in zip(carry, h, strict=True)]
-    ctx.eval_jaxpr(params["body_jaxpr"], [], bconsts + fixed)
-    return fixed
-
-
-_LINEAR = (
-    # linear
-    "neg",
-    "add",
-    "sub",
-    "add_any",
-    "convert_element_type",
-    "copy",
-    "copy_p",
-    "reduce_precision",
-    "real",
-    "imag",
-    "complex",
-    "conj",
-    "pvary",
-    "optimization_barrier",
-    "reduce_sum",
-    "cumsum",
-    "reduce_window_sum",
-    "select_n",
-    "fft",
-    *MOVEMENT_PRIMITIVES,
-    "scatter",
-    "scatter-add",
-    "scatter_add",
-    "scatter-sub",
-    "scatter_sub",
-    # piecewise linear or piecewise constant: zero Hessian almost everywhere
-    "floor",
-    "ceil",
-    "round",
-    "stop_gradient",
-    "is_finite",
-    "max",
-    "min",
-    "clamp",
-    "rem",
-    "reduce_max",
-    "reduce_min",
-    "cummax",
-    "cummin",
-    "reduce_window_max",
-    "reduce_window_min",
-    "sort",
-    "top_k",
-    "argmax",
-    "argmin",
-    "nextafter",
-    "scatter-min",
-    "scatter_min",
-    "scatter-max",
-    "scatter_max",
-    # higher-order primitives whose bodies are interpreted by this context
-    "pjit",
-    "jit",
-    "closed_call",
-    "core_call",
-    "call",
-    "remat",
-    "remat2",
-    "checkpoint",
-    "cond",
-)
-_UNARY = (
-    "sin",
-    "cos",
-    "tan",
-    "asin",
-    "acos",
-    "atan",
-    "sinh",
-    "cosh",
-    "tanh",
-    "asinh",
-    "acosh",
-    "atanh",
-    "exp",
-    "exp2",
-    "log",
-    "log1p",
-    "expm1",
-    "sqrt",
-    "rsqrt",
-    "cbrt",
-    "logistic",
-    "erf",
-    "erfc",
-    "erf_inv",
-    "lgamma",
-    "digamma",
-    "square",
-    "bessel_i0e",
-    "bessel_i1e",
-    "atan2",
-    "igamma",
-    "igammac",
-    "igamma_grad_a",
-    "random_gamma_grad",
-    "polygamma",
-    "zeta",
-    "regularized_incomplete_beta",
-)
-
-_by_name(_LINEAR, _none)
-_by_name(_UNARY, _elementwise)
-_by_name(("abs", "sign"), _abs_sign)
-_by_name("integer_pow", _integer_pow)
-_by_name("mul", _mul)
-_by_name("div", _div)
-_by_name("pow", _pow)
-_by_name("dot_general", _dot_general)
-_by_name("conv_general_dilated", _conv)
-_by_name("custom_jvp_call", _custom_jvp)
-_by_name("custom_vjp_call", _from_outputs)
-_by_name("scan", _scan)
+            flowing = rule2(self, Equation(primitive, params, ins, shapes, dtypes, None), outs)
+        # The curvature of outputs built by the rule (those interpreted inside a sub-jaxpr carry
+        # their own): the pieces recorded now, and the operands' through a nonzero derivative.
+        parents = [
+            x.second
+            for i, x in enumerate(ins)
+            if inexact(x.dtype) and (flowing is None or i in flowing)
+        ]
+        pieces = self.pieces[mark:]
+        constant = not any(o.has_deps for o in outs if inexact(o.dtype))  # nothing to curve
+        node = Curvature(pieces, parents) if not constant and (pieces or any(parents)) else FLAT
+        return [
+            o
+            if o.second is not None or not inexact(o.dtype)
+            else IndexSets(o.shape, o.dtype, o.deps, o.value, o.ints, node)
+            for o in outs
+        ]
 
 
 # ---------------------------------------------------------------------------------- entry point
@@ -549,8 +267,7 @@ def traced_hessian_sparsity(
             "(e.g. jnp.sum) to the scalar whose Hessian you need."
         )
     ctx = HessianContext(n=n, mode=mode, strict=strict)
-    ctx.eval_jaxpr(jaxpr, list(closed.consts), invals)
-    h = ctx.interactions()
+    h = ctx.interactions(ctx.eval_jaxpr(jaxpr, list(closed.consts), invals))
     return SparsityPattern(
         (n, n), h.indptr.astype(np.int64), h.indices.astype(np.int64), check=False
     )

@@ -15,95 +15,48 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-import jax
 import numpy as np
 
 from ..errors import ConservativePatternWarning, UnsupportedPrimitiveError
 from . import _primitives as P
-from ._sets import IndexSets, _canonical, collapse, empty, repeat_row, vstack
+from ._equation import Equation, aval_info, concrete_eval, conservative_rule, inexact, to_numpy
+from ._ints import Scenarios, bounds, dtype_range, eval_cases, from_bounds, from_cases
+from ._sets import IndexSets, _canonical, empty, eye_block
+from .rules import get_range_rule, get_rule, get_value_rule
 
-__all__ = ["Context", "Equation", "conservative_rule"]
-
-_CPU = None
-
-
-def _cpu():
-    global _CPU
-    if _CPU is None:
-        _CPU = jax.devices("cpu")[0]
-    return _CPU
-
-
-def aval_info(aval: Any) -> tuple[tuple[int, ...], Any]:
-    """(shape, dtype) of an abstract value; non-array values (tokens...) count as bool scalars."""
-    shape = getattr(aval, "shape", None)
-    dtype = getattr(aval, "dtype", None)
-    if shape is None or dtype is None:
-        return (), np.dtype(bool)
-    return tuple(int(s) for s in shape), dtype
-
-
-def inexact(dtype: Any) -> bool:
-    try:
-        return bool(jax.dtypes.issubdtype(dtype, np.inexact))
-    except Exception:
-        return False
-
-
-def to_numpy(x: Any) -> Any:
-    try:
-        return np.asarray(x)
-    except Exception:  # extended dtypes (PRNG keys) stay JAX arrays
-        return x
-
-
-def concrete_eval(primitive, params, values):
-    """Evaluate one equation on concrete values, on the CPU, outside any trace."""
-    with jax.ensure_compile_time_eval(), jax.default_device(_cpu()):
-        outs = P.bind_eqn(primitive, params, list(values))
-    return [to_numpy(o) for o in outs]
-
-
-@dataclass
-class Equation:
-    """What a rule receives: one equation with abstract inputs.
-
-    Attributes:
-        primitive: the JAX primitive.
-        params: its parameters (as in the jaxpr).
-        invals: one IndexSets per operand.
-        out_shapes / out_dtypes: the outputs' shapes and dtypes.
-        out_values: concrete outputs when every operand is known (local mode), else None.
-    """
-
-    primitive: Any
-    params: dict
-    invals: list[IndexSets]
-    out_shapes: list[tuple[int, ...]]
-    out_dtypes: list[Any]
-    out_values: list[Any] | None = None
-
-    @property
-    def out_sizes(self) -> list[int]:
-        return [int(np.prod(s, dtype=np.int64)) for s in self.out_shapes]
+__all__ = ["Context"]
 
 
 @dataclass
 class Context:
-    """State of one detection run: number of tracked inputs ``n``, mode, strictness, warnings."""
+    """State of one detection run: number of tracked inputs ``n``, mode, strictness, warnings,
+    the scenario space of integer cases (`stiffasd.detect._ints`) and the environments being
+    interpreted (to resolve values that custom derivative rules capture by closure)."""
 
     n: int
     mode: str = "global"
     strict: bool = False
     warned: set = field(default_factory=set)
+    world: Scenarios = field(default_factory=Scenarios)
+    envs: list = field(default_factory=list)
 
     @property
     def local(self) -> bool:
         return self.mode == "local"
 
     def child(self, n: int) -> Context:
-        """A context over another column space (transfer patterns of loop bodies)."""
-        return Context(n=n, mode=self.mode, strict=self.strict, warned=self.warned)
+        """A context over another column space (transfer patterns of loop bodies): a fresh
+        scenario space, since its values stand for every iteration at once."""
+        return Context(n=n, mode=self.mode, strict=self.strict, warned=self.warned, envs=self.envs)
+
+    def first_order(self) -> Context:
+        """The context for values that are never differentiated (loop predicates): this one."""
+        return self
+
+    def cover(self, jaxpr: Any, make_inputs: Any) -> None:
+        """A loop rule's hook: one evaluation of ``jaxpr`` on ``make_inputs()`` (unions of the
+        loop's values) would cover every iteration. First-order detection needs none; the
+        Hessian's context records the body's interactions there."""
 
     # -- values ---------------------------------------------------------------------------------
     def const(self, value: Any, shape=None, dtype=None) -> IndexSets:
@@ -114,6 +67,26 @@ class Context:
 
     def unknown(self, shape, dtype) -> IndexSets:
         return IndexSets(shape, dtype, empty(int(np.prod(shape, dtype=np.int64)), self.n), None)
+
+    def _constant(self, c: Any, var: Any) -> IndexSets:
+        """The abstract value of a constant of a jaxpr. A custom derivative rule that captured a
+        traced value by closure, retraced here, holds that value as a constant of the new jaxpr:
+        it is looked up in the environments being interpreted (JAX passes no tangent for it)."""
+        if isinstance(c, IndexSets):
+            return c
+        shape, dtype = aval_info(var.aval)
+        outer = P.traced_var(c)
+        if outer is None:
+            return self.const(c, shape, dtype)
+        for env in reversed(self.envs):
+            x = env.get(outer)
+            if x is not None:
+                return self.captured(x)
+        return self.unknown(shape, dtype)
+
+    def captured(self, x: IndexSets) -> IndexSets:
+        """A value captured by a custom rule's closure: its value, no derivative."""
+        return IndexSets(x.shape, x.dtype, empty(x.size, self.n), x.value, x.ints)
 
     # -- the interpreter loop -------------------------------------------------------------------
     def eval_jaxpr(self, jaxpr: Any, consts: list[Any], invals: list[IndexSets]) -> list[IndexSets]:
@@ -131,73 +104,107 @@ class Context:
             return env[v]
 
         for v, c in zip(jaxpr.constvars, consts, strict=False):
-            env[v] = c if isinstance(c, IndexSets) else self.const(c, *aval_info(v.aval))
+            env[v] = self._constant(c, v)
         if len(invals) != len(jaxpr.invars):
             raise AssertionError(
                 f"internal error: {len(invals)} inputs for {len(jaxpr.invars)} invars"
             )
         for v, x in zip(jaxpr.invars, invals, strict=False):
             env[v] = x
-        for eqn in jaxpr.eqns:
-            ins = [read(v) for v in eqn.invars]
-            infos = [aval_info(v.aval) for v in eqn.outvars]
-            outs = self.apply(eqn.primitive, eqn.params, ins, infos, bool(eqn.effects))
-            for v, o in zip(eqn.outvars, outs, strict=False):
-                if not P.is_dropvar(v):
-                    env[v] = o
-        return [read(v) for v in jaxpr.outvars]
+        self.envs.append(env)
+        try:
+            for eqn in jaxpr.eqns:
+                ins = [read(v) for v in eqn.invars]
+                infos = [aval_info(v.aval) for v in eqn.outvars]
+                outs = self.apply(eqn.primitive, eqn.params, ins, infos, bool(eqn.effects))
+                for v, o in zip(eqn.outvars, outs, strict=False):
+                    if not P.is_dropvar(v):
+                        env[v] = o
+            return [read(v) for v in jaxpr.outvars]
+        finally:
+            self.envs.pop()
 
     def apply(self, primitive, params, ins, infos, effects=False) -> list[IndexSets]:
         """Abstract evaluation of one equation."""
         shapes = [s for s, _ in infos]
         dtypes = [d for _, d in infos]
-        sizes = [int(np.prod(s, dtype=np.int64)) for s in shapes]
         values = None
-        if all(x.known for x in ins) and not effects:
+        if all(x.known for x in ins) and not effects and not P.runs_python(primitive):
             try:
                 values = concrete_eval(primitive, params, [x.value for x in ins])
             except Exception:
                 values = None
-        no_deps = not any(x.has_deps for x in ins)
-        if no_deps or not any(inexact(d) for d in dtypes):
-            # Constants fold; integer / boolean results carry no derivative.
-            vals = values if values is not None else [None] * len(infos)
-            if no_deps and values is None and self.mode == "global" and all(x.known for x in ins):
-                pass  # evaluation failed: unknown values, still no dependency
-            return [
-                IndexSets(s, d, empty(k, self.n), v)
-                for s, d, k, v in zip(shapes, dtypes, sizes, vals, strict=False)
-            ]
-        from .rules import get_rule  # late import: rules import this module
-
-        rule = get_rule(primitive)
         eqn = Equation(primitive, params, ins, shapes, dtypes, values)
+        if not any(x.has_deps for x in ins) or not any(inexact(d) for d in dtypes):
+            # No derivative to follow: constants fold; higher-order primitives are interpreted
+            # for the values of their results; integer results get what is known of them.
+            if values is not None:
+                return [self.const(v, s, d) for v, s, d in zip(values, shapes, dtypes, strict=True)]
+            vrule = get_value_rule(primitive)
+            if vrule is not None:
+                return self._outputs(eqn, vrule(self, eqn), vrule)
+            return self._integer_outputs(eqn)
+        rule = get_rule(primitive)
         if rule is None:
             self._unsupported(primitive)
             res = conservative_rule(self, eqn)
         else:
             res = rule(self, eqn)
-        if len(res) != len(infos):
+        return self._outputs(eqn, res, rule)
+
+    def _outputs(self, eqn: Equation, res: list, rule: Any) -> list[IndexSets]:
+        """IndexSets of the outputs from a rule's results (matrices, IndexSets or None)."""
+        if len(res) != len(eqn.out_shapes):
             raise AssertionError(
-                f"rule for {primitive} returned {len(res)} outputs, the equation has {len(infos)}"
+                f"rule for {eqn.primitive} returned {len(res)} outputs, the equation has "
+                f"{len(eqn.out_shapes)}"
             )
+        user = not getattr(rule, "__module__", "").startswith("stiffasd.detect")
         outs = []
-        for i, (r, s, d, k) in enumerate(zip(res, shapes, dtypes, sizes, strict=False)):
-            v = values[i] if values is not None else None
+        for i, (r, s, d) in enumerate(zip(res, eqn.out_shapes, eqn.out_dtypes, strict=True)):
+            v = eqn.out_values[i] if eqn.out_values is not None else None
+            k = int(np.prod(s, dtype=np.int64))
+            ints = second = None
             if isinstance(r, IndexSets):
                 v = r.value if r.value is not None else v
+                ints, second = r.ints, r.second
                 r = r.deps
             if r is None or not inexact(d):
                 r = empty(k, self.n)
-            elif not getattr(rule, "__module__", "").startswith("stiffasd.detect"):
+            elif user:
                 r = _canonical(r)  # a user rule may return any sparse matrix
             if r.shape != (k, self.n):
                 raise AssertionError(
-                    f"rule for primitive '{primitive}' returned a dependency matrix of shape "
+                    f"rule for primitive '{eqn.primitive}' returned a dependency matrix of shape "
                     f"{r.shape} for output {i} of shape {s} (expected {(k, self.n)})"
                 )
-            outs.append(IndexSets(s, d, r, v))
+            outs.append(IndexSets(s, d, r, v, ints, second))
         return outs
+
+    def _integer_outputs(self, eqn: Equation) -> list[IndexSets]:
+        """Outputs without derivatives, with what is known of their integer values: evaluated
+        in every scenario when the operands allow it, else bounds from the range rules."""
+        if not any(dtype_range(d) is not None for d in eqn.out_dtypes):
+            return [self.unknown(s, d) for s, d in zip(eqn.out_shapes, eqn.out_dtypes, strict=True)]
+        known = [(None, None)] * len(eqn.out_shapes)
+        per_case = eval_cases(self.world, eqn.primitive, eqn.params, eqn.invals)
+        if per_case is not None:
+            known = [
+                from_cases(self.world, c, d) if dtype_range(d) is not None else (None, None)
+                for c, d in zip(per_case, eqn.out_dtypes, strict=True)
+            ]
+        else:
+            rrule = get_range_rule(eqn.primitive)
+            if rrule is not None:
+                found = rrule(eqn, [bounds(x) for x in eqn.invals])
+                known = [
+                    (None, None) if b is None else from_bounds(self.world, b[0], b[1], d)
+                    for b, d in zip(found, eqn.out_dtypes, strict=True)
+                ]
+        return [
+            IndexSets(s, d, empty(int(np.prod(s, dtype=np.int64)), self.n), v, ints)
+            for s, d, (v, ints) in zip(eqn.out_shapes, eqn.out_dtypes, known, strict=True)
+        ]
 
     def _unsupported(self, primitive) -> None:
         msg = (
@@ -230,8 +237,6 @@ class Context:
             Output ``j``'s dependency matrix restricted to input ``i``'s columns is the block of
             the jaxpr's own input->output pattern.
         """
-        from ._sets import eye_block
-
         sizes = [int(np.prod(s, dtype=np.int64)) for s, _, _, _ in specs]
         offs = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         m = int(offs[-1])
@@ -246,13 +251,3 @@ class Context:
             local_in.append(IndexSets(shape, dtype, d, value))
         outs = sub.eval_jaxpr(jaxpr, consts, local_in)
         return outs, offs, m
-
-
-def conservative_rule(ctx: Context, eqn: Equation) -> list[Any]:
-    """Sound fallback: every inexact output element depends on all of the operands' dependencies."""
-    ds = [x.deps for x in eqn.invals if x.has_deps]
-    cols = collapse(vstack(ds)) if ds else np.zeros(0, np.int64)
-    return [
-        repeat_row(cols, k, ctx.n) if inexact(d) else None
-        for k, d in zip(eqn.out_sizes, eqn.out_dtypes, strict=False)
-    ]

@@ -9,12 +9,14 @@ share ``J``'s pattern for the whole integration, so everything structural is don
 * `JaxLU`: a multifrontal sparse LU compiled into JAX (symbolic analysis once per pattern,
   `analyze`; numeric factorization and solves as a static program of batched dense operations):
   jit, vmap, grad, CPU and GPU;
-* `Krylov`: restarted GMRES with a block-Jacobi preconditioner, pure JAX.
+* `Krylov`: restarted GMRES with a block-Jacobi preconditioner, pure JAX;
+* `AutoLU`: `JaxLU` on accelerators and for small systems on a CPU, `DirectLU` otherwise.
 """
 
 from .analysis import MultifrontalPlan as MultifrontalPlan
 from .analysis import Relaxation as Relaxation
 from .analysis import analyze as analyze
+from .auto import AutoLU as AutoLU
 from .callback import DirectLU as DirectLU
 from .callback import FactorCache as FactorCache
 from .callback import factor_cache as factor_cache
@@ -29,6 +31,7 @@ from .superlu import PANEL_SIZE as PANEL_SIZE
 from .superlu import FixedPatternLU as FixedPatternLU
 
 __all__ = [
+    "AutoLU",
     "DirectLU",
     "JaxLU",
     "analyze",

@@ -78,13 +78,12 @@ class Bucket:
     """Fronts of one level with one padded shape: ``P`` pivot rows (the fully summed block),
     ``U`` update rows, fronts of size ``M = P + U``.
 
-    The fronts live in one flat buffer: the pivot rows of all fronts, ``(B, P, M)``, then their
-    update rows, ``(B, U, M)``; so the block the dense LU factors and the block the triangular
-    solve and Schur complement use are contiguous slices.
+    The fronts live in one flat buffer of shape ``(B, M, M)``, pivot rows and columns first.
 
     Attributes:
         level: position in the level schedule (0 = leaves).
         P, U: padded numbers of pivots and of update rows.
+        nb: panel width of the blocked factorization (``P`` is a multiple of it).
         size: number of fronts ``B``.
         npiv, nupd: true numbers of pivots and update rows of each front.
         entry_src, entry_dst: ``buffer[entry_dst] += data[entry_src]`` assembles the entries of
@@ -93,12 +92,16 @@ class Bucket:
         children: extend-add maps from the child buckets.
         piv, upd: ``(B, P)`` and ``(B, U)`` original indices of the unknowns of the pivot and
             update rows; padding holds ``n`` (a slot that reads as zero).
+        fwd_dst: ``(B, M)``: where the forward solve writes (``piv`` then ``upd``, padding
+            ``n + 1``, a slot nobody reads).
+        bwd_src: ``(B, M)``: what the backward solve reads (``piv`` then ``upd``).
     """
 
     level: int
     P: int
     U: int
     size: int
+    nb: int
     npiv: np.ndarray
     nupd: np.ndarray
     entry_src: np.ndarray
@@ -107,6 +110,8 @@ class Bucket:
     children: tuple[ChildMap, ...]
     piv: np.ndarray
     upd: np.ndarray
+    fwd_dst: np.ndarray
+    bwd_src: np.ndarray
 
     @property
     def M(self) -> int:
@@ -122,7 +127,8 @@ class Relaxation:
 
     ``max_buckets`` and ``bucket_cost`` shape the schedule: each level's fronts are padded into at
     most ``max_buckets`` shapes, and a further shape is used only where it saves more than
-    ``bucket_cost`` flops of padding (see `_group_fronts`)."""
+    ``bucket_cost`` flops of padding (see `_group_fronts`). ``panel`` is the widest column panel
+    of the blocked dense factorization of a front."""
 
     small: int = 16
     medium: int = 48
@@ -132,6 +138,7 @@ class Relaxation:
     any_zeros: float = 0.02
     max_buckets: int = 4
     bucket_cost: float = 1e6
+    panel: int = 32
 
 
 @dataclass(frozen=True, eq=False)
@@ -288,6 +295,14 @@ def _cut_runs(p, u, w, max_runs, run_cost):  # pragma: no cover - compiled
     return out
 
 
+def _panels(P: np.ndarray, widest: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(panels, width)`` of the blocked factorization of ``P`` pivots: the fewest panels of at
+    most ``widest`` columns, all of one width; ``panels * width >= P`` is the padded size."""
+    P = np.asarray(P, dtype=np.int64)
+    npan = np.maximum(-(-P // widest), 1)
+    return npan, -(-P // npan)
+
+
 def _ragged_arange(counts: np.ndarray) -> np.ndarray:
     """``concatenate([arange(c) for c in counts])`` without the loop."""
     counts = np.asarray(counts, dtype=np.int64)
@@ -419,6 +434,8 @@ def analyze(
     Upad = np.zeros(len(ukeys), np.int64)
     np.maximum.at(Ppad, bucket_of, fpiv)
     np.maximum.at(Upad, bucket_of, fupd)
+    npan, width = _panels(Ppad, relax.panel)
+    Ppad = npan * width
     ukeys = np.stack([ukeys[:, 0], Ppad, Upad], axis=1)
     Ppad, Upad = Ppad[bucket_of], Upad[bucket_of]
     M = Ppad + Upad
@@ -435,9 +452,8 @@ def analyze(
         return np.where(front_of_col[g] == front, pos_in_front[g], Ppad[front] + up)
 
     def row_base(front: np.ndarray, a: np.ndarray) -> np.ndarray:
-        """Flat offset of local row ``a`` of ``front`` in its bucket's buffer."""
-        P, U, Mf, B, sl = Ppad[front], Upad[front], M[front], bsize[bucket_of[front]], slot[front]
-        return np.where(a < P, (sl * P + a) * Mf, (B * P + sl * U + a - P) * Mf)
+        """Flat offset of local row ``a`` of ``front`` in its bucket's ``(B, M, M)`` buffer."""
+        return (slot[front] * M[front] + a) * M[front]
 
     # entries of A (pattern CSC order): the front owning the earlier-eliminated of row/column
     pr, pc = inv[rows], inv[cols]
@@ -452,7 +468,7 @@ def analyze(
         sel = np.flatnonzero(e_bucket == b)
         npad = P - fpiv[fr]
         pad_k = np.repeat(fpiv[fr], npad) + _ragged_arange(npad)
-        pad_dst = (np.repeat(np.arange(B), npad) * P + pad_k) * (P + U) + pad_k
+        pad_dst = (np.repeat(np.arange(B), npad) * (P + U) + pad_k) * (P + U) + pad_k
         piv = np.full((B, P), n, np.int64)
         piv[np.repeat(np.arange(B), fpiv[fr]), _ragged_arange(fpiv[fr])] = perm[
             piv_new[_segments(piv_ptr, fr)]
@@ -467,6 +483,7 @@ def analyze(
                 P=int(P),
                 U=int(U),
                 size=int(B),
+                nb=int(_panels(np.array([P]), relax.panel)[1][0]),
                 npiv=fpiv[fr],
                 nupd=fupd[fr],
                 entry_src=sel,
@@ -475,6 +492,10 @@ def analyze(
                 children=(),
                 piv=piv,
                 upd=upd,
+                fwd_dst=np.where(np.hstack([piv, upd]) == n, n + 1, np.hstack([piv, upd])).astype(
+                    np.int32
+                ),
+                bwd_src=np.hstack([piv, upd]).astype(np.int32),
             )
         )
 

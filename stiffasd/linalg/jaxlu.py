@@ -37,18 +37,28 @@ class JaxLU:
 
     Args:
         relax: amalgamation and bucketing thresholds of the analysis (`Relaxation`).
+        kernels: dense kernels of the fronts: ``"lapack"`` (`jax.lax.linalg`, the CPU default),
+            ``"xla"`` (blocked LU written in XLA operations, the default on GPUs and TPUs), or
+            ``"auto"`` (by ``jax.default_backend()`` when a pattern is bound); see
+            `stiffasd.linalg.dense`.
         max_refine: most iterative-refinement steps per solve.
-        refine_tol: refine while the normwise backward error is above this (default ``64 eps``).
+        refine_tol: refine while the componentwise backward error is above this (default
+            ``16 eps``).
         fail_tol: a solve whose backward error stays above this (default ``sqrt(eps)``) is
             reported as failed (`solve_checked`; in `stiffasd.diffrax` the step is rejected).
     """
 
     relax: Relaxation | None = None
+    kernels: str = "auto"
     max_refine: int = 3
     refine_tol: float | None = None
     fail_tol: float | None = None
 
     def __post_init__(self):
+        if self.kernels not in ("auto", "lapack", "xla"):
+            raise ValueError(
+                f"JaxLU(kernels=...): expected 'auto', 'lapack' or 'xla', got {self.kernels!r}."
+            )
         if isinstance(self.max_refine, bool) or not isinstance(self.max_refine, int):
             raise TypeError(
                 f"JaxLU(max_refine=...): expected an int >= 0, got {self.max_refine!r}."
@@ -71,15 +81,19 @@ class JaxLU:
             raise ShapeError(
                 f"JaxLU.bind(pattern=...): the pattern must be square, got shape {pattern.shape}."
             )
-        return BoundJaxLU(self, plan_cache.get(pattern, self.relax))
+        kernels = self.kernels
+        if kernels == "auto":
+            kernels = "lapack" if jax.default_backend() == "cpu" else "xla"
+        return BoundJaxLU(self, plan_cache.get(pattern, self.relax), kernels)
 
 
 class BoundJaxLU:
     """`JaxLU` for one pattern: ``factor``, ``identity``, ``solve``, ``solve_checked``."""
 
-    def __init__(self, cfg: JaxLU, plan: MultifrontalPlan):
+    def __init__(self, cfg: JaxLU, plan: MultifrontalPlan, kernels: str):
         self.cfg = cfg
         self.plan = plan
+        self.kernels = kernels
         self.n = plan.n
 
     def _check_data(self, data: jax.Array) -> jax.Array:
@@ -96,7 +110,7 @@ class BoundJaxLU:
     def factor(self, data: jax.Array) -> mf.Factors:
         """Factor the matrix with values ``data`` (the pattern's CSC order)."""
         data = self._check_data(data)
-        fac = mf.factor(self.plan, jax.lax.stop_gradient(data))
+        fac = mf.factor(self.plan, jax.lax.stop_gradient(data), self.kernels)
         # the factors are constants for differentiation: derivatives flow through ``data`` (the
         # matrix the solve's implicit differentiation uses), never through the LU itself
         return fac._replace(data=data)
@@ -109,7 +123,7 @@ class BoundJaxLU:
                 "JaxLU.identity: the pattern has no entry on some of its diagonal, so the "
                 "identity has no values in it; add the diagonal (stiffasd.linalg.with_diagonal)."
             )
-        fac = mf.identity_factors(self.plan, data.dtype)
+        fac = mf.identity_factors(self.plan, data.dtype, self.kernels)
         eye = jnp.zeros_like(data).at[self.plan.diag_positions].set(1)
         return fac._replace(data=eye)
 
@@ -124,6 +138,7 @@ class BoundJaxLU:
         dtype = jnp.result_type(data.dtype, b.dtype)
         b = b.astype(dtype)
         opts = dict(
+            kernels=self.kernels,
             max_refine=self.cfg.max_refine,
             refine_tol=self.cfg.refine_tol,
             fail_tol=self.cfg.fail_tol,

@@ -93,3 +93,8 @@ class _BoundKrylov:
             solve_method="batched",
         )
         return x
+
+    def solve_checked(self, state: Any, b: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """``(x, ok)``, ``ok`` False when the iteration gave non-finite values."""
+        x = self.solve(state, b)
+        return x, jnp.all(jnp.isfinite(x))

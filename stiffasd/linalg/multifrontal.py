@@ -26,7 +26,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import dense
 from .analysis import MultifrontalPlan
+
+_HI = jax.lax.Precision.HIGHEST
 
 __all__ = ["Factors", "factor", "identity_factors", "lu_solve", "refined_solve", "matvec"]
 
@@ -34,22 +37,35 @@ __all__ = ["Factors", "factor", "identity_factors", "lu_solve", "refined_solve",
 class Factors(NamedTuple):
     """A numeric factorization (a pytree of arrays; tuples hold one array per bucket).
 
+    With ``Pr`` the row order the pivoting chose inside a front's pivot block,
+    ``Pr F11 = L11 U11``:
+
     Attributes:
-        lu: ``(B, P, P)``: ``L11`` (unit lower, diagonal implicit) and ``U11`` packed, with
-            ``P F11 = L11 U11``.
-        u12: ``(B, P, U)``: ``L11^-1 P F12``.
+        lu: ``(B, P, P)``: ``L11`` (unit lower, diagonal implicit) and ``U11`` packed.
+        w: ``(B, P, P)``: ``L11^-1 Pr``, so the forward solve is one matrix-vector product and
+            needs no permutation.
+        uinv: ``(B, P / nb, nb, nb)``: inverses of the diagonal blocks of ``U11`` (XLA kernels'
+            blocked backward solve; empty for the LAPACK kernels).
+        u12: ``(B, P, U)``: ``L11^-1 Pr F12``.
         l21: ``(B, U, P)``: ``F21 U11^-1``.
-        rows: ``(B, P)``: the unknown of each pivoted row (``piv[perm]``).
+        rscale, cscale: ``(n,)`` row and column equilibration: the factors are those of
+            ``diag(rscale) A diag(cscale)``.
         data: the matrix values (pattern CSC order), for residuals.
         perturbed: number of pivots replaced by static pivoting.
     """
 
     lu: tuple
+    w: tuple
+    uinv: tuple
     u12: tuple
     l21: tuple
-    rows: tuple
+    rscale: jax.Array
+    cscale: jax.Array
     data: jax.Array
     perturbed: jax.Array
+
+
+_PARTS = ("lu", "w", "uinv", "u12", "l21")
 
 
 def _index(a: np.ndarray) -> np.ndarray:
@@ -64,6 +80,25 @@ def _get(x: jax.Array, idx: Any) -> jax.Array:
     return x.at[idx].get(mode="promise_in_bounds")
 
 
+def equilibrate(plan: MultifrontalPlan, data: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Row and column scalings, powers of two (exact), that bring every row's and then every
+    column's largest entry to [0.5, 1] (LAPACK's ``xGEEQU`` scheme); empty rows and columns keep
+    scale 1. Static pivoting's threshold is then meaningful for badly scaled matrices, such as
+    Newton matrices coupling species whose rates differ by orders of magnitude."""
+    mag = jnp.abs(data)
+    real = mag.dtype
+
+    def power_of_two_inverse(m):
+        safe = jnp.where(m > 0, m, 1)
+        return jnp.where(m > 0, jnp.exp2(-jnp.ceil(jnp.log2(safe))), 1).astype(real)
+
+    rmax = jax.ops.segment_max(mag, plan.rows, num_segments=plan.n)
+    rscale = power_of_two_inverse(jnp.where(jnp.isfinite(rmax), rmax, 0))
+    cmax = jax.ops.segment_max(mag * rscale[plan.rows], plan.cols, num_segments=plan.n)
+    cscale = power_of_two_inverse(jnp.where(jnp.isfinite(cmax), cmax, 0))
+    return rscale, cscale
+
+
 def pivot_threshold(data: jax.Array) -> jax.Array:
     """Static-pivoting threshold ``sqrt(eps) * max|a_ij|`` (``sqrt(eps)`` for a zero matrix)."""
     real = jnp.finfo(data.dtype).dtype
@@ -72,8 +107,9 @@ def pivot_threshold(data: jax.Array) -> jax.Array:
     return jnp.sqrt(eps) * jnp.where(amax > 0, amax, 1.0)
 
 
-def factor(plan: MultifrontalPlan, data: jax.Array) -> Factors:
-    """Numeric factorization of the matrix with values ``data`` (the plan pattern's CSC order)."""
+def factor(plan: MultifrontalPlan, data: jax.Array, kernels: str = "lapack") -> Factors:
+    """Numeric factorization of the matrix with values ``data`` (the plan pattern's CSC order),
+    with the dense kernels ``kernels`` (``"lapack"`` or ``"xla"``, see `stiffasd.linalg.dense`)."""
     data = jnp.asarray(data)
     if data.shape != (plan.nnz,):
         raise ValueError(
@@ -81,70 +117,76 @@ def factor(plan: MultifrontalPlan, data: jax.Array) -> Factors:
             f"shape {data.shape}."
         )
     dtype = data.dtype
-    tau = pivot_threshold(data)
+    rscale, cscale = equilibrate(plan, data)
+    scaled = data * (rscale[plan.rows] * cscale[plan.cols])
+    tau = pivot_threshold(scaled)
     cbs: list[Any] = []
-    lus, u12s, l21s, rowss = [], [], [], []
+    out: dict[str, list] = {k: [] for k in _PARTS}
     perturbed = jnp.zeros((), jnp.int32)
     for b in plan.buckets:
         P, U, B = b.P, b.U, b.size
         M = P + U
         # assembly: entries of A, unit diagonals on padding pivots, children's blocks
         dst = [_index(b.entry_dst), _index(b.pad_dst)]
-        vals = [_get(data, b.entry_src), jnp.ones((b.pad_dst.size,), dtype)]
+        vals = [_get(scaled, b.entry_src), jnp.ones((b.pad_dst.size,), dtype)]
         for cm in b.children:
             cb = cbs[cm.src]
             if cm.sel.size != cb.shape[0] or np.any(cm.sel != np.arange(cm.sel.size)):
                 cb = _get(cb, cm.sel)
             dst.append((_index(cm.row_base)[:, :, None] + _index(cm.col)[:, None, :]).reshape(-1))
             vals.append(cb.reshape(-1))
-        F = (
-            jnp.zeros((B * M * M,), dtype)
-            .at[jnp.concatenate(dst)]
-            .add(jnp.concatenate(vals), mode="promise_in_bounds")
-        )
-        # pivot rows [F11 F12]: LU with partial pivoting inside the fully summed block
-        lu, _, perm = jax.lax.linalg.lu(F[: B * P * M].reshape(B, P, M))
-        d = jnp.diagonal(lu, axis1=-2, axis2=-1)
+        F = jnp.zeros((B * M * M,), dtype)
+        F = F.at[jnp.concatenate(dst)].add(jnp.concatenate(vals), mode="promise_in_bounds")
+        # partial LU: pivoting inside the fully summed block, static pivoting below tau
         real = np.arange(P)[None, :] < np.asarray(b.npiv)[:, None]
-        small = (jnp.abs(d) < tau) & real
-        sign = jnp.where(d == 0, 1, d / jnp.where(d == 0, 1, jnp.abs(d)))
-        d = jnp.where(small, tau * sign, d)
-        perturbed = perturbed + jnp.sum(small, dtype=jnp.int32)
-        eye = np.eye(P, dtype=bool)
-        lu11 = jnp.where(eye, d[:, :, None], lu[:, :, :P])
-        lus.append(lu11)
-        rowss.append(jnp.take_along_axis(jnp.asarray(_index(b.piv)), perm.astype(jnp.int32), 1))
-        cbs.append(None)
-        if U:
-            u12 = lu[:, :, P:]
-            rows_u = F[B * P * M :].reshape(B, U, M)
-            l21 = jax.lax.linalg.triangular_solve(
-                lu11, rows_u[:, :, :P], left_side=False, lower=False
-            )
-            cbs[-1] = rows_u[:, :, P:] - l21 @ u12
+        F = F.reshape(B, M, M)
+        if kernels == "xla":
+            F, local, count = dense.partial_lu(F, P, b.nb, tau, real)
+            lu, u12, l21, schur = F[:, :P, :P], F[:, :P, P:], F[:, P:, :P], F[:, P:, P:]
+            linv, uinv = dense.diagonal_block_inverses(lu, b.nb)
+            perm = jax.nn.one_hot(local, P, dtype=dtype)  # Pr: row i is e_local[i]
+            w = dense.forward(lu, linv, perm, b.nb)
         else:
-            u12 = jnp.zeros((B, P, 0), dtype)
-            l21 = jnp.zeros((B, 0, P), dtype)
-        u12s.append(u12)
-        l21s.append(l21)
-    return Factors(tuple(lus), tuple(u12s), tuple(l21s), tuple(rowss), data, perturbed)
-
-
-def identity_factors(plan: MultifrontalPlan, dtype: Any) -> Factors:
-    """The factorization of the identity, with the shapes `factor` gives (no arithmetic)."""
-    lus, u12s, l21s, rowss = [], [], [], []
-    for b in plan.buckets:
-        lus.append(jnp.broadcast_to(jnp.eye(b.P, dtype=dtype), (b.size, b.P, b.P)))
-        u12s.append(jnp.zeros((b.size, b.P, b.U), dtype))
-        l21s.append(jnp.zeros((b.size, b.U, b.P), dtype))
-        rowss.append(jnp.asarray(_index(b.piv)))
-    data = jnp.zeros((plan.nnz,), dtype)
+            lu, w, u12, l21, schur, count = dense.partial_lu_lapack(F, P, tau, real)
+            uinv = jnp.zeros((0,), dtype)
+        perturbed = perturbed + count
+        for k, v in zip(_PARTS, (lu, w, uinv, u12, l21), strict=True):
+            out[k].append(v)
+        cbs.append(schur)
     return Factors(
-        tuple(lus), tuple(u12s), tuple(l21s), tuple(rowss), data, jnp.zeros((), jnp.int32)
+        **{k: tuple(v) for k, v in out.items()},
+        rscale=rscale,
+        cscale=cscale,
+        data=data,
+        perturbed=perturbed,
     )
 
 
-def lu_solve(plan: MultifrontalPlan, fac: Factors, b: jax.Array) -> jax.Array:
+def identity_factors(plan: MultifrontalPlan, dtype: Any, kernels: str = "lapack") -> Factors:
+    """The factorization of the identity, with the shapes `factor` gives (no arithmetic)."""
+    out: dict[str, list] = {k: [] for k in _PARTS}
+    for b in plan.buckets:
+        B, P, U, nb = b.size, b.P, b.U, b.nb
+        eye = jnp.broadcast_to(jnp.eye(P, dtype=dtype), (B, P, P))
+        out["lu"].append(eye)
+        out["w"].append(eye)
+        blocks = jnp.broadcast_to(jnp.eye(nb, dtype=dtype), (B, P // nb, nb, nb))
+        out["uinv"].append(blocks if kernels == "xla" else jnp.zeros((0,), dtype))
+        out["u12"].append(jnp.zeros((B, P, U), dtype))
+        out["l21"].append(jnp.zeros((B, U, P), dtype))
+    real = jnp.finfo(dtype).dtype
+    return Factors(
+        **{k: tuple(v) for k, v in out.items()},
+        rscale=jnp.ones((plan.n,), real),
+        cscale=jnp.ones((plan.n,), real),
+        data=jnp.zeros((plan.nnz,), dtype),
+        perturbed=jnp.zeros((), jnp.int32),
+    )
+
+
+def lu_solve(
+    plan: MultifrontalPlan, fac: Factors, b: jax.Array, kernels: str = "lapack"
+) -> jax.Array:
     """``x = A^-1 b`` with the factors (no refinement). Linear in ``b``: its transpose (the solve
     with ``A^T``) is `jax.linear_transpose` of this function."""
     n = plan.n
@@ -152,30 +194,24 @@ def lu_solve(plan: MultifrontalPlan, fac: Factors, b: jax.Array) -> jax.Array:
     # Slot n reads as zero (padding rows gather it), slot n + 1 takes padding writes. Writes are
     # scatter-adds (an overwrite is added as new - old), so the whole solve is linear and
     # transposes without uniqueness promises.
-    x = jnp.concatenate([b, jnp.zeros((2,), b.dtype)])
+    x = jnp.concatenate([b * fac.rscale, jnp.zeros((2,), b.dtype)])
     for k, bk in enumerate(plan.buckets):
-        # rows in pivot order; y_i is kept in the slot of the unknown of pivoted row i
-        rows = jnp.where(fac.rows[k] == n, n + 1, fac.rows[k])
-        g = _get(x, fac.rows[k])
-        y = jax.lax.linalg.triangular_solve(
-            fac.lu[k], g[..., None], left_side=True, lower=True, unit_diagonal=True
-        )[..., 0]
-        dst, vals = [rows.reshape(-1)], [(y - g).reshape(-1)]
-        if bk.U:
-            dst.append(_index(np.where(bk.upd == n, n + 1, bk.upd)).reshape(-1))
-            vals.append(-jnp.einsum("bup,bp->bu", fac.l21[k], y).reshape(-1))
-        x = x.at[jnp.concatenate(dst)].add(jnp.concatenate(vals), mode="promise_in_bounds")
+        # y (pivot-row order) is kept in the pivot unknowns' slots until the backward pass
+        g = _get(x, bk.piv)
+        y = jnp.einsum("bpq,bq->bp", fac.w[k], g, precision=_HI)
+        vals = jnp.concatenate([y - g, -jnp.einsum("bup,bp->bu", fac.l21[k], y, precision=_HI)], 1)
+        x = x.at[bk.fwd_dst].add(vals, mode="promise_in_bounds")
     for k in range(len(plan.buckets) - 1, -1, -1):
         bk = plan.buckets[k]
-        y = _get(x, fac.rows[k])
-        if bk.U:
-            y = y - jnp.einsum("bpu,bu->bp", fac.u12[k], _get(x, bk.upd))
-        z = jax.lax.linalg.triangular_solve(fac.lu[k], y[..., None], left_side=True, lower=False)[
-            ..., 0
-        ]
-        pw = np.where(bk.piv == n, n + 1, bk.piv)
-        x = x.at[_index(pw)].add(z - _get(x, bk.piv), mode="promise_in_bounds")
-    return x[:n]
+        P = bk.P
+        t = _get(x, bk.bwd_src)
+        y = t[:, :P] - jnp.einsum("bpu,bu->bp", fac.u12[k], t[:, P:], precision=_HI)
+        if kernels == "xla":
+            z = dense.backward(fac.lu[k], fac.uinv[k], y, bk.nb)
+        else:
+            z = dense.backward_lapack(fac.lu[k], y)
+        x = x.at[bk.fwd_dst[:, :P]].add(z - t[:, :P], mode="promise_in_bounds")
+    return x[:n] * fac.cscale
 
 
 def matvec(plan: MultifrontalPlan, data: jax.Array, x: jax.Array) -> jax.Array:
@@ -190,14 +226,18 @@ def refined_solve(
     b: jax.Array,
     *,
     transpose: bool = False,
+    kernels: str = "lapack",
     max_refine: int = 3,
     refine_tol: float | None = None,
     fail_tol: float | None = None,
 ) -> tuple[jax.Array, jax.Array]:
-    """Solve with the factors, check the normwise backward error
-    ``|b - A x|_inf / (|A|_inf |x|_inf + |b|_inf)`` (Rigal & Gaches 1967) against the original
-    matrix, and refine iteratively while it is above ``refine_tol`` (default ``64 eps``) and
-    still decreasing, at most ``max_refine`` times.
+    """Solve with the factors, check the componentwise backward error
+    ``max_i |b - A x|_i / (|A| |x| + |b|)_i`` (Oettli & Prager 1964) against the original matrix,
+    and refine iteratively while it is above ``refine_tol`` (default ``16 eps``) and halves at
+    each step, at most ``max_refine`` times (Arioli, Demmel & Duff, "Solving sparse linear
+    systems with sparse backward error", SIAM J. Matrix Anal. Appl. 10 (1989) 165-190; the
+    criterion SuperLU's refinement uses). Componentwise, because Newton matrices of stiff
+    problems have rows of very different scales.
 
     Returns:
         ``(x, ok)``: ``ok`` is False when the backward error stays above ``fail_tol`` (default
@@ -205,37 +245,34 @@ def refined_solve(
     """
     real = jnp.finfo(b.dtype).dtype
     eps = float(jnp.finfo(real).eps)
-    refine_tol = 64 * eps if refine_tol is None else refine_tol
+    refine_tol = 16 * eps if refine_tol is None else refine_tol
     fail_tol = float(np.sqrt(eps)) if fail_tol is None else fail_tol
     data = fac.data
+    rows, cols = (plan.cols, plan.rows) if transpose else (plan.rows, plan.cols)
     if transpose:
 
         def base(r):
-            return jax.linear_transpose(lambda v: lu_solve(plan, fac, v), r)(r)[0]
-
-        def mv(v):
-            return matvec_transpose(plan, data, v)
+            return jax.linear_transpose(lambda v: lu_solve(plan, fac, v, kernels), r)(r)[0]
 
     else:
 
         def base(r):
-            return lu_solve(plan, fac, r)
+            return lu_solve(plan, fac, r, kernels)
 
-        def mv(v):
-            return matvec(plan, data, v)
-
-    anorm = jnp.max(
-        jax.ops.segment_sum(
-            jnp.abs(data), plan.cols if transpose else plan.rows, num_segments=plan.n
-        ),
-        initial=0.0,
-    )
-    bnorm = jnp.max(jnp.abs(b), initial=0.0)
+    tiny = float(jnp.finfo(real).tiny) * max(plan.n, 1)
 
     def backward_error(x):
-        r = b - mv(x)
-        den = anorm * jnp.max(jnp.abs(x), initial=0.0) + bnorm
-        om = jnp.max(jnp.abs(r), initial=0.0) / jnp.where(den > 0, den, 1.0)
+        # A x and |A| |x| in one sparse product
+        xc = _get(x, cols)
+        both = jnp.stack([data * xc, (jnp.abs(data) * jnp.abs(xc)).astype(data.dtype)], 1)
+        prod = jax.ops.segment_sum(both, rows, num_segments=plan.n)
+        r = b - prod[:, 0]
+        den = jnp.real(prod[:, 1]) + jnp.abs(b)
+        ar = jnp.abs(r)
+        om = jnp.where(
+            den > tiny, ar / jnp.where(den > tiny, den, 1), jnp.where(ar > 0, jnp.inf, 0)
+        )
+        om = jnp.max(om, initial=0.0)
         return r, jnp.where(jnp.isfinite(om), om, jnp.inf)
 
     # One copy of the solve in the program: the first pass of the loop is the plain solve

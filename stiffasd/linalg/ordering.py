@@ -17,6 +17,11 @@ from .etree import column_counts, elimination_tree, lower_csr
 
 __all__ = ["nested_dissection", "choose_ordering"]
 
+#: METIS's random seed, fixed so that an ordering (and every factorization and solve that uses
+#: it) is the same at every run whatever the library's default; METIS draws its matchings and
+#: initial partitions from it.
+METIS_SEED = 4321
+
 
 def nested_dissection(rows: Any, cols: Any, n: int) -> np.ndarray:
     """Fill-reducing symmetric ordering of a square pattern: METIS multilevel nested dissection
@@ -74,7 +79,9 @@ def _metis_order(keys: np.ndarray, dense: np.ndarray, n: int) -> np.ndarray:
         return _dense_last(np.arange(n), dense)
     starts = np.searchsorted(keys // n, np.arange(n + 1))
     adjacency = pymetis.CSRAdjacency(starts.astype(np.int32), (keys % n).astype(np.int32))
-    perm, _ = pymetis.nested_dissection(adjacency=adjacency)
+    options = pymetis.Options()
+    options.seed = METIS_SEED
+    perm, _ = pymetis.nested_dissection(adjacency=adjacency, options=options)
     return _dense_last(perm, dense)
 
 
@@ -112,9 +119,15 @@ def choose_ordering(rows: Any, cols: Any, n: int) -> tuple[str, np.ndarray]:
     Returns:
         ``(name, order)``.
     """
+    name, order, _ = _choose(rows, cols, n)
+    return name, order
+
+
+def _choose(rows: Any, cols: Any, n: int) -> tuple[str, np.ndarray, int]:
+    """`choose_ordering` and the predicted ``nnz(L)`` of the symmetric factor for its choice."""
     sym = _symmetric_keys(rows, cols, n)
     keys, dense = _split_dense(sym, n)
     cands = {"METIS": _metis_order(keys, dense, n), "RCM": _band_order(keys, dense, n)}
     fill = {k: _predicted_fill(sym, n, o) for k, o in cands.items()}
     best = min(cands, key=lambda k: (fill[k], k != "METIS"))
-    return best, cands[best]
+    return best, cands[best], fill[best]

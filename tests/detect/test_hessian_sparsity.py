@@ -83,6 +83,25 @@ def test_linear_terms_add_nothing():
     assert d.sum() == 1 and d[1, 1]
 
 
+def test_curvature_that_never_reaches_the_output():
+    x = jnp.ones(5)
+    # a product with a literal zero, a zero-derivative function and stop_gradient pass no
+    # curvature on; what reaches the output through nonzero derivatives still counts
+    for f, expect in (
+        (lambda x: jnp.sum(0.0 * x**2), []),
+        (lambda x: jnp.sum(x**2 * 0.0) + x[0] * x[3], [(0, 3)]),
+        (lambda x: jnp.sum(jnp.floor(x**2) + x), []),
+        (lambda x: jnp.sum(jax.lax.stop_gradient(jnp.sin(x)) * x), []),
+        (lambda x: jnp.sum(0.0 / jnp.exp(x)) + jnp.sin(x[2]), [(2, 2)]),
+        (lambda x: jnp.sum(jax.jit(lambda y: 0.0 * y)(x**3)) + x[1] ** 3, [(1, 1)]),
+    ):
+        d = check(f, x, exact=True)
+        want = np.zeros((5, 5), bool)
+        for i, j in expect:
+            want[i, j] = want[j, i] = True
+        assert np.array_equal(d, want)
+
+
 def test_arrowhead():
     n = 9
     d = check(lambda x: x[0] * jnp.sum(jnp.sin(x[1:])) + jnp.sum(x**2), jnp.ones(n), exact=True)
@@ -239,6 +258,16 @@ CASES = {
     "grad_inside": lambda x: jnp.sum(jax.grad(lambda y: jnp.sum(y**3 * y[0]))(x)),
     "select_known": lambda x: jnp.sum(jnp.where(jnp.arange(6) < 3, x**2, x * 2.0)),
 }
+
+
+def test_one_table_for_both_orders():
+    """Second-order rules are registered with the first-order ones, family by family."""
+    from stiffasd.detect.rules import _registry
+
+    second = set(_registry._SECOND)
+    assert len(second) > 50 and second <= set(_registry.registered_primitives())
+    for name in ("sin", "add", "mul", "dot_general", "reshape", "while", "custom_jvp_call"):
+        assert _registry.get_second_order_rule(stiffasd.detect._primitives.get(name)) is not None
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -337,3 +337,118 @@ def test_reduce_window_init_value_with_dependencies():
     for i in range(4):
         expect[i, 1 + i : 3 + i] = True
     assert np.array_equal(pat, expect)
+
+
+# -- programs that contain other libraries' machinery ------------------------------------------
+
+
+@pytest.mark.parametrize("make_key", [jax.random.PRNGKey, jax.random.key])
+def test_random_numbers_are_constants(make_key):
+    # typed keys (an extended dtype) and raw uint32 keys carry no dependence on the input
+    f = lambda x: x * jax.random.normal(make_key(0), x.shape) + jax.random.uniform(make_key(1))  # noqa: E731
+    pat, _ = check(f, (6,))
+    assert np.array_equal(pat, np.eye(6, dtype=bool))
+
+    def g(x, key):  # a key argument: unknown in global mode, still no dependence
+        return x[::-1] * jax.random.normal(key, x.shape)
+
+    x, key = np.ones(5), make_key(3)
+    pat = jacobian_sparsity(g, x, key).to_dense()
+    assert np.array_equal(pat, np.eye(5, dtype=bool)[::-1])
+    for k in range(3):
+        J = np.asarray(jax.jacfwd(g)(np.random.default_rng(k).normal(size=5), make_key(k)))
+        assert not ((J != 0) & ~pat).any()
+
+
+def test_diffrax_step_inside_the_function():
+    import diffrax
+
+    N = 4
+    rhs = _brusselator(N)
+
+    def step(y):
+        term = diffrax.ODETerm(lambda t, y, args: rhs(y))
+        sol = diffrax.diffeqsolve(term, diffrax.Euler(), 0.0, 1e-4, 1e-4, y, max_steps=1)
+        return sol.ys[-1]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConservativePatternWarning)
+        pat, nz = check(step, (2 * N * N,), "pos", mode="rev")
+    expect = _brusselator_pattern(N)  # y + dt f(y): the diagonal is in f's pattern already
+    assert np.array_equal(pat, expect) and pat.sum() == 192
+
+
+def test_equinox_select_if_vmap():
+    import equinox.internal as eqxi
+
+    def f(x):
+        return eqxi.select_if_vmap_p.bind(x[0] > 0.0, 2.0 * x, x[::-1] ** 2)
+
+    pat = jacobian_sparsity(f, np.ones(5), strict=True).to_dense()
+    assert np.array_equal(pat, np.eye(5, dtype=bool))
+    pat2, _ = check(f, (5,), mode="cols")  # unbatched: under vmap it becomes a select
+    assert np.array_equal(pat2, pat)
+    # nondifferentiable_backward: the identity in value and JVP
+    g = lambda x: eqxi.nondifferentiable_backward(x[::-1]) * x  # noqa: E731
+    pat3, _ = check(g, (5,))
+    assert np.array_equal(pat3, np.eye(5, dtype=bool) | np.eye(5, dtype=bool)[::-1])
+
+
+@pytest.mark.parametrize(
+    "make_perm",
+    [
+        lambda x: jnp.arange(5)[::-1],
+        lambda x: jnp.argsort(jnp.array([3.0, 1.0, 4.0, 0.0, 2.0])),
+    ],
+)
+def test_custom_jvp_rule_indexing_with_a_captured_permutation(make_perm):
+    def f(x):
+        perm = make_perm(x)  # traced, and captured by the rule's closure
+
+        @jax.custom_jvp
+        def g(x):
+            return x[perm] * 2.0
+
+        @g.defjvp
+        def g_jvp(primals, tangents):
+            (x,), (t,) = primals, tangents
+            return g(x), t[perm] * 2.0
+
+        return g(x)
+
+    x = np.linspace(1.0, 2.0, 5)
+    perm = np.asarray(make_perm(x))
+    pat, _ = check(f, (5,))
+    assert np.array_equal(pat, np.eye(5, dtype=bool)[perm])
+
+
+@pytest.mark.parametrize("shape", [(4, 3), (3, 4), (2, 3, 2)])
+@pytest.mark.parametrize("complete", [False, True])
+def test_qr_follows_gram_schmidt(shape, complete):
+    # q[:, k] on the columns 0..k; r[i, j] (i <= j) on the columns 0..j (0..i and j past the
+    # m leading columns of a wide input), as JAX's derivative formula computes it; r[i > j] = 0
+    f = lambda x: jnp.concatenate(  # noqa: E731
+        [
+            a.ravel()
+            for a in jnp.linalg.qr(x.reshape(shape), mode="complete" if complete else "reduced")
+        ]
+    )
+    pat, _ = check(f, (int(np.prod(shape)),), k=4)
+    *batch, m, n = shape
+    B = int(np.prod(batch))
+    col = np.arange(B * m * n) % n  # column of each input element
+    bat = np.arange(B * m * n) // (m * n)
+    q, r = jax.eval_shape(
+        lambda a: jnp.linalg.qr(a, mode="complete" if complete else "reduced"), jnp.ones(shape)
+    )
+    expect = []
+    for b in range(B):
+        for _ in range(m):
+            for k in range(q.shape[-1]):
+                expect.append((bat == b) & (col <= min(k, n - 1)))
+    for b in range(B):
+        for i in range(r.shape[-2]):
+            for j in range(n):
+                lead = j if j < m else i
+                expect.append((bat == b) & ((col <= lead) | (col == j)) & (i <= j))
+    assert np.array_equal(pat, np.array(expect))

@@ -61,3 +61,24 @@ def test_auto_ordering_picks_the_band_order_on_a_chain_with_a_hub():
     # dense vertices go last in nested dissection
     nd = linalg.nested_dissection(rows, cols, n)
     assert nd[-1] == 0
+
+
+def test_nested_dissection_is_seeded():
+    """METIS randomizes its matchings: the seed is fixed, so orderings repeat exactly (another
+    seed gives another order of the same quality on this grid)."""
+    import pymetis
+
+    A = grid_laplacian(30).tocoo()
+    n = A.shape[0]
+    order = linalg.nested_dissection(A.row, A.col, n)
+    np.testing.assert_array_equal(linalg.nested_dissection(A.row, A.col, n), order)
+    keys, dense = lo._split_dense(lo._symmetric_keys(A.row, A.col, n), n)
+    starts = np.searchsorted(keys // n, np.arange(n + 1)).astype(np.int32)
+    adjacency = pymetis.CSRAdjacency(starts, (keys % n).astype(np.int32))
+    options = pymetis.Options()
+    options.seed = lo.METIS_SEED + 1
+    other, _ = pymetis.nested_dissection(adjacency=adjacency, options=options)
+    assert not np.array_equal(other, order)
+    options.seed = lo.METIS_SEED
+    same, _ = pymetis.nested_dissection(adjacency=adjacency, options=options)
+    np.testing.assert_array_equal(same, order)

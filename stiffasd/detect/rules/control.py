@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import jax
 import numpy as np
+import scipy.sparse as sp
 
 from .. import _primitives as P
+from .._equation import inexact
+from .._ints import choices, merge
 from .._sets import (
     IndexSets,
     empty,
@@ -28,10 +31,11 @@ from .._sets import (
     take_rows,
     union_or_empty,
     vstack,
+    widen,
 )
-from ..interpreter import inexact
-from . import register_by_name
-from ._util import prod
+from ._registry import register_by_name
+from ._util import from_outputs, no_interaction, prod
+from .reductions import reduce_deps
 
 __all__ = ["call_rule", "cond_rule", "while_rule", "scan_rule"]
 
@@ -70,7 +74,7 @@ def jvp_trace_rule(ctx, eqn):
     ``jax.jvp`` of the equation is traced; primal inputs enter with their values but no
     dependencies, tangent inputs carry the operands' dependencies, and the tangent outputs'
     dependencies are the answer. A JVP that re-enters the same equation falls back to the
-    conservative pattern.
+    primal body (or, without one, falls back to the conservative pattern).
     """
     # Identify the call by its program text, not by object identity: a JVP rule that calls the
     # function again (implicit-function wrappers such as optimistix's root finds) yields a
@@ -78,7 +82,13 @@ def jvp_trace_rule(ctx, eqn):
     body = eqn.params.get("_prim", eqn.params.get("call_jaxpr"))
     key = (eqn.primitive, hash(str(body)))
     if key in _ACTIVE:
-        from ..interpreter import conservative_rule
+        # Inside the JVP program the re-entered call is not differentiated again: JAX runs its
+        # primal body (on the tangents, e.g. optimistix's `_asarray` JVP returns
+        # `_asarray(tangent)`), so its pattern is the body's. A dense fallback here made every
+        # such JVP dense.
+        if isinstance(eqn.params.get("call_jaxpr"), (P.ClosedJaxpr, P.Jaxpr)):
+            return call_rule(ctx, eqn)
+        from .._equation import conservative_rule
 
         return conservative_rule(ctx, eqn)
     _ACTIVE.add(key)
@@ -88,35 +98,77 @@ def jvp_trace_rule(ctx, eqn):
         _ACTIVE.discard(key)
 
 
-def custom_jvp_rule(ctx, eqn):
-    """Pattern of the custom JVP rule: trace ``jax.jvp`` of the call and follow the tangents."""
-    prim, params, ins = eqn.primitive, eqn.params, eqn.invals
-    diff = [i for i, x in enumerate(ins) if inexact(x.dtype)]
+def jvp_jaxpr(eqn, diff: list[int]):
+    """The closed jaxpr of ``jax.jvp`` of the equation with respect to the operands ``diff``:
+    inputs ``(*primals, *tangents of diff)``, outputs ``(*primal outs, *tangent outs)``."""
+    prim, params = eqn.primitive, eqn.params
 
     def jvp_fn(primals, tangents):
         def f_diff(*dp):
             full = list(primals)
-            for i, v in zip(diff, dp, strict=False):
+            for i, v in zip(diff, dp, strict=True):
                 full[i] = v
             return P.bind_eqn(prim, params, full)
 
         return jax.jvp(f_diff, [primals[i] for i in diff], list(tangents))
 
-    avals = _avals(ins)
-    closed = jax.make_jaxpr(jvp_fn)(avals, [avals[i] for i in diff])
-    primal_in = [IndexSets(x.shape, x.dtype, empty(x.size, ctx.n), x.value) for x in ins]
+    avals = _avals(eqn.invals)
+    return jax.make_jaxpr(jvp_fn)(avals, [avals[i] for i in diff])
+
+
+def custom_jvp_rule(ctx, eqn):
+    """Pattern of the custom JVP rule: trace ``jax.jvp`` of the call and follow the tangents.
+
+    Only operands with dependencies get a tangent (JAX's symbolic zeros for the others); the
+    primal outputs of the trace give the integer outputs' values."""
+    ins = eqn.invals
+    diff = [i for i, x in enumerate(ins) if inexact(x.dtype) and x.has_deps]
+    closed = jvp_jaxpr(eqn, diff)
+    primal_in = [ctx.captured(x) for x in ins]
     tangent_in = [IndexSets(ins[i].shape, ins[i].dtype, ins[i].deps, None) for i in diff]
     outs = ctx.eval_jaxpr(closed, [], primal_in + tangent_in)
     n_out = len(eqn.out_shapes)
-    tangents = outs[n_out:]
-    pairs = zip(tangents, eqn.out_dtypes, strict=False)
-    return [t.deps if inexact(dt) else None for t, dt in pairs]
+    pairs = zip(outs[:n_out], outs[n_out:], eqn.out_dtypes, strict=True)
+    return [t.deps if inexact(dt) else p for p, t, dt in pairs]
+
+
+def custom_jvp2(ctx, eqn, outs):
+    """Second order: analyse the JVP rule that JAX differentiates (Hessians differentiate the
+    rule, not the primal function). ``jax.jvp`` of the call is interpreted over ``2n`` columns
+    (``ctx.tangent_context()``): the primal inputs carry their dependencies in columns
+    ``[0, n)``, the tangents the same ones shifted to ``[n, 2n)``. The Hessian contribution of
+    the call is the coupling of a primal-dependent coefficient with a tangent, i.e. the
+    (primal, tangent) block of the interactions reaching the outputs (plus any tangent-tangent
+    block, empty for a linear JVP rule); the primal-primal block only concerns third
+    derivatives and is dropped. Inside the analysis, nested custom_jvp calls use the sound
+    output rule, which also ends the recursion of rules that call their own function for the
+    primal output."""
+    if ctx.in_jvp_rule:
+        return from_outputs(ctx, eqn, outs)
+    ins, n = eqn.invals, ctx.n
+    diff = [i for i, x in enumerate(ins) if inexact(x.dtype) and x.has_deps]
+    closed = jvp_jaxpr(eqn, diff)
+    sub = ctx.tangent_context()
+    primal = [IndexSets(x.shape, x.dtype, widen(x.deps, 2 * n, 0), x.value, x.ints) for x in ins]
+    tangents = [IndexSets(ins[i].shape, ins[i].dtype, widen(ins[i].deps, 2 * n, n)) for i in diff]
+    inter = sub.interactions(sub.eval_jaxpr(closed, [], primal + tangents))
+    ctx.record(sp.csr_array(inter[:n, n:]))
+    ctx.record(sp.csr_array(inter[n:, n:]))
+
+
+def primal_rule(ctx, eqn):
+    """Values of a custom-derivative call's results: its primal function, without derivatives."""
+    j = eqn.params["call_jaxpr"]
+    return ctx.eval_jaxpr(j, [], [ctx.captured(x) for x in eqn.invals])
 
 
 def custom_vjp_rule(ctx, eqn):
-    """Pattern of the custom backward rule: trace ``jax.vjp`` and transpose its pattern."""
+    """Pattern of the custom backward rule: trace ``jax.vjp`` and transpose its pattern.
+
+    Only operands with dependencies are differentiated: JAX perturbs no other operand, and rules
+    may refuse to (equinox asserts that its non-differentiable operands are unperturbed)."""
     prim, params, ins = eqn.primitive, eqn.params, eqn.invals
-    diff = [i for i, x in enumerate(ins) if inexact(x.dtype)]
+    diff = [i for i, x in enumerate(ins) if inexact(x.dtype) and x.has_deps]
     outs_inexact = [j for j, dt in enumerate(eqn.out_dtypes) if inexact(dt)]
 
     def vjp_fn(primals, cts):
@@ -149,20 +201,28 @@ def custom_vjp_rule(ctx, eqn):
         start = int(offs[len(ins) + k]) - base
         size = eqn.out_sizes[j]
         res[j] = take_rows(out_all, np.arange(base + start, base + start + size))
+    if len(outs_inexact) < len(res):  # integer results: their values, from the primal
+        primal = primal_rule(ctx, eqn)
+        res = [r if j in outs_inexact else primal[j] for j, r in enumerate(res)]
     return res
 
 
 def cond_rule(ctx, eqn):
-    """cond / switch: the taken branch for a known index, else the union over branches."""
+    """cond / switch: the branches the index can take (one for a known index; the integer
+    cases or bounds of an unknown one may exclude some), their union."""
     idx, ops = eqn.invals[0], eqn.invals[1:]
     branches = eqn.params["branches"]
-    if idx.value is not None:
-        b = int(np.clip(int(np.asarray(idx.value)), 0, len(branches) - 1))
-        return ctx.eval_jaxpr(branches[b], [], ops)
-    per = [ctx.eval_jaxpr(br, [], ops) for br in branches]
+    possible = choices(ctx.world, idx, len(branches))
+    per = [ctx.eval_jaxpr(branches[b], [], ops) for b in possible]
+    if len(per) == 1:
+        return per[0]
     res = []
-    for j, k in enumerate(eqn.out_sizes):
-        res.append(union_or_empty([p[j].deps for p in per], k, ctx.n))
+    for j, (k, dt) in enumerate(zip(eqn.out_sizes, eqn.out_dtypes, strict=True)):
+        if inexact(dt):
+            res.append(union_or_empty([p[j].deps for p in per], k, ctx.n))
+        else:
+            v, ints = merge(ctx.world, idx, possible, [p[j] for p in per], dt)
+            res.append(IndexSets(eqn.out_shapes[j], dt, empty(k, ctx.n), v, ints))
     return res
 
 
@@ -202,21 +262,26 @@ def _union_fixpoint(ctx, jaxpr, consts_in, carry, extra_in=(), n_carry_out=None)
 
 
 def while_rule(ctx, eqn):
-    """while_loop: simulate while the predicate is known, then a union fixed point."""
+    """while_loop: simulate while the predicate is known (the predicate is evaluated in
+    ``ctx.first_order()``: it is never differentiated), then a union fixed point of the carry;
+    ``ctx.cover`` sees one body evaluation on it, which covers every later iteration."""
     p = eqn.params
     cn, bn = int(p["cond_nconsts"]), int(p["body_nconsts"])
-    cconsts, bconsts = eqn.invals[:cn], eqn.invals[cn : cn + bn]
+    cconsts, bconsts = list(eqn.invals[:cn]), list(eqn.invals[cn : cn + bn])
     carry = list(eqn.invals[cn + bn :])
+    predicate = ctx.first_order()
     for _ in range(WHILE_SIMULATE):
-        pred = ctx.eval_jaxpr(p["cond_jaxpr"], [], list(cconsts) + carry)[0]
+        pred = predicate.eval_jaxpr(p["cond_jaxpr"], [], cconsts + carry)[0]
         if pred.value is None:
             break
         if not bool(np.asarray(pred.value)):
             return carry
-        carry = ctx.eval_jaxpr(p["body_jaxpr"], [], list(bconsts) + carry)
+        carry = ctx.eval_jaxpr(p["body_jaxpr"], [], bconsts + carry)
     carry = _forget_values(carry)
     h, _ = _union_fixpoint(ctx, p["body_jaxpr"], bconsts, carry)
-    return [IndexSets(x.shape, x.dtype, d, None) for x, d in zip(carry, h, strict=False)]
+    fixed = [IndexSets(x.shape, x.dtype, d, None) for x, d in zip(carry, h, strict=True)]
+    ctx.cover(p["body_jaxpr"], lambda: bconsts + fixed)
+    return fixed
 
 
 def _xs_slice(x: IndexSets, i: int) -> IndexSets:
@@ -273,6 +338,20 @@ def _blockdiag(t, L):
     return from_pairs(rows, cols, (L * r, L * c))
 
 
+def _slices_union(ctx, x: IndexSets):
+    """Dependencies of the union of the slices of a scanned input (over its leading axis)."""
+    return reduce_deps(x, (0,), ctx.n) if x.has_deps else empty(prod(x.shape[1:]), ctx.n)
+
+
+def _loop_inputs(ctx, consts, carry, xs, split, steps):
+    """Inputs of one body evaluation that cover every iteration of a long scan: each carry the
+    union of its value over the steps, each scanned input the union of its slices."""
+    h = split(union_or_empty(steps, steps[0].shape[0], ctx.n)) if carry else []
+    xs_u = [IndexSets(x.shape[1:], x.dtype, _slices_union(ctx, x)) for x in xs]
+    fixed = [IndexSets(x.shape, x.dtype, d) for x, d in zip(carry, h, strict=True)]
+    return list(consts) + fixed + xs_u
+
+
 def _scan_transfer(ctx, eqn, body, consts, carry, xs, L, order, nh, n_y):
     carry = _forget_values(carry)
     slice_specs = [(x.shape[1:], x.dtype, None, x.has_deps) for x in xs]
@@ -307,13 +386,7 @@ def _scan_transfer(ctx, eqn, body, consts, carry, xs, L, order, nh, n_y):
         final = seq[min(L, len(seq) - 1)]
         step_h = [seq[min(t, len(seq) - 1)] for t in range(L)]
     else:
-        xall = []
-        from .reductions import reduce_deps
-
-        for x in xs:
-            xall.append(
-                reduce_deps(x, (0,), ctx.n) if x.has_deps else empty(prod(x.shape[1:]), ctx.n)
-            )
+        xall = [_slices_union(ctx, x) for x in xs]
         h = h0
         while True:
             new = matmul(t_h, vstack(cdeps + split(h) + xall))
@@ -333,6 +406,7 @@ def _scan_transfer(ctx, eqn, body, consts, carry, xs, L, order, nh, n_y):
             dindex[key] = len(distinct)
             distinct.append(hmat)
         pos_of_step[order[t]] = dindex[key]
+    ctx.cover(body, lambda: _loop_inputs(ctx, consts, carry, xs, split, distinct))
     for k in range(n_y):
         o = louts[nh + k]
         ysz = o.size
@@ -356,12 +430,16 @@ def _scan_transfer(ctx, eqn, body, consts, carry, xs, L, order, nh, n_y):
     return res
 
 
+# Second order: the bodies are interpreted by the same context and record their own pairs.
 register_by_name(
-    ("pjit", "jit", "closed_call", "eval_jaxpr", "remat", "remat2", "checkpoint"), call_rule
+    ("pjit", "jit", "closed_call", "eval_jaxpr", "remat", "remat2", "checkpoint"),
+    call_rule,
+    values=call_rule,
+    second=no_interaction,
 )
 register_by_name("call_hi_primitive", jvp_trace_rule)
-register_by_name("custom_jvp_call", jvp_trace_rule)
-register_by_name("custom_vjp_call", custom_vjp_rule)
-register_by_name("cond", cond_rule)
-register_by_name("while", while_rule)
-register_by_name("scan", scan_rule)
+register_by_name("custom_jvp_call", jvp_trace_rule, values=primal_rule, second=custom_jvp2)
+register_by_name("custom_vjp_call", custom_vjp_rule, values=primal_rule, second=from_outputs)
+register_by_name("cond", cond_rule, values=cond_rule, second=no_interaction)
+register_by_name("while", while_rule, values=while_rule, second=no_interaction)
+register_by_name("scan", scan_rule, values=scan_rule, second=no_interaction)

@@ -1,6 +1,7 @@
 """Element-wise primitives (with numpy-style broadcasting of lower-rank operands).
 
-Family constructors:
+Families (each registered with its first-order rule and its second-order rule, the pairs of
+inputs it couples nonlinearly for Hessian detection):
 
 * :func:`elementwise_rule` -- every inexact operand contributes (``sin``, ``add``, ``atan2``...).
 * :func:`zero_rule` -- zero derivative almost everywhere (``sign``, ``floor``, ``stop_gradient``).
@@ -14,18 +15,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._equation import inexact
+from .._ints import case_masks
 from .._sets import IndexSets, mask_rows, union_or_empty
-from ..interpreter import inexact
-from . import register_by_name
-from ._util import bcast_deps, bcast_value, prod
+from ._registry import register_by_name
+from ._util import bcast_deps, bcast_value, flat, no_interaction, prod
+from .movement import move
 
-__all__ = ["elementwise_rule", "zero_rule", "identity_rule"]
+__all__ = ["elementwise_rule", "zero_rule", "identity_rule", "nonlinear2"]
 
-UNARY_BINARY = (
-    "neg",
-    "add",
-    "sub",
-    "abs",
+#: Linear: no second-order interaction.
+LINEAR = ("neg", "add", "sub", "add_any", "real", "imag", "complex", "conj")
+#: Piecewise linear: zero Hessian almost everywhere.
+PIECEWISE_LINEAR = ("rem",)
+#: Nonlinear: every element couples the inputs it depends on.
+NONLINEAR = (
     "sin",
     "cos",
     "tan",
@@ -61,24 +65,20 @@ UNARY_BINARY = (
     "polygamma",
     "zeta",
     "regularized_incomplete_beta",
-    "pow",
     "atan2",
-    "rem",
     "square",
-    "conj",
-    "real",
-    "imag",
-    "complex",
-    "reduce_precision",
+)
+#: Zero derivative almost everywhere (JAX defines ``sign``'s as zero, also for complex numbers).
+ZERO = ("sign", "floor", "ceil", "round", "stop_gradient", "is_finite")
+#: Output ``i`` is operand ``i``, in value and derivative: copies, conversions (a non-floating
+#: operand carries no derivative), barriers.
+IDENTITY = (
+    "convert_element_type",
     "copy",
     "copy_p",
-    "convert_element_type",
-    "add_any",
-    "clamp",
-    "max",
-    "min",
+    "reduce_precision",
+    "optimization_barrier",
 )
-ZERO = ("sign", "floor", "ceil", "round", "stop_gradient", "is_finite")
 
 
 def elementwise_rule(ctx, eqn):
@@ -95,7 +95,7 @@ def zero_rule(ctx, eqn):
 
 
 def identity_rule(ctx, eqn):
-    """Output ``i`` is operand ``i`` (``optimization_barrier``, ``copy``...)."""
+    """Output ``i`` is operand ``i`` (``convert_element_type``, ``optimization_barrier``...)."""
     return [x.deps if inexact(x.dtype) else None for x in eqn.invals[: len(eqn.out_shapes)]]
 
 
@@ -160,14 +160,19 @@ def maxmin_rule(is_max):
 
 
 def select_n_rule(ctx, eqn):
-    """``select_n(pred, *cases)``: a known predicate selects exact rows, else union of the cases."""
+    """``select_n(pred, *cases)``: a known predicate selects exact rows; otherwise each element
+    is the union of the cases its predicate can pick (all of them, unless the predicate's
+    integer cases or bounds say otherwise)."""
     pred = eqn.invals[0]
     if pred.value is None:
-        cases = [x for x in eqn.invals[1:]]
         out_shape = eqn.out_shapes[0]
-        ds = [bcast_deps(x, out_shape, ctx.n) for x in cases if inexact(x.dtype)]
+        masks = case_masks(ctx.world, pred, len(eqn.invals) - 1, out_shape)
+        ds = [
+            mask_rows(bcast_deps(x, out_shape, ctx.n), m)
+            for x, m in zip(eqn.invals[1:], masks, strict=True)
+            if inexact(x.dtype) and x.has_deps and m.any()
+        ]
         return [union_or_empty(ds, prod(out_shape), ctx.n)]
-    from .movement import move
 
     res = move(ctx, eqn, lambda args: [np.choose(np.asarray(args[0]).astype(np.int64), args[1:])])
     return res
@@ -187,21 +192,92 @@ def clamp_rule(ctx, eqn):
     return _masked_products(ctx, eqn, lambda i, s: sel[i])
 
 
-def convert_rule(ctx, eqn):
-    x = eqn.invals[0]
-    return [x.deps if inexact(x.dtype) else None]
+# -- second order -------------------------------------------------------------------------------
+def _operands(ctx, eqn):
+    shape = eqn.out_shapes[0]
+    return [
+        bcast_deps(x, shape, ctx.n) if (inexact(x.dtype) and x.has_deps) else None
+        for x in eqn.invals
+    ]
 
 
-register_by_name(UNARY_BINARY, elementwise_rule)
-register_by_name(ZERO, zero_rule)
-register_by_name(("optimization_barrier",), identity_rule)
-register_by_name("mul", mul_rule)
-register_by_name("div", div_rule)
-register_by_name("integer_pow", integer_pow_rule)
-register_by_name("max", maxmin_rule(True))
-register_by_name("min", maxmin_rule(False))
-register_by_name("select_n", select_n_rule)
-register_by_name("clamp", clamp_rule)
-register_by_name(("convert_element_type", "copy", "copy_p", "reduce_precision"), convert_rule)
+def _zero(x) -> bool:
+    """A constant that is zero everywhere."""
+    return x.is_const and not np.any(np.asarray(x.value))
+
+
+def nonlinear2(ctx, eqn, outs):
+    """Nonlinear element-wise: ``S^T S`` with ``S`` the union of the operands at each element."""
+    ds = [d for d in _operands(ctx, eqn) if d is not None]
+    if ds:
+        s = union_or_empty(ds, prod(eqn.out_shapes[0]), ctx.n)
+        ctx.interact(s, s)
+
+
+def abs2(ctx, eqn, outs):
+    """Piecewise linear on real numbers; the modulus of a complex number is not."""
+    if np.issubdtype(np.dtype(eqn.invals[0].dtype), np.complexfloating):
+        nonlinear2(ctx, eqn, outs)
+
+
+def integer_pow2(ctx, eqn, outs):
+    """``x ** 0`` is constant, ``x ** 1`` linear, other powers nonlinear."""
+    y = int(eqn.params["y"])
+    if y == 0:
+        return ()
+    if y != 1:
+        nonlinear2(ctx, eqn, outs)
+
+
+def mul2(ctx, eqn, outs):
+    """``a * b`` is bilinear: only ``a_i x b_i``; a constant zero factor stops the other's
+    derivative."""
+    a, b = _operands(ctx, eqn)
+    ctx.interact(a, b)
+    return [i for i in (0, 1) if not _zero(eqn.invals[1 - i])]
+
+
+def div2(ctx, eqn, outs):
+    """``a / b``: linear in ``a``; couples ``a`` with ``b`` and ``b`` with itself; a constant
+    zero numerator stops everything but itself."""
+    if _zero(eqn.invals[0]):
+        return [0]
+    a, b = _operands(ctx, eqn)
+    ctx.interact(a, b)
+    ctx.interact(b, b)
+
+
+def pow2(ctx, eqn, outs):
+    """``x ** y``: linear only for a constant exponent that is 1 everywhere."""
+    y = eqn.invals[1]
+    if not (y.is_const and np.all(np.asarray(y.value) == 1)):
+        nonlinear2(ctx, eqn, outs)
+
+
+def select_n2(ctx, eqn, outs):
+    """Linear in the cases; only the cases the predicate can pick carry a derivative on."""
+    pred = eqn.invals[0]
+    k = len(eqn.invals) - 1
+    if pred.value is not None:
+        picked = np.unique(np.asarray(pred.value).astype(np.int64))
+        return [1 + int(c) for c in picked]
+    masks = case_masks(ctx.world, pred, k, eqn.out_shapes[0])
+    return [1 + c for c in range(k) if masks[c].any()]
+
+
+register_by_name(LINEAR, elementwise_rule, second=no_interaction)
+register_by_name(PIECEWISE_LINEAR, elementwise_rule, second=no_interaction)
+register_by_name(NONLINEAR, elementwise_rule, second=nonlinear2)
+register_by_name("abs", elementwise_rule, second=abs2)
+register_by_name("pow", elementwise_rule, second=pow2)
+register_by_name(ZERO, zero_rule, second=flat)
+register_by_name(IDENTITY, identity_rule, second=no_interaction)
+register_by_name("mul", mul_rule, second=mul2)
+register_by_name("div", div_rule, second=div2)
+register_by_name("integer_pow", integer_pow_rule, second=integer_pow2)
+register_by_name("max", maxmin_rule(True), second=no_interaction)
+register_by_name("min", maxmin_rule(False), second=no_interaction)
+register_by_name("clamp", clamp_rule, second=no_interaction)
+register_by_name("select_n", select_n_rule, second=select_n2)
 
 _ = IndexSets  # re-exported type for rule authors

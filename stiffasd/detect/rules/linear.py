@@ -11,33 +11,38 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from .._sets import from_pairs, matmul, take_rows, union_or_empty
-from ..interpreter import concrete_eval, conservative_rule, inexact
-from . import register_by_name
+from .. import _primitives as P
+from .._equation import _cpu, conservative_rule, inexact
+from .._sets import collapse, from_pairs, matmul, repeat_row, take_rows, union_or_empty
+from ._registry import register_by_name
 from ._util import positions, prod
 
-__all__ = ["dot_general_rule", "conv_rule"]
+__all__ = ["dot_general_rule", "conv_rule", "dot_general2", "conv2"]
 
 
-def _canon(shape, batch, contract):
-    free = [d for d in range(len(shape)) if d not in batch and d not in contract]
-    return free
+def _layout(eqn):
+    """dot_general as ``out[b, f, g] = sum_k lhs[b, f, k] rhs[b, k, g]`` (JAX's output order):
+    ``(B, F, K, G)``, the operands' element positions in that layout, and the permutations."""
+    lhs, rhs = eqn.invals[:2]
+    (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
+    lc, rc, lb, rb = (tuple(int(d) for d in t) for t in (lc, rc, lb, rb))
+    lf = tuple(d for d in range(len(lhs.shape)) if d not in lb and d not in lc)
+    rf = tuple(d for d in range(len(rhs.shape)) if d not in rb and d not in rc)
+    B = prod([lhs.shape[d] for d in lb])
+    K = prod([lhs.shape[d] for d in lc])
+    F = prod([lhs.shape[d] for d in lf])
+    G = prod([rhs.shape[d] for d in rf])
+    lperm, rperm = lb + lf + lc, rb + rc + rf
+    lpos = positions(lhs.shape).transpose(lperm).reshape(B, F, K)
+    rpos = positions(rhs.shape).transpose(rperm).reshape(B, K, G)
+    return (B, F, K, G), lpos, rpos, lperm, rperm
 
 
 def dot_general_rule(ctx, eqn):
     """out[b, f, g] = sum_k lhs[b, f, k] rhs[b, k, g] (JAX's dot_general output order)."""
     lhs, rhs = eqn.invals[:2]
-    (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
-    lc, rc, lb, rb = (tuple(int(d) for d in t) for t in (lc, rc, lb, rb))
-    lf = _canon(lhs.shape, lb, lc)
-    rf = _canon(rhs.shape, rb, rc)
-    B = prod([lhs.shape[d] for d in lb])
-    K = prod([lhs.shape[d] for d in lc])
-    F = prod([lhs.shape[d] for d in lf])
-    G = prod([rhs.shape[d] for d in rf])
+    (B, F, K, G), lpos, rpos, lperm, rperm = _layout(eqn)
     out_size = B * F * G
-    lpos = positions(lhs.shape).transpose(lb + tuple(lf) + lc).reshape(B, F, K)
-    rpos = positions(rhs.shape).transpose(rb + rc + tuple(rf)).reshape(B, K, G)
     parts = []
     if inexact(lhs.dtype) and lhs.has_deps:
         if rhs.value is None:
@@ -46,7 +51,7 @@ def dot_general_rule(ctx, eqn):
             red = matmul(m, lhs.deps)
             parts.append(take_rows(red, np.repeat(np.arange(B * F), G)))
         else:
-            rv = np.asarray(rhs.value).transpose(rb + rc + tuple(rf)).reshape(B, K, G) != 0
+            rv = np.asarray(rhs.value).transpose(rperm).reshape(B, K, G) != 0
             b, k, g = np.nonzero(rv)
             f = np.arange(F)
             dst = (b * F * G + g)[:, None] + (f * G)[None, :]
@@ -61,13 +66,36 @@ def dot_general_rule(ctx, eqn):
             bb, ff, gg = np.meshgrid(np.arange(B), np.arange(F), np.arange(G), indexing="ij")
             parts.append(take_rows(red, (bb * G + gg).ravel()))
         else:
-            lv = np.asarray(lhs.value).transpose(lb + tuple(lf) + lc).reshape(B, F, K) != 0
+            lv = np.asarray(lhs.value).transpose(lperm).reshape(B, F, K) != 0
             b, f, k = np.nonzero(lv)
             g = np.arange(G)
             dst = (b * F * G + f * G)[:, None] + g[None, :]
             src = rpos[b[:, None], k[:, None], g[None, :]]
             parts.append(matmul(from_pairs(dst, src, (out_size, rhs.size)), rhs.deps))
     return [union_or_empty(parts, out_size, ctx.n)]
+
+
+def dot_general2(ctx, eqn, outs):
+    """Bilinear: for each (batch, contracted) index, the lhs entries it multiplies (union over
+    the lhs free indices) times the rhs entries (union over the rhs free indices); no
+    interaction when one side is a constant."""
+    lhs, rhs = eqn.invals[:2]
+    if not (inexact(lhs.dtype) and lhs.has_deps and inexact(rhs.dtype) and rhs.has_deps):
+        return
+    (B, F, K, G), lpos, rpos, _, _ = _layout(eqn)
+    bk = np.arange(B * K, dtype=np.int64).reshape(B, 1, K)
+    lgid = np.broadcast_to(bk, lpos.shape)
+    rgid = np.broadcast_to(bk.reshape(B, K, 1), rpos.shape)
+    lr = matmul(from_pairs(lgid.ravel(), lpos.ravel(), (B * K, lhs.size)), lhs.deps)
+    rr = matmul(from_pairs(rgid.ravel(), rpos.ravel(), (B * K, rhs.size)), rhs.deps)
+    ctx.interact(lr, rr)
+
+
+def conv2(ctx, eqn, outs):
+    """Bilinear in (input, kernel): no interaction unless both carry dependencies."""
+    lhs, rhs = eqn.invals[:2]
+    if lhs.has_deps and rhs.has_deps and inexact(lhs.dtype) and inexact(rhs.dtype):
+        ctx.interact_block(collapse(lhs.deps), collapse(rhs.deps))
 
 
 # One-hot kernel probes above this count fall back to the conservative pattern.
@@ -109,11 +137,9 @@ def conv_rule(ctx, eqn):
             prim = eqn.primitive
 
             def probe(k):
-                from .. import _primitives as P
-
                 return P.bind_eqn(prim, params, [lpos, k])[0]
 
-            with jax.ensure_compile_time_eval(), jax.default_device(jax.devices("cpu")[0]):
+            with jax.ensure_compile_time_eval(), jax.default_device(_cpu()):
                 outs = np.asarray(jax.jit(jax.vmap(probe))(onehot))
             src = np.rint(outs.reshape(len(nzk), -1)).astype(np.int64) - 1
             dst = np.broadcast_to(np.arange(out_size), src.shape)
@@ -121,12 +147,9 @@ def conv_rule(ctx, eqn):
             m = from_pairs(dst[ok], src[ok], (out_size, lhs.size))
             parts.append(matmul(m, lhs.deps))
     if inexact(rhs.dtype) and rhs.has_deps:
-        from .._sets import collapse, repeat_row
-
         parts.append(repeat_row(collapse(rhs.deps), out_size, ctx.n))
     return [union_or_empty(parts, out_size, ctx.n)]
 
 
-register_by_name("dot_general", dot_general_rule)
-register_by_name("conv_general_dilated", conv_rule)
-_ = concrete_eval
+register_by_name("dot_general", dot_general_rule, second=dot_general2)
+register_by_name("conv_general_dilated", conv_rule, second=conv2)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._equation import concrete_eval, inexact
 from .._sets import empty, from_pairs, mask_rows, matmul, take_rows, union_or_empty, vstack
-from ..interpreter import concrete_eval, inexact
-from . import register_by_name
-from ._util import positions, prod
+from ._registry import register_by_name
+from ._util import flat, no_interaction, positions, prod
 
 __all__ = ["reduce_rule", "cumulative_rule", "window_rule", "sort_rule", "line_union"]
 
@@ -169,11 +169,19 @@ def argminmax_rule(ctx, eqn):
     return [None]
 
 
-register_by_name(("reduce_sum", "reduce_prod", "reduce_max", "reduce_min"), reduce_rule)
-register_by_name(("cumsum", "cumprod", "cummax", "cummin", "cumlogsumexp"), cumulative_rule)
+# Second order: sums are linear, max/min/sort piecewise linear (no interaction); products and
+# user reducers couple what each output depends on (the default).
+register_by_name(("reduce_sum", "reduce_max", "reduce_min"), reduce_rule, second=no_interaction)
+register_by_name("reduce_prod", reduce_rule)
+register_by_name(("cumsum", "cummax", "cummin"), cumulative_rule, second=no_interaction)
+register_by_name(("cumprod", "cumlogsumexp"), cumulative_rule)
 register_by_name(
-    ("reduce_window_sum", "reduce_window_max", "reduce_window_min", "reduce_window"), window_rule
+    ("reduce_window_sum", "reduce_window_max", "reduce_window_min"),
+    window_rule,
+    second=no_interaction,
 )
+register_by_name("reduce_window", window_rule)
+register_by_name(("sort", "top_k"), None, second=no_interaction)
 register_by_name("sort", sort_rule)
 register_by_name("top_k", top_k_rule)
-register_by_name(("argmax", "argmin"), argminmax_rule)
+register_by_name(("argmax", "argmin"), argminmax_rule, second=flat)

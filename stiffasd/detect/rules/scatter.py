@@ -12,10 +12,11 @@ from __future__ import annotations
 import jax.lax as lax
 import numpy as np
 
+from .._equation import concrete_eval, inexact
 from .._sets import collapse, from_pairs, mask_rows, matmul, repeat_row, union_or_empty
-from ..interpreter import concrete_eval, inexact
-from . import register_by_name
-from ._util import positions
+from ._registry import register_by_name
+from ._util import no_interaction, positions
+from .movement import index_variants, scatter_window_sizes
 
 __all__ = ["scatter_rule", "scatter_destinations"]
 
@@ -24,13 +25,7 @@ def scatter_destinations(operand_shape, indices, updates_shape, dnums, mode) -> 
     """Operand position hit by each update element (-1: dropped), flattened in C order."""
     op_batch = tuple(getattr(dnums, "operand_batching_dims", ()) or ())
     idx_batch = tuple(getattr(dnums, "scatter_indices_batching_dims", ()) or ())
-    slice_sizes, pos = [], 0
-    for i in range(len(operand_shape)):
-        if i in dnums.inserted_window_dims or i in op_batch:
-            slice_sizes.append(1)
-        else:
-            slice_sizes.append(updates_shape[dnums.update_window_dims[pos]])
-            pos += 1
+    slice_sizes = scatter_window_sizes(operand_shape, updates_shape, dnums)
     kwargs = {}
     if op_batch:
         kwargs = {"operand_batching_dims": op_batch, "start_indices_batching_dims": idx_batch}
@@ -61,29 +56,45 @@ def scatter_destinations(operand_shape, indices, updates_shape, dnums, mode) -> 
 
 
 def scatter_rule(ctx, eqn):
-    """scatter / scatter-add / scatter-sub / scatter-mul / scatter-min / scatter-max."""
+    """scatter / scatter-add / scatter-sub / scatter-mul / scatter-min / scatter-max.
+
+    Unknown indices are enumerated like a gather's (`index_variants`): the updates go to the
+    union of their possible destinations, and an overwriting scatter hides the operand only
+    where every scenario overwrites it. Indices that cannot be enumerated send every update
+    element everywhere (sound)."""
     operand, indices, updates = eqn.invals[:3]
     out_size = eqn.out_sizes[0]
-    name = eqn.primitive.name
-    overwrite = name == "scatter"
-    if indices.value is None:
+    overwrite = eqn.primitive.name == "scatter"
+    dnums = eqn.params["dimension_numbers"]
+    found = index_variants(ctx, eqn, [1])
+    if found is None:
         parts = [operand.deps]
         if updates.has_deps:
             parts.append(repeat_row(collapse(updates.deps), out_size, ctx.n))
         return [union_or_empty(parts, out_size, ctx.n)]
-    dest = scatter_destinations(
-        operand.shape,
-        indices.value,
-        updates.shape,
-        eqn.params["dimension_numbers"],
-        eqn.params.get("mode"),
+    variants, joint = found
+    dests = np.stack(
+        [
+            scatter_destinations(
+                operand.shape,
+                indices.value if v is None else v[1],
+                updates.shape,
+                dnums,
+                eqn.params.get("mode"),
+            )
+            for v in variants
+        ]
     )
-    ok = dest >= 0
-    m = from_pairs(dest[ok], np.flatnonzero(ok), (out_size, updates.size))
-    hit = np.zeros(out_size, bool)
-    hit[dest[ok]] = True
+    ok = dests >= 0
+    src = np.broadcast_to(np.arange(updates.size), dests.shape)
+    m = from_pairs(dests[ok], src[ok], (out_size, updates.size))
     op = operand.deps if inexact(operand.dtype) else None
-    if op is not None and overwrite:
+    if op is not None and overwrite and joint:
+        hit = np.ones(out_size, bool)  # overwritten in every scenario
+        for d in dests:
+            h = np.zeros(out_size, bool)
+            h[d[d >= 0]] = True
+            hit &= h
         op = mask_rows(op, ~hit)
     parts = [p for p in (op,) if p is not None]
     if inexact(updates.dtype) and updates.has_deps:
@@ -91,6 +102,7 @@ def scatter_rule(ctx, eqn):
     return [union_or_empty(parts, out_size, ctx.n)]
 
 
+# Second order: set/add/sub are linear, min/max piecewise linear; mul couples (the default).
 register_by_name(
     (
         "scatter",
@@ -98,12 +110,12 @@ register_by_name(
         "scatter_add",
         "scatter-sub",
         "scatter_sub",
-        "scatter-mul",
-        "scatter_mul",
         "scatter-min",
         "scatter_min",
         "scatter-max",
         "scatter_max",
     ),
     scatter_rule,
+    second=no_interaction,
 )
+register_by_name(("scatter-mul", "scatter_mul"), scatter_rule)

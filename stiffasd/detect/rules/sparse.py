@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._equation import conservative_rule, inexact
 from .._sets import from_pairs, matmul, union_or_empty
-from ..interpreter import conservative_rule, inexact
-from . import register_by_name
+from ._registry import register_by_name
 from ._util import prod
 
 __all__ = ["sparse_dot_rule"]
