@@ -7,7 +7,9 @@
 * Scalar functions for Hessians: `rosenbrock` (tridiagonal Hessian) and `grid_energy` (a 2D
   Ginzburg-Landau energy, 5-point stencil Hessian).
 * diffrax-shaped problems ``rhs(t, y, args)``: `brusselator_field` (the 2D Brusselator with state
-  shape (N, N, 2)), `robertson` and `heat_reaction_1d`.
+  shape (N, N, 2)), `robertson`, `hires`, `orego` (`TESTSET`: the stiff IVP test set's three,
+  with its reference values) and `heat_reaction_1d`.
+* Sharding: `grid_rhs` (a grid-first Brusselator to split) and `ensemble_problem` (16 solves).
 * JAX-free analytic problems with sparse Jacobians whose CSC index arrays are cached and shared by
   every call (what ``stiffasd.jac`` returns): `Brusselator2D`, `Robertson`, `DiffusionReaction1D`
   (built on `FixedPatternJac`), so that the scipy-side linear algebra can be measured and tested
@@ -27,7 +29,8 @@ from stiffasd.problems import PROBLEMS, OdeProblem
 
 __all__ = [
     "PROBLEMS", "OdeProblem", "make", "squared_differences", "heat_3d", "rosenbrock",
-    "grid_energy", "brusselator_field", "robertson", "heat_reaction_1d", "FixedPatternJac",
+    "grid_energy", "brusselator_field", "robertson", "hires", "orego", "TESTSET", "grid_rhs",
+    "ensemble_problem", "heat_reaction_1d", "FixedPatternJac",
     "Brusselator2D", "Robertson", "DiffusionReaction1D",
 ]  # fmt: skip
 
@@ -120,6 +123,85 @@ def robertson(t, y, args):
     k1, k2, k3 = args
     y1, y2, y3 = y[0], y[1], y[2]
     return jnp.stack([-k1 * y1 + k3 * y2 * y3, k1 * y1 - k2 * y2**2 - k3 * y2 * y3, k2 * y2**2])
+
+
+def hires(t, y, args):
+    """HIRES (8 species; Schäfer 1975), as in the IVP test set."""
+    y1, y2, y3, y4, y5, y6, y7, y8 = (y[i] for i in range(8))
+    r = 280.0 * y6 * y8
+    return jnp.stack(
+        [
+            -1.71 * y1 + 0.43 * y2 + 8.32 * y3 + 0.0007, 1.71 * y1 - 8.75 * y2,
+            -10.03 * y3 + 0.43 * y4 + 0.035 * y5, 8.32 * y2 + 1.71 * y3 - 1.12 * y4,
+            -1.745 * y5 + 0.43 * y6 + 0.43 * y7, -r + 0.69 * y4 + 1.71 * y5 - 0.43 * y6 + 0.69 * y7,
+            r - 1.81 * y7, -r + 1.81 * y7,
+        ]
+    )  # fmt: skip
+
+
+def orego(t, y, args):
+    """OREGO (the Oregonator, 3 species), as in the IVP test set."""
+    y1, y2, y3 = y[0], y[1], y[2]
+    return jnp.stack(
+        [
+            77.27 * (y2 + y1 * (1.0 - 8.375e-6 * y1 - y2)),
+            (y3 - (1.0 + y1) * y2) / 77.27, 0.161 * (y1 - y3),
+        ]
+    )  # fmt: skip
+
+
+#: Stiff problems of the IVP test set (Mazzia & Magherini, *Test Set for IVP Solvers*, release
+#: 2.4, 2008): name -> (rhs, args, y0, t1, dt0, the test set's reference at t1, atol / rtol,
+#: error floor: components below it are measured absolutely).
+TESTSET = {
+    "hires": (
+        hires, None, [1.0, 0, 0, 0, 0, 0, 0, 0.0057], 321.8122, 1e-4,
+        [7.371312573325668e-4, 1.442485726316185e-4, 5.888729740967575e-5, 1.175651343283149e-3,
+         2.386356198831331e-3, 6.238968252742796e-3, 2.849998395185769e-3, 2.850001604814231e-3],
+        1e-4, 0.0,
+    ),
+    "rober": (
+        robertson, (0.04, 3e7, 1e4), [1.0, 0.0, 0.0], 1e11, 1e-6,
+        [2.083340149701255e-8, 8.333360770334713e-14, 9.999999791665050e-1], 1e-4, 1e-10,
+    ),
+    "orego": (
+        orego, None, [1.0, 2.0, 3.0], 360.0, 1e-4,
+        [1.000814870318523, 1.228178521549917e3, 1.320554942846706e2], 1.0, 0.0,
+    ),
+}  # fmt: skip
+
+
+def grid_rhs(N: int):
+    """The 2D Brusselator with its state laid out ``(N, N, 2)``, as ``rhs(y)`` (forcing on), and
+    a state with every reaction term active: the sharded-Jacobian problem."""
+    prob = PROBLEMS["brusselator_2d"](N, layout="grid")
+    (p,) = prob.args
+    y = prob.y0 + np.random.default_rng(N).uniform(0.1, 1.0, prob.y0.shape)
+    return (lambda y: prob.rhs(2.0, y, p)), y
+
+
+def ensemble_problem(t1: float = 1.0, N: int = 16):
+    """16 Brusselator solves (A from 3.0 to 3.8) with Kvaerno5 and stiffasd's sparse Newton
+    iterations (GMRES, pure JAX): ``solve_one(p) -> (y(t1), number of steps)`` and the
+    ``(16, 3)`` parameter sets."""
+    import diffrax
+
+    import stiffasd.diffrax as sdx
+
+    prob = PROBLEMS["brusselator_2d"](N)
+    params = np.tile(np.asarray(prob.args[0]), (16, 1))
+    params[:, 0] = np.linspace(3.0, 3.8, 16)
+    solver = sdx.sparse(diffrax.Kvaerno5(), linear_solver="gmres")
+    ctrl = diffrax.PIDController(rtol=1e-6, atol=1e-8)
+
+    def solve_one(p):
+        sol = diffrax.diffeqsolve(
+            diffrax.ODETerm(prob.rhs), solver, 0.0, t1, 1e-3, jnp.asarray(prob.y0), args=p,
+            stepsize_controller=ctrl, max_steps=10_000,
+        )  # fmt: skip
+        return sol.ys[-1], sol.stats["num_steps"]
+
+    return solve_one, params
 
 
 def heat_reaction_1d(n: int):
