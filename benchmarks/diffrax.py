@@ -46,12 +46,8 @@ from benchmarks._harness import (
     table,
 )
 from benchmarks.problems import PROBLEMS, TESTSET, ensemble_problem, make
-from benchmarks.solve_ivp import reference
+from benchmarks.solve_ivp import _error, reference
 from stiffasd import scipy as stiffasd_scipy
-
-
-def _error(y, ref) -> float:
-    return float(np.max(np.abs(np.asarray(y).ravel() - ref) / np.maximum(np.abs(ref), 1.0)))
 
 
 def diffrax_solve(prob, solver, rtol, atol, repeat: int, dt0=None) -> dict:

@@ -22,10 +22,7 @@ run in turns in one process, best of several.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -36,7 +33,7 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 import stiffasd
-from benchmarks._harness import ROOT, Part, figure, ratio, save_figure, spread, table
+from benchmarks._harness import Part, figure, in_child, ratio, save_figure, spread, table
 from benchmarks.problems import PROBLEMS, make
 from stiffasd import scipy as stiffasd_scipy
 from stiffasd._compare import FULL_STACK, LABELS, compare_solve_ivp, warm_up
@@ -65,7 +62,7 @@ def reference(prob) -> np.ndarray:
 
 
 def _error(y, ref) -> float:
-    return float(np.max(np.abs(y - ref) / np.maximum(np.abs(ref), 1.0)))
+    return float(np.max(np.abs(np.ravel(y) - ref) / np.maximum(np.abs(ref), 1.0)))
 
 
 def _compare(prob, method, *, default: bool, repeat: int, ref=None, **tol) -> list[dict]:
@@ -118,28 +115,20 @@ def render_problems(p: dict) -> str:
         ]
         for d in p["rows"]
     ]  # fmt: skip
-    by = {(d["problem"], d["method"], d["strategy"]): d for d in p["rows"]}
+    js = {(d["problem"], d["method"]): d["wall"] for d in p["rows"] if d["strategy"] == "jac_sparsity"}  # fmt: skip
+    with_setup, without = (
+        "; ".join(
+            f"{LABELS[s]} " + spread([f(d) for d in p["rows"] if d["strategy"] == s], ".2f")
+            for s in ("stiffasd", FULL_STACK)
+        )  # fmt: skip
+        for f in (
+            lambda d: d["speedup_vs_jac_sparsity"],
+            lambda d: js[d["problem"], d["method"]] / (d["wall"] - d["prepare"]),
+        )
+    )
     summary = (
-        "\n\nAgainst `jac_sparsity`, wall including the setup: "
-        + "; ".join(
-            f"{LABELS[s]} {spread([d['speedup_vs_jac_sparsity'] for d in p['rows'] if d['strategy'] == s], '.2f')}"
-            for s in ("stiffasd", FULL_STACK)
-        )
-        + ". Without the setup (*wall - prepare*): "
-        + "; ".join(
-            f"{LABELS[s]} "
-            + spread(
-                [
-                    by[(d["problem"], d["method"], "jac_sparsity")]["wall"]
-                    / (d["wall"] - d["prepare"])
-                    for d in p["rows"]
-                    if d["strategy"] == s
-                ],
-                ".2f",
-            )
-            for s in ("stiffasd", FULL_STACK)
-        )
-        + "."
+        f"\n\nAgainst `jac_sparsity`, wall including the setup: {with_setup}. Without the setup "
+        f"(*wall - prepare*): {without}."
     )
     return table(
         f"Whole solves (rtol={p['rtol']}, atol={p['atol']}), strategies in turns in one "
@@ -207,9 +196,8 @@ def _setup_time(prob) -> float:
     return time.perf_counter() - start
 
 
-def warm_child(cache_dir: str, quick: bool) -> None:
+def warm_child(cache_dir: str, quick: bool) -> dict:
     """In a child process: setups with JAX's persistent compilation cache in ``cache_dir``."""
-    jax.config.update("jax_enable_x64", True)
     jax.config.update("jax_compilation_cache_dir", cache_dir)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
@@ -219,16 +207,12 @@ def warm_child(cache_dir: str, quick: bool) -> None:
         prob = PROBLEMS[name](**kw)
         prob.numpy_rhs()(prob.t_span[0], prob.y0, *prob.args)
         out[prob.name] = min(_setup_time(prob) for _ in range(3))
-    print("WARM " + json.dumps(out), flush=True)
+    return out
 
 
 def _warm_setups(quick: bool) -> dict:
-    code = f"from benchmarks.solve_ivp import warm_child; warm_child({{!r}}, {quick})"
-    with tempfile.TemporaryDirectory() as cache:
-        cmd = [sys.executable, "-c", code.format(cache)]
-        for _ in range(2):  # the first child fills the cache, the second one measures
-            out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=True)
-    return json.loads(next(ln for ln in out.stdout.splitlines() if ln.startswith("WARM "))[5:])
+    with tempfile.TemporaryDirectory() as cache:  # the first child fills it, the second measures
+        return [in_child("benchmarks.solve_ivp:warm_child", cache, quick) for _ in range(2)][1]
 
 
 def run_breakeven(quick: bool) -> dict:
