@@ -197,8 +197,8 @@ def render_brusselator(p: dict) -> str:
     return table(
         f"Kvaerno5 on the 2D Brusselator, t in [0, 11.5], rtol={p['rtol']}, atol={p['atol']}, "
         "dt0 = 1e-3. *dense*: diffrax's default; *sparse*: `stiffasd.diffrax.sparse(Kvaerno5())` "
-        "(its default `AutoLU`: the compiled `JaxLU` up to n = 4096 on a CPU, SuperLU in a host "
-        "callback above); *gmres*: the same with `linear_solver=\"gmres\", block_size=2`; *scipy "
+        "(its default `AutoLU`: the compiled `JaxLU` for small systems on a CPU, SuperLU in a "
+        "host callback for larger ones); *gmres*: the same with `linear_solver=\"gmres\", block_size=2`; *scipy "
         "BDF*: solve_ivp with `stiffasd.scipy.BDF` and `stiffasd.jac`, same tolerances. *run*: "
         "best of *runs*. *error*: max relative deviation (floor 1) from a Radau rtol=1e-8 "
         "reference. *Jacobians*, *LU*: the sparse Jacobians and host LU factorizations that "
