@@ -74,7 +74,7 @@ def jvp_trace_rule(ctx, eqn):
     ``jax.jvp`` of the equation is traced; primal inputs enter with their values but no
     dependencies, tangent inputs carry the operands' dependencies, and the tangent outputs'
     dependencies are the answer. A JVP that re-enters the same equation falls back to the
-    conservative pattern.
+    primal body (or, without one, falls back to the conservative pattern).
     """
     # Identify the call by its program text, not by object identity: a JVP rule that calls the
     # function again (implicit-function wrappers such as optimistix's root finds) yields a
@@ -82,6 +82,12 @@ def jvp_trace_rule(ctx, eqn):
     body = eqn.params.get("_prim", eqn.params.get("call_jaxpr"))
     key = (eqn.primitive, hash(str(body)))
     if key in _ACTIVE:
+        # Inside the JVP program the re-entered call is not differentiated again: JAX runs its
+        # primal body (on the tangents, e.g. optimistix's `_asarray` JVP returns
+        # `_asarray(tangent)`), so its pattern is the body's. A dense fallback here made every
+        # such JVP dense.
+        if isinstance(eqn.params.get("call_jaxpr"), (P.ClosedJaxpr, P.Jaxpr)):
+            return call_rule(ctx, eqn)
         from .._equation import conservative_rule
 
         return conservative_rule(ctx, eqn)
