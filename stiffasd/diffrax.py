@@ -36,6 +36,18 @@ at the start of every step with ``diagonal = 0`` (the stage residual is then ``z
 without ``z`` inside ``f``: its Jacobian is the identity) is recognised and costs neither a
 Jacobian nor a factorization: each accepted or rejected step pays exactly one of each
 (see `stats`).
+
+Gradients. diffrax differentiates a step through each stage's ``optimistix.root_find``, whose
+default ``optimistix.ImplicitAdjoint`` solves ``J_fn(z*)^T w = v`` at the converged stage value
+with ``lineax.AutoLinearSolver(well_posed=None)``: a dense ``n``-by-``n`` Jacobian (``n`` JVPs)
+and a dense LU per stage and step. diffrax passes no adjoint to ``root_find`` and optimistix
+offers no other hook, so importing this module wraps ``optimistix.ImplicitAdjoint.apply`` once:
+for root finds *whose solver is a* `SparseVeryChord` (and only those, and only while the
+adjoint's linear solver is optimistix's default) the implicit-function-theorem solves use the
+finder's ``adjoint_linear_solver``, by default `stiffasd.lineax.SparseLU`: the stage Jacobian at
+``z*`` by compressed JVPs (pattern detected once per stage program), a sparse LU, one transposed
+sparse solve per cotangent. Every other root find is untouched. No dense ``n``-by-``n`` array is
+formed in the gradient either (docs/lineax.md).
 """
 
 from __future__ import annotations
@@ -319,6 +331,11 @@ class SparseVeryChord(optx.AbstractRootFinder):
             docs/diffrax.md).
         max_rate: contraction rate above which the iteration is declared divergent
             (``iteration="converge"`` only; diffrax's `VeryChord` uses 2).
+        adjoint_linear_solver: the linear solver of the implicit-function-theorem solves that
+            differentiate each stage solve (see "Gradients" in this module's docstring).
+            ``None`` (default): `stiffasd.lineax.SparseLU` (with this finder's ``sparsity``,
+            and its `JaxLU` when ``linear_solver`` is one); any lineax solver replaces it
+            (``lineax.AutoLinearSolver(well_posed=None)`` restores optimistix's dense default).
     """
 
     rtol: float
@@ -330,6 +347,7 @@ class SparseVeryChord(optx.AbstractRootFinder):
     stage_convention: str | None = eqx.field(static=True, default=None)
     iteration: str = eqx.field(static=True, default="converge")
     max_rate: float = eqx.field(static=True, default=2.0)
+    adjoint_linear_solver: Any = None
 
     def __check_init__(self):
         if self.iteration not in ("converge", "diffrax"):
@@ -600,3 +618,43 @@ def sparse(
     # tolerances may be diffrax's "use the step size controller's" sentinels: copy them as-is
     new = eqx.tree_at(lambda s: (s.rtol, s.atol, s.norm), new, (old_rtol, old_atol, old_norm))
     return eqx.tree_at(lambda s: s.root_finder, solver, new)
+
+
+# --------------------------------------------------------------------------- gradients
+def _dense_default() -> Any:
+    return optx.ImplicitAdjoint().linear_solver
+
+
+def _adjoint_linear_solver(finder: SparseVeryChord) -> Any:
+    if finder.adjoint_linear_solver is not None:
+        return finder.adjoint_linear_solver
+    from .lineax import SparseLU
+
+    lu = finder.linear_solver if isinstance(finder.linear_solver, JaxLU) else None
+    return SparseLU(lu=lu, sparsity=finder.sparsity)
+
+
+def _sparse_implicit_apply(original: Callable) -> Callable:
+    """``optimistix.ImplicitAdjoint.apply`` with sparse solves for `SparseVeryChord` root finds.
+
+    ``inputs`` is optimistix's ``(fn, solver, y0, args, options, ...)``; the finder is looked up
+    among its entries rather than by position."""
+
+    def apply(self, primal_fn, rewrite_fn, inputs, tags):
+        finder = next((x for x in inputs if isinstance(x, SparseVeryChord)), None)
+        if finder is not None and eqx.tree_equal(self.linear_solver, _dense_default()) is True:
+            self = optx.ImplicitAdjoint(linear_solver=_adjoint_linear_solver(finder))
+        return original(self, primal_fn, rewrite_fn, inputs, tags)
+
+    apply.__stiffasd_original__ = original
+    apply.__doc__ = original.__doc__
+    return apply
+
+
+def _install_sparse_adjoint() -> None:
+    current = optx.ImplicitAdjoint.apply
+    if not hasattr(current, "__stiffasd_original__"):
+        optx.ImplicitAdjoint.apply = _sparse_implicit_apply(current)
+
+
+_install_sparse_adjoint()
