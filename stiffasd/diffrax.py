@@ -52,6 +52,7 @@ formed in the gradient either (docs/lineax.md).
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import warnings
 from collections import OrderedDict
@@ -65,7 +66,15 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from ._jacobian import prepare_jacobian
-from .errors import MissingDependencyError, PrecisionWarning, ShapeError, TracingError
+from .detect import _primitives as _P
+from .detect import jacobian_sparsity
+from .errors import (
+    ConservativePatternWarning,
+    MissingDependencyError,
+    PrecisionWarning,
+    ShapeError,
+    TracingError,
+)
 from .linalg import AutoLU, DirectLU, JaxLU, Krylov, factor_cache, with_diagonal
 
 try:
@@ -148,7 +157,14 @@ def _fingerprint(x: Any) -> Any:
 
 
 class _Prepared:
-    """Everything host-side about one stage-residual program: pattern, coloring, solver."""
+    """Everything host-side about one stage-residual program: pattern, coloring, solver.
+
+    It rides in the root finder's state as a static field, where only its bound linear solver
+    is used (`SparseVeryChord.step`): two preparations compare equal when their stage patterns
+    and linear solvers are the same. A solver stepped eagerly prepares before its stage loop
+    with concrete closed-over arrays (their values known to detection) and inside the loop
+    with traced ones (a separate cache entry); equal patterns keep the loop's carry structure.
+    """
 
     def __init__(self, sj: Any, linear_solver: Any):
         self.sj = sj
@@ -160,6 +176,13 @@ class _Prepared:
         self.src_to_full = src_to_full.astype(np.int32)
         self.diag_pos = diag_pos.astype(np.int32)
         self.solver = linear_solver.bind(full)
+        self._identity = (id(linear_solver), _pattern_digest(full))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Prepared) and self._identity == other._identity
+
+    def __hash__(self) -> int:
+        return hash(self._identity)
 
     def full_data(self, data: jax.Array) -> jax.Array:
         if self.same:
@@ -168,6 +191,42 @@ class _Prepared:
 
     def identity_data(self, dtype: Any) -> jax.Array:
         return jnp.zeros((self.pattern.nnz,), dtype).at[self.diag_pos].set(1)
+
+
+def _pattern_digest(pattern: SparsityPattern) -> tuple:
+    h = hashlib.blake2b(digest_size=16)
+    h.update(np.ascontiguousarray(pattern.indptr).tobytes())
+    h.update(np.ascontiguousarray(pattern.indices).tobytes())
+    return (pattern.shape, h.hexdigest())
+
+
+class _EmptyPrepared(_Prepared):
+    """A state with no elements: the stage matrix is 0-by-0, every solve returns ``b``."""
+
+    def __init__(self):
+        self.n = 0
+        self.same = True
+        self.pattern = SparsityPattern((0, 0), np.zeros(1, np.int64), np.zeros(0, np.int64))
+        self.sj = self
+        self.solver = self
+        self._identity = ("empty",)
+
+    def data(self, yflat: jax.Array, dyn: list[Any]) -> jax.Array:
+        return jnp.zeros((0,), yflat.dtype)
+
+    def identity_data(self, dtype: Any) -> jax.Array:
+        return jnp.zeros((0,), dtype)
+
+    def factor(self, data: jax.Array) -> jax.Array:
+        return data
+
+    identity = factor
+
+    def solve(self, state: jax.Array, b: jax.Array) -> jax.Array:
+        return b
+
+    def solve_checked(self, state: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
+        return b, jnp.asarray(True)
 
 
 class _PreparedCache:
@@ -201,12 +260,37 @@ class _PreparedCache:
 _prepared_cache = _PreparedCache()
 
 
-class _Flat:
-    """The root-find problem ``fn(z, args)`` seen as ``r(z_flat, traced_leaves) -> flat``.
+def _closure_classes() -> tuple[type, ...]:
+    """The classes of equinox's closure-converted functions (diffrax closure-converts the
+    implicit vector field; the arrays it closes over are the instance's leaves): one with
+    constants (made under a trace, closing over a traced value) and the trivial one."""
+    found = [type(eqx.filter_closure_convert(lambda x: x, 0.0))]
+    jax.make_jaxpr(
+        lambda c: found.append(type(eqx.filter_closure_convert(lambda x: x * c, 0.0))) or c
+    )(1.0)
+    return tuple(set(found))
 
-    ``args`` is split three ways: non-array leaves (functions, jaxprs: static), concrete arrays
-    with at least one dimension (closed over, so detection can use their values), and the rest
-    (traced or scalar: passed as arguments, so the pattern holds for every value).
+
+_CLOSURE = _closure_classes()
+
+
+class _Flat:
+    """The root-find problem ``fn(z, args)`` seen as ``r(z_flat, dyn) -> flat``.
+
+    ``args`` is split three ways: non-array leaves (functions, jaxprs: static, part of the traced
+    program); concrete arrays that a vector field closes over (the constants of the
+    closure-converted functions diffrax and optimistix put into ``args``: part of the program,
+    so detection can use their values); and every other array (``dyn``: arguments of the
+    program, so the pattern holds for every value). Those are arguments whether concrete or
+    traced: a solver stepped outside ``jit`` sees concrete states before its stage loop and
+    traced ones inside it, and both must prepare the same program (one cache entry).
+
+    `key` traces the residual once. Arrays it closes over become constants of that program:
+    concrete ones stay constants (detection may be exact about their values, and they are part
+    of the cache key), traced ones (captured from an enclosing trace, e.g. a vector field
+    closing over an array that optimistix's closure conversion turned into a traced constant)
+    are lifted to extra arguments. `program` evaluates the traced program, so a cached
+    preparation never holds on to a tracer of an earlier trace.
     """
 
     def __init__(self, fn: Callable, y: Any, args: Any):
@@ -214,50 +298,70 @@ class _Flat:
         self.y_struct = jax.eval_shape(lambda: y)
         self.yflat_dtype = yflat.dtype
         leaves, self.treedef = jtu.tree_flatten(args)
-        self.kinds = []
-        self.consts = []
-        for leaf in leaves:
-            if not eqx.is_array(leaf):
-                self.kinds.append("static")
-                self.consts.append(leaf)
-            elif not _is_tracer(leaf) and np.ndim(leaf) > 0:
-                self.kinds.append("const")
-                self.consts.append(leaf)
-            else:
-                self.kinds.append("dyn")
-                self.consts.append(None)
+        closed_over = jtu.tree_leaves(
+            jtu.tree_map(
+                lambda node: jtu.tree_map(lambda _: isinstance(node, _CLOSURE), node),
+                args,
+                is_leaf=lambda node: isinstance(node, _CLOSURE),
+            )
+        )
+        self.is_dyn = [
+            eqx.is_array(leaf) and not (c and not _is_tracer(leaf) and np.ndim(leaf) > 0)
+            for leaf, c in zip(leaves, closed_over, strict=True)
+        ]
+        self.static = [None if d else leaf for leaf, d in zip(leaves, self.is_dyn, strict=True)]
         self.fn = fn
 
     def dyn(self, args: Any) -> list[Any]:
+        """The array leaves of ``args`` followed by the traced constants lifted by `key`."""
         leaves = jtu.tree_leaves(args)
-        return [leaf for leaf, k in zip(leaves, self.kinds, strict=True) if k == "dyn"]
+        return [leaf for leaf, d in zip(leaves, self.is_dyn, strict=True) if d] + self.lifted
 
     def residual(self, zflat: jax.Array, dyn: list[Any]) -> jax.Array:
         it = iter(dyn)
-        leaves = [
-            next(it) if k == "dyn" else c for k, c in zip(self.kinds, self.consts, strict=True)
-        ]
+        leaves = [next(it) if d else c for d, c in zip(self.is_dyn, self.static, strict=True)]
         args = jtu.tree_unflatten(self.treedef, leaves)
         out, _ = self.fn(self.unravel_y(zflat), args)  # root-find functions return (f, aux)
         oflat, _ = ravel_pytree(out)
         return oflat
 
-    def key(self, dyn: list[Any]) -> Any:
-        abstract = [jax.ShapeDtypeStruct(np.shape(d), jnp.result_type(d)) for d in dyn]
+    def key(self, args: Any) -> Any:
+        """Trace the residual (sets `jaxpr`, `lifted`, `program`); the preparation cache key."""
+        arrays = [leaf for leaf, d in zip(jtu.tree_leaves(args), self.is_dyn, strict=True) if d]
+        abstract = [jax.ShapeDtypeStruct(np.shape(d), jnp.result_type(d)) for d in arrays]
         zs = jax.ShapeDtypeStruct((self.unravel_y_size(),), self.yflat_dtype)
         try:
-            jaxpr = jax.make_jaxpr(self.residual)(zs, abstract)
+            closed = jax.make_jaxpr(self.residual)(zs, abstract)
         except jax.errors.JAXTypeError as exc:
             raise _tracing_error(exc) from exc
+        consts = list(closed.consts)
+        where = [i for i, c in enumerate(consts) if _is_tracer(c)]
+        self.lifted = [consts[i] for i in where]
+        for i in where:
+            consts[i] = None
+        self.jaxpr = closed.jaxpr
+        self.program = _Program(closed.jaxpr, consts, where, len(arrays))
         # The jaxpr text reflects every static part (functions, closure-converted jaxprs);
-        # constants closed over are keyed by value.
-        consts = tuple(
-            _fingerprint(c) for c, k in zip(self.consts, self.kinds, strict=True) if k == "const"
-        )
-        return (str(jaxpr), consts, tuple(_fingerprint(c) for c in jaxpr.consts))
+        # concrete constants are keyed by value, lifted ones by type.
+        return (str(closed.jaxpr), tuple(_fingerprint(c) for c in closed.consts))
 
     def unravel_y_size(self) -> int:
         return int(sum(np.prod(s.shape, dtype=int) for s in jtu.tree_leaves(self.y_struct)))
+
+
+class _Program:
+    """The traced residual as a function ``(z_flat, dyn) -> flat`` (lifted constants last in
+    ``dyn``): what detection, coloring and the compressed JVPs see."""
+
+    def __init__(self, jaxpr: Any, consts: list[Any], lifted: list[int], n_args: int):
+        self.jaxpr, self.consts, self.where, self.n_args = jaxpr, consts, lifted, n_args
+
+    def __call__(self, zflat: jax.Array, dyn: list[Any]) -> jax.Array:
+        consts = list(self.consts)
+        for i, value in zip(self.where, dyn[self.n_args :], strict=True):
+            consts[i] = value
+        (out,) = jax.core.eval_jaxpr(self.jaxpr, consts, zflat, *dyn[: self.n_args])
+        return out
 
 
 def _tracing_error(exc: Exception) -> TracingError:
@@ -272,6 +376,84 @@ def _tracing_error(exc: Exception) -> TracingError:
 def _example(d: Any) -> Any:
     """A concrete stand-in for a traced leaf (detection is global: its value is irrelevant)."""
     return jnp.zeros(np.shape(d), jnp.result_type(d)) if _is_tracer(d) else d
+
+
+#: A detected stage pattern with at least this fraction of n² entries, for n at least
+#: `_DENSE_MIN_N`, is reported: it costs about n JVPs and a dense-sized sparse LU per Jacobian.
+_DENSE_FRACTION = 0.5
+_DENSE_MIN_N = 32
+#: Up to this size the warning names the operation that couples the state (one more detection
+#: pass over the residual's intermediate values).
+_DIAGNOSE_MAX_N = 4096
+
+
+def _warn_if_dense(pattern: SparsityPattern, flat: _Flat, dyn: list[Any]) -> None:
+    n = pattern.shape[0]
+    if n < _DENSE_MIN_N or pattern.nnz < _DENSE_FRACTION * n * n:
+        return
+    site = _coupling_site(flat, dyn) if n <= _DIAGNOSE_MAX_N else None
+    where = (
+        f"the first operation of the stage residual that makes an element depend on half the "
+        f"state or more is {site}"
+        if site
+        else "the operation that couples the state was not searched for at this size"
+    )
+    warnings.warn(
+        f"stiffasd.diffrax: the detected Jacobian pattern of the implicit stage residual is "
+        f"nearly dense ({pattern.nnz} of {n}x{n} entries): each Jacobian costs about {n} JVPs "
+        f"and the sparse LU does dense work. {where[0].upper()}{where[1:]}. If df/dy is sparse, "
+        "detection lost precision there (an index computed from traced values, an array "
+        "passed as a traced argument instead of a constant, ...): pass its pattern as "
+        "stiffasd.diffrax.sparse(solver, sparsity=...). If df/dy is dense, diffrax's own "
+        "solver (without stiffasd.diffrax.sparse) is faster.",
+        ConservativePatternWarning,
+        stacklevel=4,
+    )
+
+
+def _aval_text(v: Any) -> str:
+    return f"{v.aval.dtype}{list(v.aval.shape)}"
+
+
+def _coupling_site(flat: _Flat, dyn: list[Any]) -> str | None:
+    """The first top-level equation of the residual program with an output element that
+    depends on at least half of the state (one detection pass over every intermediate)."""
+    program = flat.program
+    jaxpr = program.jaxpr
+
+    def intermediates(z: jax.Array, leaves: list[Any]) -> list[list[jax.Array]]:
+        consts = list(program.consts)
+        for i, value in zip(program.where, leaves[program.n_args :], strict=True):
+            consts[i] = value
+        env = dict(zip(jaxpr.constvars, consts, strict=True))
+        env.update(zip(jaxpr.invars, [z, *leaves[: program.n_args]], strict=True))
+        outs = []
+        for eqn in jaxpr.eqns:
+            ins = [v.val if _P.is_literal(v) else env[v] for v in eqn.invars]
+            res = _P.bind_eqn(eqn.primitive, eqn.params, ins)
+            for v, r in zip(eqn.outvars, res, strict=True):
+                if not _P.is_dropvar(v):
+                    env[v] = r
+            outs.append([jnp.ravel(r) for r in res if jnp.issubdtype(r.dtype, jnp.inexact)])
+        return outs
+
+    n = flat.unravel_y_size()
+    z0 = jnp.zeros((n,), flat.yflat_dtype)
+    pattern = jacobian_sparsity(intermediates, z0, [_example(d) for d in dyn], argnums=0)
+    counts = np.diff(pattern.indptr)
+    start = 0
+    for eqn in jaxpr.eqns:
+        size = sum(
+            int(np.prod(v.aval.shape, dtype=np.int64))
+            for v in eqn.outvars
+            if jnp.issubdtype(v.aval.dtype, jnp.inexact)
+        )
+        if size and counts[start : start + size].max() >= n / 2:
+            ins = ", ".join(_aval_text(v) for v in eqn.invars)
+            outs = ", ".join(_aval_text(v) for v in eqn.outvars)
+            return f"`{_P.describe_eqn(eqn)}` ({ins} -> {outs})"
+        start += size
+    return None
 
 
 # --------------------------------------------------------------------------- root finder
@@ -331,6 +513,11 @@ class SparseVeryChord(optx.AbstractRootFinder):
             docs/diffrax.md).
         max_rate: contraction rate above which the iteration is declared divergent
             (``iteration="converge"`` only; diffrax's `VeryChord` uses 2).
+        max_steps: the iteration budget (`sparse` copies the solver's
+            ``root_find_max_steps``). With ``iteration="converge"``, an iteration that has not
+            converged when it runs out is reported as ``nonlinear_divergence``, as diffrax
+            reports every failed chord iteration (optimistix would report that it reached its
+            maximum number of steps).
         adjoint_linear_solver: the linear solver of the implicit-function-theorem solves that
             differentiate each stage solve (see "Gradients" in this module's docstring).
             ``None`` (default): `stiffasd.lineax.SparseLU` (with this finder's ``sparsity``,
@@ -347,6 +534,7 @@ class SparseVeryChord(optx.AbstractRootFinder):
     stage_convention: str | None = eqx.field(static=True, default=None)
     iteration: str = eqx.field(static=True, default="converge")
     max_rate: float = eqx.field(static=True, default=2.0)
+    max_steps: int = eqx.field(static=True, default=10)
     adjoint_linear_solver: Any = None
 
     def __check_init__(self):
@@ -358,25 +546,27 @@ class SparseVeryChord(optx.AbstractRootFinder):
 
     def _prepare(self, fn: Callable, y: Any, args: Any) -> tuple[_Prepared, _Flat]:
         flat = _Flat(fn, y, args)
-        if flat.yflat_dtype == jnp.float32:
+        if not jnp.issubdtype(flat.yflat_dtype, jnp.inexact):
+            raise TypeError(
+                "stiffasd.diffrax: the ODE state must be floating point (real or complex), got "
+                f"dtype {flat.yflat_dtype}; pass y0 as a float64 (or complex128) array."
+            )
+        if np.dtype(jnp.finfo(flat.yflat_dtype).dtype).itemsize < 8:  # float32, complex64
             warnings.warn(
-                "stiffasd.diffrax: the ODE state is float32; stiff implicit solves usually need "
-                "float64 for the chord iteration to converge (enable "
-                'jax.config.update("jax_enable_x64", True) and pass a float64 y0).',
+                f"stiffasd.diffrax: the ODE state is {flat.yflat_dtype}; stiff implicit solves "
+                "usually need double precision for the chord iteration to converge (enable "
+                'jax.config.update("jax_enable_x64", True) and pass a float64 or complex128 '
+                "y0).",
                 PrecisionWarning,
                 stacklevel=2,
             )
-        elif not jnp.issubdtype(flat.yflat_dtype, jnp.floating):
-            raise TypeError(
-                "stiffasd.diffrax: the ODE state must be real floating point, got dtype "
-                f"{flat.yflat_dtype}; complex states are not supported (split them into real "
-                "and imaginary parts)."
-            )
+        key = (flat.key(args), id(self.linear_solver), self.sparsity)
         dyn = flat.dyn(args)
-        key = (flat.key(dyn), id(self.linear_solver), self.sparsity)
 
         def build() -> _Prepared:
             n = flat.unravel_y_size()
+            if n == 0:  # nothing to solve (diffrax allows states with zero elements)
+                return _EmptyPrepared()
             z0 = jnp.zeros((n,), flat.yflat_dtype)
             sparsity = None
             if self.sparsity is not None:
@@ -385,7 +575,7 @@ class SparseVeryChord(optx.AbstractRootFinder):
                 # host-side work on concrete example values: keep it out of the outer trace
                 with jax.ensure_compile_time_eval():
                     sj = prepare_jacobian(
-                        flat.residual,
+                        flat.program,
                         z0,
                         [_example(d) for d in dyn],
                         argnums=0,
@@ -401,6 +591,8 @@ class SparseVeryChord(optx.AbstractRootFinder):
                     f"{n} to an output of size {sj.pattern.shape[0]}; the vector field must "
                     "return an array (pytree) with the same structure as y."
                 )
+            if sparsity is None:
+                _warn_if_dense(sj.pattern, flat, dyn)
             return _Prepared(sj, self.linear_solver)
 
         return _prepared_cache.get(key, build), flat
@@ -503,11 +695,13 @@ class SparseVeryChord(optx.AbstractRootFinder):
             # so this variant never runs a third iteration.
             failed = at_least_two & jnp.invert(small) & (diverged | jnp.invert(converged))
         else:
-            # Hairer & Wanner's criterion: stop on convergence, fail only on divergence (or,
-            # through optimistix, when the step budget runs out).
+            # Hairer & Wanner's criterion: stop on convergence, fail on divergence or when the
+            # budget is spent without convergence.
             diverged = jnp.invert(jnp.isfinite(rate)) | (rate > self.max_rate)
-            terminate = at_least_two & (small | diverged | converged)
-            failed = at_least_two & jnp.invert(small) & jnp.invert(converged) & diverged
+            spent = state.step >= self.max_steps
+            terminate = (at_least_two & (small | diverged | converged)) | spent
+            done = small | (at_least_two & converged)
+            failed = jnp.invert(done) & ((at_least_two & diverged) | spent)
         terminate_result = optx.RESULTS.where(
             failed, optx.RESULTS.nonlinear_divergence, optx.RESULTS.successful
         )
@@ -614,6 +808,7 @@ def sparse(
         sparsity=None if sparsity is None else _as_pattern(sparsity),
         stage_convention=convention,
         iteration=iteration,
+        max_steps=int(getattr(solver, "root_find_max_steps", 10)),
     )
     # tolerances may be diffrax's "use the step size controller's" sentinels: copy them as-is
     new = eqx.tree_at(lambda s: (s.rtol, s.atol, s.norm), new, (old_rtol, old_atol, old_norm))

@@ -18,6 +18,7 @@ __all__ = [
     "BandwidthError",
     "MissingDependencyError",
     "PrecisionWarning",
+    "PerformanceWarning",
 ]
 
 
@@ -30,7 +31,8 @@ class UnsupportedPrimitiveError(StiffasdError, NotImplementedError):
 
 
 class ConservativePatternWarning(UserWarning):
-    """A primitive without a rule was given a sound but dense (all-to-all) pattern."""
+    """A sound but dense (all-to-all) pattern: a primitive without a rule, or a (nearly) dense
+    detected Jacobian where the caller expects a sparse one (``stiffasd.diffrax``)."""
 
 
 class InvalidColoringError(StiffasdError, ValueError):
@@ -69,3 +71,7 @@ class MissingDependencyError(StiffasdError, ImportError):
 
 class PrecisionWarning(UserWarning):
     """Single precision where stiff solvers usually need double (float32 state)."""
+
+
+class PerformanceWarning(UserWarning):
+    """A configuration that works but runs far slower than it should, with the fix."""

@@ -209,6 +209,66 @@ def test_jit_vmap_saveat_args(heat_dense, kwargs):
     assert np.all(np.abs(np.asarray(steps) - np.asarray(ref_steps)) <= 3)
 
 
+def _stage_patterns():
+    """Stage-residual patterns prepared since the cache was last cleared."""
+    return [p.pattern for p in sdx._prepared_cache._store.values()]
+
+
+def _tridiagonal_rhs(t, y, args):
+    return jnp.concatenate([-y[:1], y[2:] - 2.0 * y[1:-1] + y[:-2], -y[-1:]])
+
+
+@pytest.mark.parametrize("make_solver", [diffrax.ImplicitEuler, diffrax.Kvaerno5])
+def test_implicit_euler_gets_the_exact_pattern(make_solver):
+    """optimistix's root_find wraps the residual in a custom_jvp (`_asarray`) whose JVP applies
+    itself to the tangent: detection used to make that dense (n x n for ImplicitEuler)."""
+    import warnings
+
+    n = 60
+    sdx._prepared_cache.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", stiffasd.ConservativePatternWarning)
+        sol = _solve(sdx.sparse(make_solver()), _tridiagonal_rhs, jnp.ones(n), 0.05, dt0=1e-3)
+    ref = _solve(make_solver(), _tridiagonal_rhs, jnp.ones(n), 0.05, dt0=1e-3)
+    _assert_close_to_tol(sol.ys, ref.ys, 1e-6, 1e-9)
+    patterns = _stage_patterns()
+    assert patterns and all(p.nnz == 3 * (n - 2) + 2 for p in patterns), [p.nnz for p in patterns]
+
+
+def test_brusselator_implicit_euler_pattern_matches_kvaerno5():
+    p = stiffasd.problems.brusselator_2d(8)
+    nnz = {}
+    for make_solver in (diffrax.ImplicitEuler, diffrax.Kvaerno5):
+        sdx._prepared_cache.clear()
+        _solve(sdx.sparse(make_solver()), p.rhs, jnp.asarray(p.y0), 1e-2, p.args[0], dt0=1e-3)
+        nnz[make_solver] = {pat.nnz for pat in _stage_patterns()}
+    assert nnz[diffrax.ImplicitEuler] == nnz[diffrax.Kvaerno5] == {768}
+
+
+def test_nearly_dense_stage_pattern_warns_and_names_the_operation():
+    """An index array passed as a traced argument: global detection cannot know which element a
+    gather reads, so the pattern is dense. That must not pass silently."""
+    n = 40
+    perm = jnp.roll(jnp.arange(n), 1)
+
+    def rhs(t, y, perm):
+        return -y + 0.5 * y[perm]
+
+    run = jax.jit(lambda perm: _solve(sdx.sparse(diffrax.Kvaerno5()), rhs, jnp.ones(n), 0.1, perm))
+    with pytest.warns(stiffasd.ConservativePatternWarning, match=r"dense.*gather.*sparsity="):
+        sol = run(perm)
+    ref = _solve(diffrax.Kvaerno5(), rhs, jnp.ones(n), 0.1, perm)
+    _assert_close_to_tol(sol.ys, ref.ys, 1e-6, 1e-9)
+    # the same vector field closing over the index array (a constant): exact, no warning
+    import warnings
+
+    sdx._prepared_cache.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", stiffasd.ConservativePatternWarning)
+        _solve(sdx.sparse(diffrax.Kvaerno5()), lambda t, y, a: rhs(t, y, perm), jnp.ones(n), 0.1)
+    assert {p.nnz for p in _stage_patterns()} == {2 * n}
+
+
 def _tols(finder):
     import equinox as eqx
 
@@ -273,7 +333,8 @@ def test_chord_runs_past_two_iterations_where_verychord_gives_up():
     def run(finder):
         return optx.root_find(fn, finder, start, target, has_aux=True, throw=False, max_steps=50)
 
-    finder = _tols(sdx.sparse(diffrax.Kvaerno5()).root_finder)
+    # the finder's own budget (diffrax's root_find_max_steps) raised to the loop's
+    finder = _tols(sdx.sparse(diffrax.Kvaerno5(root_find_max_steps=50)).root_finder)
     compat = _tols(sdx.sparse(diffrax.Kvaerno5(), iteration="diffrax").root_finder)
     reference = diffrax.VeryChord(rtol=1e-6, atol=1e-6, norm=finder.norm)
     ref = run(reference)

@@ -188,3 +188,26 @@ def custom_jvp_jvp(params: dict[str, Any]) -> Any:
         if k in params:
             return params[k]
     return None
+
+
+def describe_eqn(eqn: Any) -> str:
+    """``primitive[function at file:line]`` and the user source line of an equation, for
+    messages (both from JAX's debug information; empty parts are left out)."""
+    label = str(eqn.primitive)
+    for key in ("jaxpr", "call_jaxpr", "fun_jaxpr"):
+        inner = eqn.params.get(key)
+        info = getattr(getattr(inner, "jaxpr", inner), "debug_info", None)
+        src = getattr(info, "func_src_info", None)
+        if src:
+            label += f"[{src}]"
+            break
+    else:
+        if eqn.params.get("name"):
+            label += f"[{eqn.params['name']}]"
+    try:
+        from jax._src import source_info_util
+
+        where = source_info_util.summarize(eqn.source_info)
+    except Exception:  # pragma: no cover - debug information is best effort
+        where = ""
+    return f"{label} at {where}" if where else label

@@ -162,6 +162,12 @@ class DirectLU:
         return _BoundDirect(self, pattern)
 
 
+def _host_dtype(a: Any) -> Any:
+    """float64 or complex128: SuperLU's double precisions (complex states factor complex
+    matrices)."""
+    return np.result_type(np.asarray(a).dtype, np.float64)
+
+
 class _Unordered:
     """Factor with SuperLU's own ordering at every call (``reuse_ordering=False``); same
     ``factor(jdata, sigma, alpha) -> .solve(b)`` interface as `FixedPatternLU`."""
@@ -228,14 +234,14 @@ class _BoundDirect:
 
     def _host_factor(self, data: np.ndarray) -> np.ndarray:
         # copy out of the XLA buffer here, factor and evict on the LU thread
-        return self.cfg.cache.run(self._factor_batch, np.array(data, dtype=np.float64))
+        return self.cfg.cache.run(self._factor_batch, np.array(data, dtype=_host_dtype(data)))
 
     def _factor_batch(self, data: np.ndarray) -> np.ndarray:
         batch = data.shape[:-1]
         flat = data.reshape(-1, data.shape[-1])
         out = np.empty(flat.shape[0], np.int32)
         for i in range(flat.shape[0]):  # loop over a vmap batch, not over matrix entries
-            lu = self._factor_one(np.array(flat[i], dtype=np.float64))
+            lu = self._factor_one(np.array(flat[i]))
             self.cfg.cache.count("factorizations")
             out[i] = FAILED_HANDLE if lu is None else self.cfg.cache.put(lu)
         return out.reshape(batch)
@@ -259,11 +265,11 @@ class _BoundDirect:
         if lu is None:  # evicted (or another process): refactor from the data we carry
             if data is None:
                 return None
-            lu = self.cfg.cache.run(self._refactor, h, np.array(data, dtype=np.float64))
+            lu = self.cfg.cache.run(self._refactor, h, np.array(data, dtype=_host_dtype(data)))
             if lu is None:
                 return np.full_like(b, np.nan)
         t0 = time.perf_counter()
-        x = lu.solve(np.asarray(b, dtype=np.float64))
+        x = lu.solve(np.asarray(b, dtype=_host_dtype(b)))
         self.cfg.cache.count("solve_s", time.perf_counter() - t0)
         return x
 

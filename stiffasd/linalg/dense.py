@@ -90,7 +90,8 @@ def partial_lu(
         col = _col(panel, i)
         cand = (rows >= k) & (rows < P)
         p = jnp.argmax(jnp.where(cand[None, :], jnp.abs(col), -1.0), axis=1)
-        swap = jnp.where(rows == k, p[:, None], jnp.where(rows == p[:, None], k, rows))
+        r2 = rows[None, :]
+        swap = jnp.where(r2 == k, p[:, None], jnp.where(r2 == p[:, None], k, r2))
         panel = jnp.take_along_axis(panel, swap[:, :, None], axis=1)
         order = jnp.take_along_axis(order, swap, axis=1)
         col = jnp.take_along_axis(col, swap, axis=1)
@@ -152,15 +153,16 @@ def diagonal_block_inverses(lu: jax.Array, nb: int) -> tuple[jax.Array, jax.Arra
     def lower(i, X):  # forward elimination of [L | I]
         li = lax.dynamic_index_in_dim(blocks, i, axis=3, keepdims=False)
         xi = lax.dynamic_index_in_dim(X, i, axis=2, keepdims=False)
-        mask = (idx > i)[:, None]
+        mask = (idx > i)[None, None, :, None]
         return X - jnp.where(mask, li[..., :, None] * xi[..., None, :], 0)
 
     def upper(ii, X):  # back substitution of [U | I], last row first
         i = nb - 1 - ii
         ui = lax.dynamic_index_in_dim(blocks, i, axis=2, keepdims=False)
         diag = lax.dynamic_index_in_dim(ui, i, axis=-1, keepdims=False)
-        strict = jnp.where(idx > i, ui, 0)
-        rhs = (idx == i).astype(lu.dtype) - jnp.einsum("...k,...kn->...n", strict, X, precision=_HI)
+        strict = jnp.where((idx > i)[None, None, :], ui, 0)
+        unit = (idx == i).astype(lu.dtype)[None, None, :]
+        rhs = unit - jnp.einsum("...k,...kn->...n", strict, X, precision=_HI)
         return lax.dynamic_update_index_in_dim(X, rhs / diag[..., None], i, axis=2)
 
     shape = blocks.shape
@@ -170,22 +172,25 @@ def diagonal_block_inverses(lu: jax.Array, nb: int) -> tuple[jax.Array, jax.Arra
 
 
 def forward(lu: jax.Array, linv: jax.Array, g: jax.Array, nb: int) -> jax.Array:
-    """Solve ``L y = g`` for the unit lower ``L`` packed in ``lu`` (``(B, P, P)``, ``g`` of shape
-    ``(B, P)``), panel by panel with the inverted diagonal blocks ``linv``."""
+    """Solve ``L y = g`` for the unit lower ``L`` packed in ``lu`` (``(B, P, P)``; ``g`` of shape
+    ``(B, P)`` or ``(B, P, K)``), panel by panel with the inverted diagonal blocks ``linv``."""
     npan = lu.shape[1] // nb
+    vec = g.ndim == 2
+    g = g[..., None] if vec else g
 
     def step(j, y):
         j0 = j * nb
         # y is still zero from j0 on, so the diagonal block and U's entries add nothing
         r = lax.dynamic_slice_in_dim(g, j0, nb, axis=1) - jnp.einsum(
-            "bkp,bp->bk", lax.dynamic_slice_in_dim(lu, j0, nb, axis=1), y, precision=_HI
+            "bkp,bpm->bkm", lax.dynamic_slice_in_dim(lu, j0, nb, axis=1), y, precision=_HI
         )
         inv = lax.dynamic_index_in_dim(linv, j, axis=1, keepdims=False)
         return lax.dynamic_update_slice_in_dim(
-            y, jnp.einsum("bkl,bl->bk", inv, r, precision=_HI), j0, axis=1
+            y, jnp.einsum("bkl,blm->bkm", inv, r, precision=_HI), j0, axis=1
         )
 
-    return lax.fori_loop(0, npan, step, jnp.zeros_like(g))
+    y = lax.fori_loop(0, npan, step, jnp.zeros_like(g))
+    return y[..., 0] if vec else y
 
 
 def backward(lu: jax.Array, uinv: jax.Array, c: jax.Array, nb: int) -> jax.Array:
@@ -210,23 +215,26 @@ def backward(lu: jax.Array, uinv: jax.Array, c: jax.Array, nb: int) -> jax.Array
 def partial_lu_lapack(
     F: jax.Array, P: int, tau: jax.Array, real: np.ndarray
 ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array, jax.Array, jax.Array]:
-    """`partial_lu` with `jax.lax.linalg`: one LU with partial pivoting of the pivot rows
-    ``[F11 F12]`` (pivots come from those rows only), its small pivots perturbed afterwards (a
-    perturbation of ``tau`` times L's column, Li & Demmel's static pivoting), then
+    """`partial_lu` with `jax.lax.linalg`: one LU with partial pivoting of the pivot rows with
+    an identity appended, ``[F11 F12 I]`` (pivots come from those rows only; the identity block
+    comes out as ``L11^-1 Pr``, so no permutation vector is needed), its small pivots perturbed
+    afterwards (a perturbation of ``tau`` times L's column: Li & Demmel's static pivoting), then
     ``L21 = F21 U11^-1`` and the Schur complement.
 
     Returns:
-        ``(lu11, u12, l21, schur, rows, perturbed)``.
+        ``(lu11, w, u12, l21, schur, perturbed)`` with ``w = L11^-1 Pr``.
     """
-    lu, _, perm = lax.linalg.lu(F[:, :P, :])
+    B, M, _ = F.shape
+    eye = jnp.broadcast_to(jnp.eye(P, dtype=F.dtype), (B, P, P))
+    lu = lax.linalg.lu(jnp.concatenate([F[:, :P, :], eye], axis=2))[0]
     d = jnp.diagonal(lu, axis1=-2, axis2=-1)
     small = (jnp.abs(d) < tau) & jnp.asarray(real)
     d = jnp.where(small, tau * _sign(d), d)
     lu11 = jnp.where(np.eye(P, dtype=bool), d[:, :, None], lu[:, :, :P])
-    u12 = lu[:, :, P:]
+    u12 = lu[:, :, P:M]
     l21 = lax.linalg.triangular_solve(lu11, F[:, P:, :P], left_side=False, lower=False)
     schur = F[:, P:, P:] - jnp.einsum("bup,bpv->buv", l21, u12, precision=_HI)
-    return lu11, u12, l21, schur, perm.astype(jnp.int32), jnp.sum(small, dtype=jnp.int32)
+    return lu11, lu[:, :, M:], u12, l21, schur, jnp.sum(small, dtype=jnp.int32)
 
 
 def forward_lapack(lu: jax.Array, g: jax.Array) -> jax.Array:

@@ -37,18 +37,17 @@ __all__ = ["Factors", "factor", "identity_factors", "lu_solve", "refined_solve",
 class Factors(NamedTuple):
     """A numeric factorization (a pytree of arrays; tuples hold one array per bucket).
 
+    With ``Pr`` the row order the pivoting chose inside a front's pivot block,
+    ``Pr F11 = L11 U11``:
+
     Attributes:
-        lu: ``(B, P, P)``: ``L11`` (unit lower, diagonal implicit) and ``U11`` packed, with
-            ``L11 U11`` the pivot block with its rows in pivot order.
-        linv, uinv: ``(B, P / nb, nb, nb)``: inverses of the diagonal blocks of ``L11`` and
-            ``U11`` (for the blocked triangular solves).
-        u12: ``(B, P, U)``: ``L11^-1`` times the pivot rows' update columns.
-        l21: ``(B, U, P)``: the update rows' pivot columns times ``U11^-1``.
-        rows: ``(B, P)``: the unknown of each pivot row, in pivot order (``n`` for padding).
-        fwd_dst: ``(B, M)``: where the forward solve writes: the pivot rows' unknowns (padding
-            ``n + 1``), then the update rows'.
-        bwd_src: ``(B, 2 P + U)``: what the backward solve reads: the pivot rows' unknowns, the
-            update rows', then the pivot columns' (padding ``n``).
+        lu: ``(B, P, P)``: ``L11`` (unit lower, diagonal implicit) and ``U11`` packed.
+        w: ``(B, P, P)``: ``L11^-1 Pr``, so the forward solve is one matrix-vector product and
+            needs no permutation.
+        uinv: ``(B, P / nb, nb, nb)``: inverses of the diagonal blocks of ``U11`` (XLA kernels'
+            blocked backward solve; empty for the LAPACK kernels).
+        u12: ``(B, P, U)``: ``L11^-1 Pr F12``.
+        l21: ``(B, U, P)``: ``F21 U11^-1``.
         rscale, cscale: ``(n,)`` row and column equilibration: the factors are those of
             ``diag(rscale) A diag(cscale)``.
         data: the matrix values (pattern CSC order), for residuals.
@@ -56,20 +55,17 @@ class Factors(NamedTuple):
     """
 
     lu: tuple
-    linv: tuple
+    w: tuple
     uinv: tuple
     u12: tuple
     l21: tuple
-    rows: tuple
-    fwd_dst: tuple
-    bwd_src: tuple
     rscale: jax.Array
     cscale: jax.Array
     data: jax.Array
     perturbed: jax.Array
 
 
-_PARTS = ("lu", "linv", "uinv", "u12", "l21", "rows", "fwd_dst", "bwd_src")
+_PARTS = ("lu", "w", "uinv", "u12", "l21")
 
 
 def _index(a: np.ndarray) -> np.ndarray:
@@ -148,13 +144,14 @@ def factor(plan: MultifrontalPlan, data: jax.Array, kernels: str = "lapack") -> 
             F, local, count = dense.partial_lu(F, P, b.nb, tau, real)
             lu, u12, l21, schur = F[:, :P, :P], F[:, :P, P:], F[:, P:, :P], F[:, P:, P:]
             linv, uinv = dense.diagonal_block_inverses(lu, b.nb)
+            perm = jax.nn.one_hot(local, P, dtype=dtype)  # Pr: row i is e_local[i]
+            w = dense.forward(lu, linv, perm, b.nb)
         else:
-            lu, u12, l21, schur, local, count = dense.partial_lu_lapack(F, P, tau, real)
-            linv = uinv = jnp.zeros((0,), dtype)
+            lu, w, u12, l21, schur, count = dense.partial_lu_lapack(F, P, tau, real)
+            uinv = jnp.zeros((0,), dtype)
         perturbed = perturbed + count
-        for k, v in zip(_PARTS[:5], (lu, linv, uinv, u12, l21), strict=True):
+        for k, v in zip(_PARTS, (lu, w, uinv, u12, l21), strict=True):
             out[k].append(v)
-        _append_indices(out, plan.n, b, jnp.take_along_axis(jnp.asarray(_index(b.piv)), local, 1))
         cbs.append(schur)
     return Factors(
         **{k: tuple(v) for k, v in out.items()},
@@ -165,28 +162,18 @@ def factor(plan: MultifrontalPlan, data: jax.Array, kernels: str = "lapack") -> 
     )
 
 
-def _append_indices(out: dict, n: int, b: Any, rows: jax.Array) -> None:
-    """The solve's index arrays of one bucket, given the unknowns of its pivot rows."""
-    out["rows"].append(rows)
-    upd_w = np.where(b.upd == n, n + 1, b.upd)
-    out["fwd_dst"].append(jnp.concatenate([jnp.where(rows == n, n + 1, rows), _index(upd_w)], 1))
-    out["bwd_src"].append(jnp.concatenate([rows, _index(b.upd), _index(b.piv)], 1))
-
-
 def identity_factors(plan: MultifrontalPlan, dtype: Any, kernels: str = "lapack") -> Factors:
     """The factorization of the identity, with the shapes `factor` gives (no arithmetic)."""
     out: dict[str, list] = {k: [] for k in _PARTS}
     for b in plan.buckets:
         B, P, U, nb = b.size, b.P, b.U, b.nb
-        out["lu"].append(jnp.broadcast_to(jnp.eye(P, dtype=dtype), (B, P, P)))
+        eye = jnp.broadcast_to(jnp.eye(P, dtype=dtype), (B, P, P))
+        out["lu"].append(eye)
+        out["w"].append(eye)
         blocks = jnp.broadcast_to(jnp.eye(nb, dtype=dtype), (B, P // nb, nb, nb))
-        if kernels != "xla":
-            blocks = jnp.zeros((0,), dtype)
-        out["linv"].append(blocks)
-        out["uinv"].append(blocks)
+        out["uinv"].append(blocks if kernels == "xla" else jnp.zeros((0,), dtype))
         out["u12"].append(jnp.zeros((B, P, U), dtype))
         out["l21"].append(jnp.zeros((B, U, P), dtype))
-        _append_indices(out, plan.n, b, jnp.asarray(_index(b.piv)))
     real = jnp.finfo(dtype).dtype
     return Factors(
         **{k: tuple(v) for k, v in out.items()},
@@ -209,25 +196,21 @@ def lu_solve(
     # transposes without uniqueness promises.
     x = jnp.concatenate([b * fac.rscale, jnp.zeros((2,), b.dtype)])
     for k, bk in enumerate(plan.buckets):
-        # y_i is kept in the slot of the unknown of pivot row i until the backward pass
-        g = _get(x, fac.rows[k])
-        if kernels == "xla":
-            y = dense.forward(fac.lu[k], fac.linv[k], g, bk.nb)
-        else:
-            y = dense.forward_lapack(fac.lu[k], g)
+        # y (pivot-row order) is kept in the pivot unknowns' slots until the backward pass
+        g = _get(x, bk.piv)
+        y = jnp.einsum("bpq,bq->bp", fac.w[k], g, precision=_HI)
         vals = jnp.concatenate([y - g, -jnp.einsum("bup,bp->bu", fac.l21[k], y, precision=_HI)], 1)
-        x = x.at[fac.fwd_dst[k]].add(vals, mode="promise_in_bounds")
+        x = x.at[bk.fwd_dst].add(vals, mode="promise_in_bounds")
     for k in range(len(plan.buckets) - 1, -1, -1):
         bk = plan.buckets[k]
-        P, U = bk.P, bk.U
-        t = _get(x, fac.bwd_src[k])
-        y = t[:, :P] - jnp.einsum("bpu,bu->bp", fac.u12[k], t[:, P : P + U], precision=_HI)
+        P = bk.P
+        t = _get(x, bk.bwd_src)
+        y = t[:, :P] - jnp.einsum("bpu,bu->bp", fac.u12[k], t[:, P:], precision=_HI)
         if kernels == "xla":
             z = dense.backward(fac.lu[k], fac.uinv[k], y, bk.nb)
         else:
             z = dense.backward_lapack(fac.lu[k], y)
-        pw = _index(np.where(bk.piv == n, n + 1, bk.piv))
-        x = x.at[pw].add(z - t[:, P + U :], mode="promise_in_bounds")
+        x = x.at[bk.fwd_dst[:, :P]].add(z - t[:, :P], mode="promise_in_bounds")
     return x[:n] * fac.cscale
 
 

@@ -747,3 +747,23 @@ def test_reentrant_custom_jvp_rule_terminates():
     pattern = stiffasd.jacobian_sparsity(g, x)
     dense = np.asarray(jax.jacfwd(g)(x)) != 0
     assert pattern == stiffasd.SparsityPattern.from_dense(dense)
+
+
+def test_custom_jvp_applied_to_its_own_tangent_keeps_the_body_pattern():
+    """A JVP rule that applies the function itself to the tangent (optimistix's `_asarray`,
+    which wraps every root-find residual): inside the JVP program that call runs its primal
+    body, so the pattern is the body's, not dense."""
+
+    @jax.custom_jvp
+    def g(x):
+        return 3.0 * jnp.roll(x, 1)
+
+    @g.defjvp
+    def g_jvp(primals, tangents):
+        return g(primals[0]), g(tangents[0])
+
+    x = np.linspace(0.1, 1.0, 7)
+    pattern = stiffasd.jacobian_sparsity(lambda x: g(jnp.sin(x)) + x, x)
+    dense = np.asarray(jax.jacfwd(lambda x: g(jnp.sin(x)) + x)(x)) != 0
+    assert pattern == stiffasd.SparsityPattern.from_dense(dense)
+    assert pattern.nnz == 14
