@@ -543,6 +543,16 @@ class SparseVeryChord(optx.AbstractRootFinder):
                 "stiffasd.diffrax.SparseVeryChord(iteration=...): expected 'converge' or "
                 f"'diffrax', got {self.iteration!r}."
             )
+        import lineax as lx
+
+        if self.adjoint_linear_solver is not None and not isinstance(
+            self.adjoint_linear_solver, lx.AbstractLinearSolver
+        ):
+            raise TypeError(
+                "stiffasd.diffrax.sparse(adjoint_linear_solver=...): expected a lineax linear "
+                f"solver (e.g. lineax.AutoLinearSolver(well_posed=None)) or None, got "
+                f"{type(self.adjoint_linear_solver).__name__}."
+            )
 
     def _prepare(self, fn: Callable, y: Any, args: Any) -> tuple[_Prepared, _Flat]:
         flat = _Flat(fn, y, args)
@@ -758,6 +768,7 @@ def sparse(
     linear_solver: Any = "auto",
     sparsity: Any = None,
     iteration: str = "converge",
+    adjoint_linear_solver: Any = None,
     **linear_solver_options: Any,
 ) -> Any:
     """Return ``solver`` with its root finder replaced by `SparseVeryChord`.
@@ -779,6 +790,10 @@ def sparse(
         iteration: ``"converge"`` (default: chord iterations continue until converged or
             divergent) or ``"diffrax"`` (diffrax's `VeryChord` exactly: give up after two
             iterations); see `SparseVeryChord`.
+        adjoint_linear_solver: the lineax solver of the implicit-function-theorem solves that
+            differentiate each stage (see `SparseVeryChord`). ``None`` (default):
+            `stiffasd.lineax.SparseLU`, sparse; ``lineax.AutoLinearSolver(well_posed=None)``
+            restores optimistix's dense default (docs/lineax.md).
         **linear_solver_options: keywords for the linear solver's class (e.g. ``block_size=16``
             for `Krylov`).
 
@@ -809,6 +824,7 @@ def sparse(
         stage_convention=convention,
         iteration=iteration,
         max_steps=int(getattr(solver, "root_find_max_steps", 10)),
+        adjoint_linear_solver=adjoint_linear_solver,
     )
     # tolerances may be diffrax's "use the step size controller's" sentinels: copy them as-is
     new = eqx.tree_at(lambda s: (s.rtol, s.atol, s.norm), new, (old_rtol, old_atol, old_norm))
@@ -826,7 +842,12 @@ def _adjoint_linear_solver(finder: SparseVeryChord) -> Any:
     from .lineax import SparseLU
 
     lu = finder.linear_solver if isinstance(finder.linear_solver, JaxLU) else None
-    return SparseLU(lu=lu, sparsity=finder.sparsity)
+    sparsity = finder.sparsity
+    if sparsity is not None and sparsity.shape[0] == sparsity.shape[1]:
+        # the adjoint's matrix is the stage residual's Jacobian, I - c h df/dy: df/dy's pattern
+        # and the diagonal (as the forward solve's `_stage_sparsity`)
+        sparsity = sparsity.union(SparsityPattern.identity(sparsity.shape[0]))
+    return SparseLU(lu=lu, sparsity=sparsity)
 
 
 def _sparse_implicit_apply(original: Callable) -> Callable:
