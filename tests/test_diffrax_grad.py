@@ -179,7 +179,9 @@ def test_direct_adjoint_gradients_match_dense(linear_solver):
     assert rel(g, grad_of(DENSE, **kw)(P, Y0)) < SAME_STEPS_RTOL
     dp = jnp.array([1.0, -0.5, 0.3])
     tangent = jax.jvp(lambda p: value_of(solver, **kw)(p, Y0), (P,), (dp,))[1]
-    assert abs(float(tangent) - float(g[0] @ dp)) <= SAME_STEPS_RTOL * float(jnp.abs(g[0]) @ jnp.abs(dp))
+    assert abs(float(tangent) - float(g[0] @ dp)) <= SAME_STEPS_RTOL * float(
+        jnp.abs(g[0]) @ jnp.abs(dp)
+    )
 
 
 @pytest.mark.slow
