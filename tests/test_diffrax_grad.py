@@ -21,10 +21,10 @@ import lineax as lx
 import numpy as np
 import optimistix as optx
 import pytest
+from solver_problems import heat_reaction_1d
 
 import stiffasd.diffrax as sdx
 import stiffasd.lineax as slx
-from benchmarks.diffrax_problems import heat_reaction_1d
 from stiffasd import SparsityPattern
 from stiffasd.problems import brusselator_2d
 
