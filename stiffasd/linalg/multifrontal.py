@@ -147,6 +147,17 @@ def factor(plan: MultifrontalPlan, data: jax.Array, kernels: str = "lapack") -> 
             perm = jax.nn.one_hot(local, P, dtype=dtype)  # Pr: row i is e_local[i]
             w = dense.forward(lu, linv, perm, b.nb)
         else:
+            if out["l21"]:
+                # One batched LAPACK call at a time: jaxlib spreads a call's batch over XLA's
+                # intra-op thread pool and blocks until it is done, so two independent calls
+                # of one level run side by side can each hold a pool thread while waiting for
+                # the other's queued work (a hang on 2-core machines from about n = 8,000).
+                # Adding zero times an entry of the previous bucket's last LAPACK result makes
+                # this bucket's input wait for it (XLA drops `optimization_barrier`s on the CPU
+                # and keeps this: a float times zero is not folded, for NaN's sake).
+                prev = out["l21"][-1]
+                if prev.size:
+                    F = F.at[0, 0, 0].add(0 * prev[0, 0, 0])
             lu, w, u12, l21, schur, count = dense.partial_lu_lapack(F, P, tau, real)
             uinv = jnp.zeros((0,), dtype)
         perturbed = perturbed + count
