@@ -25,6 +25,7 @@ from .errors import InvalidColoringError as InvalidColoringError
 from .errors import MissingDependencyError as MissingDependencyError
 from .errors import NonFiniteError as NonFiniteError
 from .errors import PatternMismatchError as PatternMismatchError
+from .errors import PerformanceWarning as PerformanceWarning
 from .errors import PrecisionError as PrecisionError
 from .errors import PrecisionWarning as PrecisionWarning
 from .errors import ShapeError as ShapeError

@@ -18,6 +18,7 @@ __all__ = [
     "BandwidthError",
     "MissingDependencyError",
     "PrecisionWarning",
+    "PerformanceWarning",
 ]
 
 
@@ -70,3 +71,7 @@ class MissingDependencyError(StiffasdError, ImportError):
 
 class PrecisionWarning(UserWarning):
     """Single precision where stiff solvers usually need double (float32 state)."""
+
+
+class PerformanceWarning(UserWarning):
+    """A configuration that works but runs far slower than it should, with the fix."""

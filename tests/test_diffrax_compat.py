@@ -54,8 +54,11 @@ def test_complex_state_matches_dense(make_solver, linear_solver):
     real unit directions, as diffrax's dense default materialises it."""
     y0 = jnp.array([1.0 + 0.0j, 0.5j, -0.2 + 0.1j])
     term = diffrax.ODETerm(_complex_rhs)
-    ours = _solve(sdx.sparse(make_solver(), linear_solver=linear_solver), term, y0)
-    ref = _solve(make_solver(), term, y0)
+    # first-order ImplicitEuler needs a looser tolerance to finish within max_steps
+    tol = {"rtol": 1e-4, "atol": 1e-7} if make_solver is diffrax.ImplicitEuler else {}
+    ours = _solve(sdx.sparse(make_solver(), linear_solver=linear_solver), term, y0, **tol)
+    ref = _solve(make_solver(), term, y0, **tol)
+    assert ref.result == diffrax.RESULTS.successful
     assert ours.result == diffrax.RESULTS.successful
     assert ours.ys.dtype == jnp.complex128
     assert int(ours.stats["num_steps"]) == int(ref.stats["num_steps"])

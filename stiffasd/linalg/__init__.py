@@ -21,6 +21,7 @@ from .callback import DirectLU as DirectLU
 from .callback import FactorCache as FactorCache
 from .callback import factor_cache as factor_cache
 from .jaxlu import JaxLU as JaxLU
+from .jaxlu import blas_threads as blas_threads
 from .krylov import Krylov as Krylov
 from .ordering import choose_ordering as choose_ordering
 from .ordering import nested_dissection as nested_dissection
@@ -34,6 +35,7 @@ __all__ = [
     "AutoLU",
     "DirectLU",
     "JaxLU",
+    "blas_threads",
     "analyze",
     "MultifrontalPlan",
     "Relaxation",

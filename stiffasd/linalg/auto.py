@@ -9,21 +9,27 @@ from typing import Any
 import jax
 
 from ..pattern import SparsityPattern
+from .analysis import plan_cache
 from .callback import DirectLU
-from .jaxlu import JaxLU
+from .jaxlu import BLAS_THREADED_FRONT, JaxLU, blas_threads
 
 __all__ = ["AutoLU", "CPU_JAX_MAX_N"]
 
 #: Largest system that `AutoLU` factors with `JaxLU` on a CPU; larger ones go to `DirectLU`
-#: (SuperLU through a host callback). Measured crossover: docs/gpu.md.
-CPU_JAX_MAX_N = 4096
+#: (SuperLU through a host callback). Measured crossover: docs/gpu.md ("On a CPU").
+CPU_JAX_MAX_N = 1024
 
 
 @dataclass(frozen=True, eq=False)
 class AutoLU:
-    """`JaxLU` on GPUs and TPUs and, on a CPU, for systems of at most ``cpu_max_n`` unknowns
-    (tiny systems included: no host round trip per solve); `DirectLU` for larger systems on a
-    CPU, where SuperLU's supernodal code is faster.
+    """`JaxLU` on GPUs and TPUs; on a CPU, `JaxLU` for systems of at most ``cpu_max_n``
+    unknowns (no host round trip per solve) unless its fronts are large enough to wake a
+    multithreaded BLAS for every small dense factorization, and `DirectLU` (SuperLU through a
+    host callback) otherwise, where SuperLU's supernodal code is faster.
+
+    Under ``jax.vmap`` (ensembles) and for forward-mode differentiation through the Newton
+    iterations, pass ``linear_solver="jax"`` explicitly: `DirectLU` loops over a batch on the
+    host and has no derivative rule.
 
     Args:
         cpu_max_n: the CPU crossover (default `CPU_JAX_MAX_N`).
@@ -38,9 +44,14 @@ class AutoLU:
         """The configured solver this pattern gets (`JaxLU` or `DirectLU`)."""
         backend = self.backend or jax.default_backend()
         limit = CPU_JAX_MAX_N if self.cpu_max_n is None else self.cpu_max_n
-        if backend != "cpu" or pattern.shape[0] <= limit:
+        if backend != "cpu":
             return JaxLU()
-        return DirectLU()
+        if pattern.shape[0] > limit:
+            return DirectLU()
+        jax_lu = JaxLU()
+        if plan_cache.get(pattern, jax_lu.relax).stats["max_front"] < BLAS_THREADED_FRONT:
+            return jax_lu
+        return jax_lu if blas_threads() == 1 else DirectLU()
 
     def bind(self, pattern: SparsityPattern) -> Any:
         return self.choose(pattern).bind(pattern)

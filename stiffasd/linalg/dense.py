@@ -90,7 +90,8 @@ def partial_lu(
         col = _col(panel, i)
         cand = (rows >= k) & (rows < P)
         p = jnp.argmax(jnp.where(cand[None, :], jnp.abs(col), -1.0), axis=1)
-        swap = jnp.where(rows == k, p[:, None], jnp.where(rows == p[:, None], k, rows))
+        r2 = rows[None, :]
+        swap = jnp.where(r2 == k, p[:, None], jnp.where(r2 == p[:, None], k, r2))
         panel = jnp.take_along_axis(panel, swap[:, :, None], axis=1)
         order = jnp.take_along_axis(order, swap, axis=1)
         col = jnp.take_along_axis(col, swap, axis=1)
@@ -152,15 +153,16 @@ def diagonal_block_inverses(lu: jax.Array, nb: int) -> tuple[jax.Array, jax.Arra
     def lower(i, X):  # forward elimination of [L | I]
         li = lax.dynamic_index_in_dim(blocks, i, axis=3, keepdims=False)
         xi = lax.dynamic_index_in_dim(X, i, axis=2, keepdims=False)
-        mask = (idx > i)[:, None]
+        mask = (idx > i)[None, None, :, None]
         return X - jnp.where(mask, li[..., :, None] * xi[..., None, :], 0)
 
     def upper(ii, X):  # back substitution of [U | I], last row first
         i = nb - 1 - ii
         ui = lax.dynamic_index_in_dim(blocks, i, axis=2, keepdims=False)
         diag = lax.dynamic_index_in_dim(ui, i, axis=-1, keepdims=False)
-        strict = jnp.where(idx > i, ui, 0)
-        rhs = (idx == i).astype(lu.dtype) - jnp.einsum("...k,...kn->...n", strict, X, precision=_HI)
+        strict = jnp.where((idx > i)[None, None, :], ui, 0)
+        unit = (idx == i).astype(lu.dtype)[None, None, :]
+        rhs = unit - jnp.einsum("...k,...kn->...n", strict, X, precision=_HI)
         return lax.dynamic_update_index_in_dim(X, rhs / diag[..., None], i, axis=2)
 
     shape = blocks.shape

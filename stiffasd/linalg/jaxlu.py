@@ -11,12 +11,13 @@ matrix values follow from the implicit-function identity ``dx = -A^-1 (dA) x``.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 
-from ..errors import ShapeError
+from ..errors import PerformanceWarning, ShapeError
 from ..pattern import SparsityPattern
 from . import multifrontal as mf
 from .analysis import MultifrontalPlan, Relaxation, plan_cache
@@ -84,7 +85,47 @@ class JaxLU:
         kernels = self.kernels
         if kernels == "auto":
             kernels = "lapack" if jax.default_backend() == "cpu" else "xla"
-        return BoundJaxLU(self, plan_cache.get(pattern, self.relax), kernels)
+        plan = plan_cache.get(pattern, self.relax)
+        if (
+            kernels == "lapack"
+            and jax.default_backend() == "cpu"
+            and plan.stats["max_front"] >= BLAS_THREADED_FRONT
+        ):
+            _check_blas_threads()
+        return BoundJaxLU(self, plan, kernels)
+
+
+_BLAS_WARNED: list = []
+#: Fronts from this size on make OpenBLAS wake its threads in the triangular solves (measured:
+#: a 48-by-24 solve took 20 ms with two threads on a busy machine, 11 us with one).
+BLAS_THREADED_FRONT = 32
+
+
+def blas_threads() -> int:
+    """The number of threads of the BLAS behind JAX's CPU LAPACK calls (scipy's), now."""
+    from threadpoolctl import ThreadpoolController
+
+    info = ThreadpoolController().select(user_api="blas").info()
+    return max((lib.get("num_threads", 1) for lib in info), default=1)
+
+
+def _check_blas_threads() -> None:
+    """Warn once per process when the BLAS behind JAX's CPU LAPACK calls is multithreaded."""
+    if _BLAS_WARNED:
+        return
+    threads = blas_threads()
+    if threads > 1:
+        _BLAS_WARNED.append(threads)
+        warnings.warn(
+            f"stiffasd.linalg.JaxLU on a CPU: the BLAS behind JAX's LAPACK calls runs {threads} "
+            "threads, and waking them for each of the many small dense factorizations of a "
+            "sparse LU costs more than the work (measured 5-30x slower factorizations). Run with "
+            "one BLAS thread: OPENBLAS_NUM_THREADS=1 in the environment, or "
+            "threadpoolctl.threadpool_limits(1, 'blas') around the computation; or pass "
+            "JaxLU(kernels='xla'), which calls no BLAS.",
+            PerformanceWarning,
+            stacklevel=3,
+        )
 
 
 class BoundJaxLU:

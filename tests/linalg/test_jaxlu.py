@@ -19,19 +19,27 @@ from stiffasd.problems import PROBLEMS
 
 # instances large enough for several levels of fronts, small enough to compile quickly
 INSTANCES = {
-    "brusselator_2d": dict(N=8),
-    "gray_scott_2d": dict(N=8),
-    "allen_cahn_3d": dict(N=5),
-    "advection_diffusion_reaction_2d": dict(N=8),
-    "robertson_diffusion_2d": dict(N=5),
+    "brusselator_2d": dict(N=10),
+    "gray_scott_2d": dict(N=10),
+    "allen_cahn_3d": dict(N=6),
+    "advection_diffusion_reaction_2d": dict(N=14),
+    "robertson_diffusion_2d": dict(N=7),
     "reservoir_exchange": dict(n_cells=150),
-    "flame_1d": dict(N=60),
-    "fitzhugh_nagumo_2d": dict(N=8),
+    "flame_1d": dict(N=90),
+    "fitzhugh_nagumo_2d": dict(N=10),
 }
 
 
 def test_every_problem_is_covered():
     assert set(INSTANCES) == set(PROBLEMS)
+
+
+def test_instances_are_sparse_fronts_not_one_dense_front():
+    for name in INSTANCES:
+        pattern, _ = newton_matrix(name, 0.1)
+        assert analyze(pattern).stats["fronts"] > 1, name
+    small = analyze(SparsityPattern.from_scipy(_random_matrix(40, 0.1, 0, "dominant")))
+    assert small.stats["fronts"] == 1  # below Relaxation.dense: one dense front
 
 
 def newton_matrix(name: str, gamma: float):
@@ -124,8 +132,8 @@ def test_random_matrices_match_spsolve(n, density, seed, kind):
     assert rel_err(x, spsolve(A, b)) < 1e-10
 
 
-def _small_case(n=60, seed=3):
-    A = _random_matrix(n, 0.06, seed, "dominant")
+def _small_case(n=160, seed=3):
+    A = _random_matrix(n, 0.02, seed, "dominant")
     pattern = SparsityPattern.from_scipy(A)
     return A, pattern, jnp.asarray(A.toarray()[pattern.csc_indices, pattern.csc_cols])
 
@@ -259,3 +267,57 @@ def test_gpu_factor_and_solve_match_spsolve():
     x, ok = solve_fn(lu)(data, b)
     assert bool(ok)
     assert rel_err(x, spsolve(to_scipy(pattern, data), b)) < 1e-10
+
+
+@pytest.mark.parametrize("kernels", ["lapack", "xla"])
+def test_strict_promotion_modes(kernels):
+    """diffrax's own configuration raises on rank promotion and implicit dtype promotion: the
+    factorization, solves, vmap and grad must not rely on either."""
+    A, pattern, data = _small_case()
+    b = jnp.ones(A.shape[0])
+    with jax.numpy_rank_promotion("raise"), jax.numpy_dtype_promotion("strict"):
+        lu = JaxLU(kernels=kernels, relax=Relaxation(panel=4)).bind(pattern)
+        x, ok = jax.jit(lambda d: lu.solve_checked(lu.factor(d), b))(data)
+        jax.grad(lambda d: jnp.sum(lu.solve(lu.factor(d), b)))(data)
+        jax.vmap(lambda d: lu.solve(lu.factor(d), b))(jnp.stack([data, 2 * data]))
+        lu.solve(lu.identity(data), b)
+    assert bool(ok)
+    np.testing.assert_allclose(x, np.linalg.solve(A.toarray(), b), rtol=1e-10)
+
+
+def test_auto_lu_chooses_by_backend_size_and_blas_threads(monkeypatch):
+    from stiffasd.linalg import DirectLU, auto
+    from stiffasd.linalg.jaxlu import BLAS_THREADED_FRONT
+
+    small = SparsityPattern.from_scipy(_random_matrix(40, 0.1, 0, "dominant"))  # one 40 front
+    tiny = SparsityPattern.from_scipy(sp.identity(20, format="csc"))  # 1-by-1 fronts
+    big = SparsityPattern.from_scipy(sp.identity(auto.CPU_JAX_MAX_N + 1, format="csc"))
+    assert analyze(small).stats["max_front"] >= BLAS_THREADED_FRONT
+    assert analyze(tiny).stats["max_front"] < BLAS_THREADED_FRONT
+
+    assert isinstance(auto.AutoLU(backend="gpu").choose(big), JaxLU)
+    assert isinstance(auto.AutoLU(backend="cpu").choose(big), DirectLU)
+    assert isinstance(auto.AutoLU(backend="cpu", cpu_max_n=10**6).choose(big), JaxLU)
+    for threads, small_choice in [(1, JaxLU), (4, DirectLU)]:
+        monkeypatch.setattr(auto, "blas_threads", lambda t=threads: t)
+        assert isinstance(auto.AutoLU(backend="cpu").choose(small), small_choice)
+        assert isinstance(auto.AutoLU(backend="cpu").choose(tiny), JaxLU)  # no BLAS threads woken
+
+
+def test_multithreaded_blas_warns_once_for_large_cpu_fronts(monkeypatch):
+    from stiffasd.errors import PerformanceWarning
+    from stiffasd.linalg import jaxlu
+
+    if jax.default_backend() != "cpu":
+        pytest.skip("the warning concerns CPU LAPACK kernels")
+    monkeypatch.setattr(jaxlu, "blas_threads", lambda: 4)
+    monkeypatch.setattr(jaxlu, "_BLAS_WARNED", [])
+    small = SparsityPattern.from_scipy(_random_matrix(40, 0.1, 0, "dominant"))
+    with pytest.warns(PerformanceWarning, match="OPENBLAS_NUM_THREADS=1"):
+        JaxLU().bind(small)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        JaxLU().bind(small)  # once per process
+        JaxLU(kernels="xla").bind(small)  # the XLA kernels call no BLAS
