@@ -11,6 +11,7 @@ import os
 import platform
 import re
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -167,6 +168,31 @@ def loop_time(fn: Callable, x: Any, k: int) -> float:
         many(x, k).block_until_ready()
         best = min(best, time.perf_counter() - start)
     return best / k
+
+
+def in_child(target: str, *args: Any, env: dict[str, str] | None = None) -> Any:
+    """``module:function(*args)`` run in a fresh Python process (64-bit JAX of its own: forced
+    host devices through ``env={"XLA_FLAGS": ...}``, a compilation cache of its own); the
+    function's JSON-serializable result comes back."""
+    code = "from benchmarks._harness import _child; _child()"
+    cmd = [sys.executable, "-c", code, target, json.dumps(args)]
+    out = subprocess.run(
+        cmd, capture_output=True, text=True, cwd=ROOT, env={**os.environ, **(env or {})}
+    )
+    if out.returncode:
+        raise RuntimeError(f"{target} failed in its process:\n{out.stderr[-4000:]}")
+    return json.loads(next(ln for ln in out.stdout.splitlines() if ln.startswith("RESULT "))[7:])
+
+
+def _child() -> None:
+    import importlib
+
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    module, name = sys.argv[1].split(":")
+    result = getattr(importlib.import_module(module), name)(*json.loads(sys.argv[2]))
+    print("RESULT " + json.dumps(result, default=_default), flush=True)
 
 
 # ------------------------------------------------------------------------------ formatting

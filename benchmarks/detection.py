@@ -127,15 +127,9 @@ def run_scaling(quick: bool) -> dict:
 
 def render_scaling(p: dict) -> str:
     rows = [
-        [
-            r["n"],
-            r["nnz"],
-            f"{1e3 * r['median_s']:.1f}",
-            f"{r['median_s'] / r['nnz'] * 1e9:.0f}",
-            f"{r['peak_MiB']:.1f}",
-        ]
+        [r["n"], r["nnz"], f"{1e3 * r['median_s']:.1f}", f"{r['median_s'] / r['nnz'] * 1e9:.0f}", f"{r['peak_MiB']:.1f}"]
         for r in p["rows"]
-    ]
+    ]  # fmt: skip
     return table(
         "Detection time of f(x) = (x[1:] - x[:-1])**2 against n (median of repeated runs).",
         ["n", "nnz", "median [ms]", "ns per nonzero", "peak numpy memory [MiB]"],
@@ -173,14 +167,10 @@ FUNCTIONS = [
 ]  # fmt: skip
 # every problem of stiffasd.problems at a small size, sampled around its initial state
 EXAMPLES = {
-    "brusselator_2d": 8,
-    "gray_scott_2d": 8,
-    "allen_cahn_3d": 5,
-    "advection_diffusion_reaction_2d": 8,
-    "robertson_diffusion_2d": 5,
-    "reservoir_exchange": 30,
+    "brusselator_2d": 8, "gray_scott_2d": 8, "allen_cahn_3d": 5,
+    "advection_diffusion_reaction_2d": 8, "robertson_diffusion_2d": 5, "reservoir_exchange": 30,
     "flame_1d": 40,
-}
+}  # fmt: skip
 
 
 def run_precision(quick: bool) -> dict:
@@ -210,15 +200,9 @@ def run_precision(quick: bool) -> dict:
 
 def render_precision(p: dict) -> str:
     rows = [
-        [
-            r["function"],
-            r["n"],
-            r["detected"],
-            r["observed"],
-            f"{r['detected'] / max(r['observed'], 1):.2f}",
-        ]
+        [r["function"], r["n"], r["detected"], r["observed"], f"{r['detected'] / max(r['observed'], 1):.2f}"]
         for r in p["rows"]
-    ]
+    ]  # fmt: skip
     return table(
         "Detected nonzeros against the union of the nonzeros of dense `jax.jacfwd` at 5 random "
         "points (*ratio* 1.00: the global pattern is exact; above 1: entries some input can "

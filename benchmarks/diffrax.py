@@ -12,29 +12,42 @@ repeated runs of the compiled solve. scipy rows use ``jac=stiffasd.jac(rhs)`` wi
 * ``work_precision``: error against run time on the 2D Brusselator (N = 32) for Kvaerno5 with
   both chord iterations (``"converge"``, the default, and ``"diffrax"``) and scipy's BDF and
   Radau; the figure ``docs/benchmarks/diffrax_work_precision.png``.
+* ``testset``: correct digits against run time on the stiff IVP test set (HIRES, ROBER, OREGO)
+  for both chord iterations; the figure ``docs/benchmarks/diffrax_ivp_work_precision.png``.
+* ``ensemble``: 16 solves split over 4 forced host devices by `stiffasd.sharding.shard_vmap`
+  against ``jax.vmap`` (in a process of its own: forced devices exist only if set before JAX
+  starts).
 """
 
 from __future__ import annotations
 
+import os
 import resource
 import time
 from pathlib import Path
 
 import diffrax
+import jax
 import jax.numpy as jnp
 import numpy as np
 from scipy.integrate import solve_ivp
 
 import stiffasd
 import stiffasd.diffrax as sdx
-from benchmarks._harness import Part, compile_and_time, figure, ratio, save_figure, table
-from benchmarks.problems import PROBLEMS, make
-from benchmarks.solve_ivp import reference
+from benchmarks._harness import (
+    Part,
+    best_of,
+    compile_and_time,
+    figure,
+    in_child,
+    interleaved,
+    ratio,
+    save_figure,
+    table,
+)
+from benchmarks.problems import PROBLEMS, TESTSET, ensemble_problem, make
+from benchmarks.solve_ivp import _error, reference
 from stiffasd import scipy as stiffasd_scipy
-
-
-def _error(y, ref) -> float:
-    return float(np.max(np.abs(np.asarray(y).ravel() - ref) / np.maximum(np.abs(ref), 1.0)))
 
 
 def diffrax_solve(prob, solver, rtol, atol, repeat: int, dt0=None) -> dict:
@@ -275,10 +288,122 @@ def plot_work_precision(p: dict, directory: Path) -> Path:
     )  # fmt: skip
 
 
+# ------------------------------------------------------------------------------- IVP test set
+def _testset_runs(rhs, args, y0, t1, dt0, ref, atol_scale, floor, iteration, rtols, repeat):
+    """One compiled solve per iteration (rtol and atol traced), run at every tolerance."""
+    solver = sdx.sparse(diffrax.Kvaerno5(), iteration=iteration)
+    y0, args = jnp.asarray(y0, dtype=float), None if args is None else jnp.asarray(args)
+
+    @jax.jit
+    def run(rtol, atol):
+        ctrl = diffrax.PIDController(rtol=rtol, atol=atol)
+        sol = diffrax.diffeqsolve(
+            diffrax.ODETerm(rhs), solver, 0.0, t1, dt0, y0, args=args, stepsize_controller=ctrl,
+            max_steps=100_000,
+        )  # fmt: skip
+        return sol.ys[-1], sol.stats["num_steps"], sol.stats["num_rejected_steps"]
+
+    rows, ref = [], np.asarray(ref)
+    for rtol in rtols:
+        tol = (jnp.asarray(rtol), jnp.asarray(rtol * atol_scale))
+        best = best_of(run, *tol, reps=repeat, min_time=0.0)[0]
+        y, steps, rejected = run(*tol)
+        err = np.max(np.abs(np.asarray(y) - ref) / np.maximum(np.abs(ref), floor))
+        rows.append(dict(rtol=rtol, scd=float(-np.log10(err)), run_s=best, steps=int(steps), rejected=int(rejected)))  # fmt: skip
+    return rows
+
+
+def run_testset(quick: bool) -> dict:
+    rtols, repeat = ([1e-4], 1) if quick else ([1e-4, 1e-5, 1e-6, 1e-7, 1e-8], 3)
+    out = {}
+    for name in ["hires"] if quick else TESTSET:
+        out[name] = {it: _testset_runs(*TESTSET[name], it, rtols, repeat) for it in ("converge", "diffrax")}  # fmt: skip
+        print(f"[diffrax testset] {name}", flush=True)
+    return {"repeat": repeat, "problems": out}
+
+
+def render_testset(p: dict) -> str:
+    def cell(r):
+        return f"{r['scd']:.2f}, {r['steps']} ({r['rejected']}), {r['run_s']:.3f}"
+
+    rows = [
+        [name.upper(), f"{a['rtol']:.0e}", cell(a), cell(b)]
+        for name, res in p["problems"].items()
+        for a, b in zip(res["converge"], res["diffrax"], strict=True)
+    ]
+    return table(
+        "Kvaerno5 (`stiffasd.diffrax.sparse`, default linear solver) with "
+        "`PIDController(rtol, atol = rtol * scale)` on the stiff IVP test set (Mazzia & "
+        "Magherini): *scd* = correct digits at t1 against the test set's reference, steps "
+        f"(rejected), run time [s] (best of {p['repeat']} compiled runs) for both chord "
+        "iterations.",
+        ["problem", "rtol", '`"converge"`: scd, steps, s', '`"diffrax"`: scd, steps, s'],
+        rows,
+    )
+
+
+def plot_testset(p: dict, directory: Path) -> Path:
+    fig, ax = figure()
+    for i, (name, res) in enumerate(p["problems"].items()):
+        for it, style in (("converge", "o-"), ("diffrax", "s--")):
+            rows = res[it]
+            ax.semilogx([r["run_s"] for r in rows], [r["scd"] for r in rows], style, color=f"C{i}", label=f'{name.upper()}, iteration="{it}"')  # fmt: skip
+    return save_figure(
+        fig, ax, directory / "diffrax_ivp_work_precision.png", xlabel="run time [s]",
+        ylabel="correct digits at t1 (scd)", title="Kvaerno5 on the stiff IVP test set",
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------------- sharded ensemble
+DEVICES = 4
+
+
+def ensemble_child(devices: int, t1: float, N: int) -> dict:
+    """In a process with ``devices`` forced host devices: the ensemble split by `shard_vmap`
+    against ``jax.vmap`` on one device."""
+    from stiffasd.sharding import shard_vmap
+
+    solve_one, params = ensemble_problem(t1, N)
+    mesh = jax.sharding.Mesh(np.asarray(jax.devices()[:devices]), ("batch",))
+    split, plain = shard_vmap(solve_one, mesh), jax.jit(jax.vmap(solve_one))
+    times = interleaved({"split": lambda: split(params), "jax_vmap": lambda: plain(params)}, rounds=2, reps=1, min_time=0.0)  # fmt: skip
+    (ys, steps), (yr, steps_r) = split(params), plain(params)
+    diff = float(np.abs(np.asarray(ys) - np.asarray(yr)).max() / np.abs(np.asarray(yr)).max())
+    return dict(
+        devices=devices, t1=t1, N=N, n=2 * N * N, solves=len(params), max_rel_diff=diff,
+        steps=np.asarray(steps).tolist(), steps_equal=bool(np.array_equal(steps, steps_r)),
+        split_s=times["split"], jax_vmap_s=times["jax_vmap"],
+    )  # fmt: skip
+
+
+def run_ensemble(quick: bool) -> dict:
+    t1, N = (0.05, 6) if quick else (1.0, 16)
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={DEVICES}"
+    return in_child("benchmarks.diffrax:ensemble_child", DEVICES, t1, N, env={"XLA_FLAGS": flags})
+
+
+def render_ensemble(e: dict) -> str:
+    return table(
+        f"{e['solves']} Brusselator solves (N = {e['N']}, n = {e['n']}, A from 3.0 to 3.8; "
+        f"Kvaerno5, sparse Newton with GMRES, t in [0, {e['t1']:g}], rtol 1e-6) split over "
+        f"{e['devices']} forced host devices by `shard_vmap`, against `jax.vmap` on one device; "
+        "wall time of a compiled call, best of 2 in turns. The forced devices share the "
+        "machine's cores: the times say what the split costs, not how it scales.",
+        ["max rel. diff", "equal steps", "steps", "split [s]", "jax.vmap [s]", "vmap / split"],
+        [[
+            f"{e['max_rel_diff']:.1e}", "yes" if e["steps_equal"] else "no",
+            f"{min(e['steps'])}-{max(e['steps'])}", f"{e['split_s']:.2f}",
+            f"{e['jax_vmap_s']:.2f}", ratio(e["jax_vmap_s"], e["split_s"], ".2f"),
+        ]],
+    )  # fmt: skip
+
+
 PARTS = {
     "problems": Part("Kvaerno5, dense against sparse", run_problems, render_problems),
     "brusselator": Part("2D Brusselator against n", run_brusselator, render_brusselator),
     "work_precision": Part(
         "Work-precision", run_work_precision, render_work_precision, plot_work_precision
     ),
+    "testset": Part("Stiff IVP test set", run_testset, render_testset, plot_testset),
+    "ensemble": Part("Sharded ensemble", run_ensemble, render_ensemble),
 }

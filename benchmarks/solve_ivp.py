@@ -13,16 +13,16 @@ run in turns in one process, best of several.
   JAX's persistent compilation cache in another process) against the time saved on a solve.
 * ``arrowhead``: the globally coupled reservoir problem (one dense row and column) up to
   n = 20001, BDF, each wall split into right-hand side, Jacobian, LU and the solver's loop.
+* ``scipy_lu``: `stiffasd.scipy.BDF` / `Radau` against scipy's own solvers with the same exact
+  Jacobian (CPU time, LU time), on problems whose Newton matrices pivot (FitzHugh-Nagumo) and
+  on those where the fixed nested-dissection ordering pays.
 * ``work_precision``: error against wall time across tolerances (2D Brusselator, N = 16), and
   the figure ``docs/benchmarks/work_precision.png``.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,7 +33,7 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 import stiffasd
-from benchmarks._harness import ROOT, Part, figure, ratio, save_figure, spread, table
+from benchmarks._harness import Part, figure, in_child, ratio, save_figure, spread, table
 from benchmarks.problems import PROBLEMS, make
 from stiffasd import scipy as stiffasd_scipy
 from stiffasd._compare import FULL_STACK, LABELS, compare_solve_ivp, warm_up
@@ -62,7 +62,7 @@ def reference(prob) -> np.ndarray:
 
 
 def _error(y, ref) -> float:
-    return float(np.max(np.abs(y - ref) / np.maximum(np.abs(ref), 1.0)))
+    return float(np.max(np.abs(np.ravel(y) - ref) / np.maximum(np.abs(ref), 1.0)))
 
 
 def _compare(prob, method, *, default: bool, repeat: int, ref=None, **tol) -> list[dict]:
@@ -115,28 +115,20 @@ def render_problems(p: dict) -> str:
         ]
         for d in p["rows"]
     ]  # fmt: skip
-    by = {(d["problem"], d["method"], d["strategy"]): d for d in p["rows"]}
+    js = {(d["problem"], d["method"]): d["wall"] for d in p["rows"] if d["strategy"] == "jac_sparsity"}  # fmt: skip
+    with_setup, without = (
+        "; ".join(
+            f"{LABELS[s]} " + spread([f(d) for d in p["rows"] if d["strategy"] == s], ".2f")
+            for s in ("stiffasd", FULL_STACK)
+        )  # fmt: skip
+        for f in (
+            lambda d: d["speedup_vs_jac_sparsity"],
+            lambda d: js[d["problem"], d["method"]] / (d["wall"] - d["prepare"]),
+        )
+    )
     summary = (
-        "\n\nAgainst `jac_sparsity`, wall including the setup: "
-        + "; ".join(
-            f"{LABELS[s]} {spread([d['speedup_vs_jac_sparsity'] for d in p['rows'] if d['strategy'] == s], '.2f')}"
-            for s in ("stiffasd", FULL_STACK)
-        )
-        + ". Without the setup (*wall - prepare*): "
-        + "; ".join(
-            f"{LABELS[s]} "
-            + spread(
-                [
-                    by[(d["problem"], d["method"], "jac_sparsity")]["wall"]
-                    / (d["wall"] - d["prepare"])
-                    for d in p["rows"]
-                    if d["strategy"] == s
-                ],
-                ".2f",
-            )
-            for s in ("stiffasd", FULL_STACK)
-        )
-        + "."
+        f"\n\nAgainst `jac_sparsity`, wall including the setup: {with_setup}. Without the setup "
+        f"(*wall - prepare*): {without}."
     )
     return table(
         f"Whole solves (rtol={p['rtol']}, atol={p['atol']}), strategies in turns in one "
@@ -204,9 +196,8 @@ def _setup_time(prob) -> float:
     return time.perf_counter() - start
 
 
-def warm_child(cache_dir: str, quick: bool) -> None:
+def warm_child(cache_dir: str, quick: bool) -> dict:
     """In a child process: setups with JAX's persistent compilation cache in ``cache_dir``."""
-    jax.config.update("jax_enable_x64", True)
     jax.config.update("jax_compilation_cache_dir", cache_dir)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
@@ -216,16 +207,12 @@ def warm_child(cache_dir: str, quick: bool) -> None:
         prob = PROBLEMS[name](**kw)
         prob.numpy_rhs()(prob.t_span[0], prob.y0, *prob.args)
         out[prob.name] = min(_setup_time(prob) for _ in range(3))
-    print("WARM " + json.dumps(out), flush=True)
+    return out
 
 
 def _warm_setups(quick: bool) -> dict:
-    code = f"from benchmarks.solve_ivp import warm_child; warm_child({{!r}}, {quick})"
-    with tempfile.TemporaryDirectory() as cache:
-        cmd = [sys.executable, "-c", code.format(cache)]
-        for _ in range(2):  # the first child fills the cache, the second one measures
-            out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=True)
-    return json.loads(next(ln for ln in out.stdout.splitlines() if ln.startswith("WARM "))[5:])
+    with tempfile.TemporaryDirectory() as cache:  # the first child fills it, the second measures
+        return [in_child("benchmarks.solve_ivp:warm_child", cache, quick) for _ in range(2)][1]
 
 
 def run_breakeven(quick: bool) -> dict:
@@ -403,6 +390,94 @@ def render_arrowhead(p: dict) -> str:
     )  # fmt: skip
 
 
+# ---------------------------------------------------------------- against scipy's own solvers
+SCIPY_LU = [
+    ("fitzhugh_nagumo_2d", 32, "Radau"), ("fitzhugh_nagumo_2d", 32, "BDF"),
+    ("brusselator_2d", 32, "Radau"), ("brusselator_2d", 32, "BDF"), ("gray_scott_2d", 32, "BDF"),
+    ("reservoir_exchange", 1000, "BDF"),
+]  # fmt: skip
+VARIANTS = ("scipy", "stiffasd", "COLAMD")
+
+
+def _lu_timed(base):
+    """scipy's solver class, the seconds inside its ``lu`` / ``solve_lu`` hooks summed in
+    ``lu_s``."""
+
+    class Timed(base):
+        lu_s = 0.0
+
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            self.lu, self.solve_lu = self._timed(self.lu), self._timed(self.solve_lu)
+
+        @staticmethod
+        def _timed(f):
+            def timed(*x):
+                t0 = time.perf_counter()
+                try:
+                    return f(*x)
+                finally:
+                    Timed.lu_s += time.perf_counter() - t0
+
+            return timed
+
+    return Timed
+
+
+def run_scipy_lu(quick: bool) -> dict:
+    import scipy.integrate as si
+
+    warm_up()
+    rounds, rows = 1 if quick else 2, []
+    for name, size, method in [("brusselator_2d", 6, "BDF")] if quick else SCIPY_LU:
+        prob = make(name, size)
+        fun, jac, t0 = prob.numpy_rhs(), stiffasd.jac(prob.rhs), prob.t_span[0]
+        fun(t0, prob.y0, *prob.args), jac(t0, prob.y0, *prob.args)
+        row = dict(problem=prob.name, method=method, n=prob.n)
+        for r in range(rounds):
+            for v in VARIANTS[r % 3 :] + VARIANTS[: r % 3]:  # in turns, a new order each round
+                solver = _lu_timed(getattr(si, method)) if v == "scipy" else getattr(stiffasd_scipy, method)  # fmt: skip
+                extra = dict(ordering="COLAMD") if v == "COLAMD" else {}
+                w, c = time.perf_counter(), time.process_time()
+                sol = solve_ivp(fun, prob.t_span, prob.y0, method=solver, args=prob.args, jac=jac, rtol=RTOL, atol=ATOL, **extra)  # fmt: skip
+                w, c = time.perf_counter() - w, time.process_time() - c
+                st = stiffasd_scipy.last_lu_stats()
+                lu = solver.lu_s if v == "scipy" else st["factor_s"] + st["solve_s"]
+                for k, x in (("wall", w), ("cpu", c), ("lu", lu)):
+                    row[f"{v}_{k}_s"] = min(row.get(f"{v}_{k}_s", np.inf), x)
+                row[f"{v}_nlu"] = int(sol.nlu)
+        print(f"[scipy_lu] {prob.name} {method} {row}", flush=True)
+        rows.append(row)
+    return {"rtol": RTOL, "atol": ATOL, "rounds": rounds, "rows": rows}
+
+
+def render_scipy_lu(p: dict) -> str:
+    rows = [
+        [
+            r["problem"], r["method"], r["n"], f"{r['scipy_nlu']} / {r['stiffasd_nlu']}",
+            *(f"{r[f'{v}_{k}_s']:.2f}" for k in ("cpu", "lu", "wall") for v in VARIANTS),
+            ratio(r["stiffasd_cpu_s"], r["scipy_cpu_s"], ".2f"),
+            ratio(r["stiffasd_lu_s"], r["scipy_lu_s"], ".2f"),
+        ]
+        for r in p["rows"]
+    ]  # fmt: skip
+    summary = spread([r["stiffasd_cpu_s"] / r["scipy_cpu_s"] for r in p["rows"]], ".2f")
+    return table(
+        "`stiffasd.scipy.BDF` / `Radau` against scipy's own solver, the same exact Jacobian "
+        f"(`stiffasd.jac`) for both, rtol={p['rtol']}, atol={p['atol']}; best of {p['rounds']} "
+        "rounds in turns. *scipy*: SuperLU with COLAMD at every factorization; *stiffasd*: "
+        'the fixed-pattern LU with `ordering="auto"`; *COLAMD*: the same with '
+        '`ordering="COLAMD"` (computed once). *CPU*: the process\'s CPU time (all threads); *LU*: '
+        "seconds inside factorizations and triangular solves. Ratios < 1: stiffasd faster.",
+        [
+            "problem", "method", "n", "nlu (scipy / stiffasd)",
+            *(f"{k} {v} [s]" for k in ("CPU", "LU", "wall") for v in VARIANTS),
+            "stiffasd / scipy, CPU", "stiffasd / scipy, LU",
+        ],
+        rows,
+    ) + f"\n\nstiffasd / scipy, CPU time: {summary}."  # fmt: skip
+
+
 # --------------------------------------------------------------------------- work-precision
 def run_work_precision(quick: bool) -> dict:
     warm_up()
@@ -479,6 +554,7 @@ PARTS = {
     "brusselator": Part("2D Brusselator against n", run_brusselator, render_brusselator),
     "breakeven": Part("Where the setup pays for itself", run_breakeven, render_breakeven),
     "arrowhead": Part("Global coupling (arrowhead)", run_arrowhead, render_arrowhead),
+    "scipy_lu": Part("Against scipy's own BDF and Radau", run_scipy_lu, render_scipy_lu),
     "work_precision": Part(
         "Work-precision", run_work_precision, render_work_precision, plot_work_precision
     ),

@@ -40,7 +40,7 @@ from jax.sharding import AxisType, NamedSharding  # noqa: E402
 from jax.sharding import PartitionSpec as P  # noqa: E402
 
 import stiffasd  # noqa: E402
-from benchmarks.sharding import ensemble_problem, grid_rhs  # noqa: E402
+from benchmarks.problems import ensemble_problem, grid_rhs  # noqa: E402
 from stiffasd.errors import ShapeError  # noqa: E402
 from stiffasd.problems import brusselator_2d  # noqa: E402
 from stiffasd.sharding import collective_bytes, shard_jacobian, shard_vmap  # noqa: E402

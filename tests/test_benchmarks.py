@@ -13,28 +13,48 @@ from benchmarks import SUITES
 from benchmarks import __main__ as runner
 from benchmarks._harness import DOCS, RESULTS, Part, refresh_docs, write
 
+# The cheapest parts of each suite (a few seconds each with --quick), so that every suite, the
+# figure writer and the child-process helper (jacobian/sharded) run in every test session; all
+# parts of every suite run with --runslow.
+CHEAP = {
+    "detection": ["large", "scaling", "precision"], "coloring": ["scale"],
+    "jacobian": ["external", "sharded"], "solve_ivp": ["scipy_lu"], "diffrax": ["testset"],
+    "hessian": ["hessian"],
+}  # fmt: skip
 
-# a quick run of these compiles several whole solves (20-40 s each on a small machine)
-SLOW_QUICK = {"solve_ivp", "diffrax"}
 
-
-@pytest.mark.parametrize(
-    "suite", [pytest.param(s, marks=[pytest.mark.slow] * (s in SLOW_QUICK)) for s in sorted(SUITES)]
-)
-def test_suite_runs_quick(suite, tmp_path):
+def _quick(suite, parts, tmp_path):
     docs_before = {p: p.read_text() for p in DOCS.rglob("*.md")}
-    assert runner.main([suite, "--quick", "--out", str(tmp_path)]) == 0
+    argv = [suite, "--quick", "--out", str(tmp_path)] + ["--parts", *parts] * bool(parts)
+    assert runner.main(argv) == 0
     result = json.loads((tmp_path / "results" / f"{suite}.json").read_text())
-    parts = importlib.import_module(SUITES[suite]).PARTS
-    assert set(result["parts"]) == set(parts)
+    every = importlib.import_module(SUITES[suite]).PARTS
+    assert set(result["parts"]) == set(parts or every)
     for payload in result["parts"].values():
         assert payload["quick"] is True
         assert payload["machine"]["cpu_count"] >= 1 and payload["commit"] and payload["date"]
     md = (tmp_path / "results" / f"{suite}.md").read_text()
-    for part in parts.values():
-        assert f"## {part.title}" in md
+    for name in result["parts"]:
+        assert f"## {every[name].title}" in md
     # a quick run never touches the committed docs
     assert {p: p.read_text() for p in DOCS.rglob("*.md")} == docs_before
+
+
+def test_cheap_parts_cover_every_suite():
+    assert set(CHEAP) == set(SUITES)
+    for suite, parts in CHEAP.items():
+        assert set(parts) <= set(importlib.import_module(SUITES[suite]).PARTS), suite
+
+
+@pytest.mark.parametrize("suite", sorted(SUITES))
+def test_suite_cheap_parts_run_quick(suite, tmp_path):
+    _quick(suite, CHEAP[suite], tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suite", sorted(SUITES))
+def test_suite_runs_quick(suite, tmp_path):
+    _quick(suite, [], tmp_path)
 
 
 @pytest.mark.parametrize("suite", sorted(SUITES))

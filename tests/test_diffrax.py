@@ -11,11 +11,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from solver_problems import brusselator_field as brusselator_2d
+from solver_problems import heat_reaction_1d
 
 import stiffasd
 import stiffasd.diffrax as sdx
-from benchmarks.problems import brusselator_field as brusselator_2d
-from benchmarks.problems import heat_reaction_1d, robertson
+from benchmarks.problems import robertson
 from stiffasd.linalg import DirectLU, FactorCache, Krylov
 from stiffasd.pattern import SparsityPattern
 

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from scipy.integrate import solve_ivp
-
-import stiffasd.scipy as ss
-from benchmarks.problems import (
+from solver_problems import (
     Brusselator2D,
     DiffusionReaction1D,
     FixedPatternJac,
     Robertson,
 )
+
+import stiffasd.scipy as ss
 from stiffasd import SparsityPattern
 from stiffasd.errors import BandwidthError, MissingDependencyError, ShapeError
 

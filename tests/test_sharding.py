@@ -23,7 +23,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 import stiffasd
-from benchmarks.sharding import ensemble_problem, grid_rhs
+from benchmarks.problems import ensemble_problem, grid_rhs
 from stiffasd.errors import ShapeError
 from stiffasd.sharding import (
     Collectives,

@@ -10,9 +10,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 from scipy.integrate import solve_ivp  # noqa: E402
+from solver_problems import Brusselator2D, DiffusionReaction1D, Robertson  # noqa: E402
 
 import stiffasd.sundae as sd  # noqa: E402
-from benchmarks.problems import Brusselator2D, DiffusionReaction1D, Robertson  # noqa: E402
 from stiffasd import SparsityPattern  # noqa: E402
 from stiffasd.errors import PatternMismatchError, ShapeError  # noqa: E402
 
