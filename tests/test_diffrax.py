@@ -200,7 +200,7 @@ def test_heat_reaction_other_solvers_with_args(make_solver):
             dict(sparsity=sp.diags([1, 1, 1], [-1, 0, 1], shape=(12, 12))), marks=pytest.mark.slow
         ),
     ],
-    ids=["direct", "gmres", "known-sparsity"],
+    ids=["auto", "gmres", "known-sparsity"],
 )
 def test_jit_vmap_saveat_args(heat_dense, kwargs):
     ys, steps = _heat_batch(sdx.sparse(diffrax.Kvaerno5(), **kwargs))
@@ -528,3 +528,41 @@ def test_gmres_on_gpu():
     out = _solve(solver, rhs, y0, 0.1, (0.1, 5.0), 1e-6, 1e-9, 1e-3).ys
     ref = _solve(diffrax.Kvaerno5(), rhs, y0, 0.1, (0.1, 5.0), 1e-6, 1e-9, 1e-3).ys
     _assert_close_to_tol(out, ref, 1e-6, 1e-9)
+
+
+def _lu_calls(jaxpr) -> list:
+    """Operand shapes of every dense LU (``lu`` primitive) in a jaxpr, sub-jaxprs included."""
+    import re
+
+    return re.findall(r"(\w+):f64\[([\d,]+)\][^\n]*= lu ", str(jaxpr))
+
+
+def test_vmapped_ensemble_is_one_batched_program_with_jax_lu():
+    """jax.vmap of whole solves with linear_solver="jax": the same results and steps as a
+    loop of host-LU solves, and each dense front factorization of the program is one batched
+    LU over the members (as many LU calls as in one member's program, no host callback)."""
+    rhs, y0 = heat_reaction_1d(200)
+    ds = jnp.array([0.5, 1.0, 2.0])
+
+    def make(linear_solver):
+        solver = sdx.sparse(diffrax.Kvaerno5(), linear_solver=linear_solver)
+
+        def run(D):
+            sol = _solve(solver, rhs, y0, 0.2, (D, 5.0), 1e-6, 1e-9, 1e-3)
+            return sol.ys[-1], sol.stats["num_steps"]
+
+        return run
+
+    ys, steps = jax.jit(jax.vmap(make("jax")))(ds)
+    loop = jax.jit(make("direct"))
+    for i, d in enumerate(ds):
+        y_ref, steps_ref = loop(d)
+        assert int(steps[i]) == int(steps_ref)
+        np.testing.assert_allclose(ys[i], y_ref, rtol=1e-9, atol=1e-12)
+    one = _lu_calls(jax.make_jaxpr(make("jax"))(ds[0]))
+    batched = _lu_calls(jax.make_jaxpr(jax.vmap(make("jax")))(ds))
+    assert len(one) > 1 and len(batched) == len(one)  # several fronts; no loop over members
+    assert all(shape.split(",")[0] == "3" for _, shape in batched)
+    assert [s.split(",", 1)[1] for _, s in batched] == [s for _, s in one]
+    jaxpr = str(jax.make_jaxpr(jax.vmap(make("jax")))(ds))
+    assert "_host_" not in jaxpr  # no host LU callback
