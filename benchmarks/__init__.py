@@ -42,4 +42,5 @@ SUITES = {
     "solve_ivp": "benchmarks.solve_ivp",
     "diffrax": "benchmarks.diffrax",
     "hessian": "benchmarks.hessian",
+    "linalg": "benchmarks.linalg",
 }

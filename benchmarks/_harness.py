@@ -170,12 +170,15 @@ def loop_time(fn: Callable, x: Any, k: int) -> float:
     return best / k
 
 
-def in_child(target: str, *args: Any, env: dict[str, str] | None = None) -> Any:
+def in_child(
+    target: str, *args: Any, env: dict[str, str] | None = None, python: str | None = None
+) -> Any:
     """``module:function(*args)`` run in a fresh Python process (64-bit JAX of its own: forced
-    host devices through ``env={"XLA_FLAGS": ...}``, a compilation cache of its own); the
-    function's JSON-serializable result comes back."""
+    host devices through ``env={"XLA_FLAGS": ...}``, a compilation cache of its own; another
+    environment's interpreter with ``python``, importing this checkout); the function's
+    JSON-serializable result comes back."""
     code = "from benchmarks._harness import _child; _child()"
-    cmd = [sys.executable, "-c", code, target, json.dumps(args)]
+    cmd = [python or sys.executable, "-c", code, target, json.dumps(args)]
     out = subprocess.run(
         cmd, capture_output=True, text=True, cwd=ROOT, env={**os.environ, **(env or {})}
     )
