@@ -1,9 +1,13 @@
 """Sparse LU on fixed patterns: the compiled `JaxLU` against the host SuperLU (`FixedPatternLU`,
 `DirectLU`), alone and inside diffrax solves, batched, and against splineax.
 
-Every JaxLU and SuperLU timing runs with one BLAS thread (``threadpoolctl``): JaxLU's CPU
-kernels call LAPACK through scipy's OpenBLAS once per batch of small fronts, and a
-multithreaded BLAS wakes its threads for each call (one row measures the default threads).
+Every part runs in a fresh process pinned to one core, with one BLAS thread (``threadpoolctl``)
+for JaxLU and SuperLU alike. One BLAS thread: JaxLU's CPU kernels call LAPACK through scipy's
+OpenBLAS once per batch of small fronts, and a multithreaded BLAS wakes its threads for each
+call (one measurement, unpinned, keeps the default threads). One core: with XLA's intra-op pool
+of two threads, two batched LAPACK calls of one tree level running at once each wait for their
+own batch's tasks in the same pool (jaxlib's batched LAPACK kernels), and the factorization
+never finishes (seen at Brusselator N >= 64 on a 2-core machine).
 
 * ``factor_solve``: one factorization and one solve of the Newton matrix ``I - 0.1 J`` (state
   perturbed) of the 2D Brusselator and 3D Allen-Cahn: JaxLU (jit-compiled, compile timed
@@ -36,7 +40,7 @@ from benchmarks._harness import Part, compile_and_time, in_child, interleaved, m
 from benchmarks.problems import make
 from stiffasd.linalg import AutoLU, FixedPatternLU, JaxLU, analyze, blas_threads, with_diagonal
 
-NOTE = "BLAS on one thread (threadpoolctl) for every JaxLU and SuperLU timing"
+NOTE = "Process pinned to one core; BLAS on one thread (threadpoolctl)"
 GAMMA = 0.1
 RTOL, ATOL, DT0 = 1e-3, 1e-6, 1e-3  # as the diffrax suite's Brusselator part
 PEER_PYTHON = os.environ.get("STIFFASD_PEER_PYTHON", "/work/venv312/bin/python")
@@ -44,6 +48,17 @@ PEER_PYTHON = os.environ.get("STIFFASD_PEER_PYTHON", "/work/venv312/bin/python")
 
 def one_blas_thread():
     return threadpool_limits(1, "blas")
+
+
+def one_core(part: str, quick: bool) -> dict:
+    """Run ``part`` in this (fresh) process after pinning it to one core: before JAX starts
+    its thread pools (see the module docstring)."""
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    return _RUN[part](quick)
+
+
+def _pinned(part: str, python: str | None = None):
+    return lambda quick: in_child("benchmarks.linalg:one_core", part, quick, python=python)
 
 
 def _rss_mb() -> float:
@@ -67,19 +82,13 @@ def newton_matrix(prob, gamma: float = GAMMA):
     return full, data
 
 
-#: (problem, size, why only the plan is recorded: None = measured)
-FACTOR_CASES = [
-    ("brusselator_2d", 32, None),
-    ("brusselator_2d", 64, None),
-    ("brusselator_2d", 128, None),
-    ("brusselator_2d", 256, None),
-    ("allen_cahn_3d", 16, None),
-    ("allen_cahn_3d", 24, None),
-]
-THREADED = ("brusselator_2d", 64)  # the case also timed with the default BLAS threads
+FACTOR_CASES = [("brusselator_2d", 32), ("brusselator_2d", 64), ("allen_cahn_3d", 16),
+                ("brusselator_2d", 128), ("allen_cahn_3d", 24), ("brusselator_2d", 256)]  # fmt: skip
+CASE_TIMEOUT = 600  # seconds per case (compilation included); beyond it only the plan is kept
+THREADED = ("brusselator_2d", 32)  # the case also timed with the default BLAS threads
 
 
-def factor_case(name: str, N: int, skip: str | None, threaded: bool) -> dict:
+def plan_row(name: str, N: int):
     prob = make(name, N)
     pattern, data = newton_matrix(prob)
     start = time.perf_counter()
@@ -87,8 +96,13 @@ def factor_case(name: str, N: int, skip: str | None, threaded: bool) -> dict:
     row = dict(problem=name, N=N, n=prob.n, nnz=pattern.nnz, analyze_s=time.perf_counter() - start)
     row.update({k: plan.stats[k] for k in ("fronts", "levels", "max_front", "factor_entries")})
     row.update(flops=plan.stats["flops"], padded_flops=plan.stats["padded_flops"])
-    if skip:
-        return dict(row, skipped=skip)
+    return row, prob, pattern, data
+
+
+def factor_case(name: str, N: int) -> dict:
+    """One case of ``factor_solve``, in a process pinned to one core."""
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    row, prob, pattern, data = plan_row(name, N)
     b = np.random.default_rng(0).standard_normal(prob.n)
     ref = spsolve(sp.csc_matrix((data, pattern.csc_indices, pattern.csc_indptr)), b)
     slu = FixedPatternLU(pattern.csc_indptr, pattern.csc_indices, prob.n)
@@ -106,28 +120,41 @@ def factor_case(name: str, N: int, skip: str | None, threaded: bool) -> dict:
         }
         row.update({f"{k}_s": v for k, v in interleaved(fns, rounds=5, reps=3).items()})
     row.update(err_jax=_rel(x, ref), err_slu=_rel(hf.solve(b), ref), slu_fill=slu.fill)
-    if threaded:  # the same factorization with the BLAS's default threads, in turns
-        row["blas_threads"] = blas_threads()
-
-        def limited():
-            with one_blas_thread():
-                return jax.jit(factor)(d)
-
-        t = interleaved({"one": limited, "default": lambda: jax.jit(factor)(d)}, rounds=3, reps=3)
-        row.update(jax_factor_threaded_s=t["default"], jax_factor_limited_s=t["one"])
     row["peak_rss_mb"] = _rss_mb()
     return row
 
 
+def threaded_child(name: str, N: int) -> dict:
+    """JaxLU's factorization with the BLAS's default threads against one, in turns (in a
+    process of its own, not pinned)."""
+    pattern, data = newton_matrix(make(name, N))
+    lu, d = JaxLU().bind(pattern), jnp.asarray(data)
+    factor = jax.jit(lu.factor)
+
+    def limited():
+        with one_blas_thread():
+            return factor(d)
+
+    t = interleaved({"one": limited, "default": lambda: factor(d)}, rounds=3, reps=3)
+    return dict(problem=name, N=N, blas_threads=blas_threads(), default_s=t["default"],
+                one_s=t["one"], cores=len(os.sched_getaffinity(0)))  # fmt: skip
+
+
 def run_factor_solve(quick: bool) -> dict:
-    cases = [("brusselator_2d", 16, None)] if quick else FACTOR_CASES
     rows = []
-    for name, N, skip in cases:
-        rows.append(factor_case(name, N, skip, (name, N) == THREADED))
+    for name, N in [("brusselator_2d", 16)] if quick else FACTOR_CASES:
+        try:
+            rows.append(in_child("benchmarks.linalg:factor_case", name, N, timeout=CASE_TIMEOUT))
+        except RuntimeError as err:  # the plan is cheap: keep it, with the reason
+            why = str(err).strip().splitlines()[-1][:300]
+            rows.append(dict(plan_row(name, N)[0], skipped=f"{name} {N}: {why}"))
         r = rows[-1]
         print(f"[linalg] {name} N={N}: jax {ms(r.get('jax_factor_s'))} ms, superlu "
               f"{ms(r.get('slu_factor_s'))} ms", flush=True)  # fmt: skip
-    return {"gamma": GAMMA, "note": NOTE, "rows": rows}
+    out = {"gamma": GAMMA, "note": NOTE, "rows": rows}
+    if not quick:
+        out["threaded"] = in_child("benchmarks.linalg:threaded_child", *THREADED)
+    return out
 
 
 def render_factor_solve(p: dict) -> str:
@@ -144,19 +171,22 @@ def render_factor_solve(p: dict) -> str:
                ms(r["jax_solve_s"]), ms(r["slu_solve_s"]),
                ratio(r["jax_solve_s"], r["slu_solve_s"], ".2f"),
                f"{r['err_jax']:.0e} / {r['err_slu']:.0e}", f"{r['peak_rss_mb']:.0f}"]
-              if measured else ["not measured: " + r["skipped"]] + [""] * 8),
+              if measured else ["plan only"] + [""] * 8),
         ])  # fmt: skip
-    threaded = [r for r in p["rows"] if "jax_factor_threaded_s" in r]
-    note = "".join(
-        f" With the BLAS's default {r['blas_threads']} threads, JaxLU's factorization at "
-        f"{r['problem']} {r['N']} took {ms(r['jax_factor_threaded_s'])} ms against "
-        f"{ms(r['jax_factor_limited_s'])} ms on one thread "
-        f"({ratio(r['jax_factor_threaded_s'], r['jax_factor_limited_s'])}), in turns."
-        for r in threaded
-    )
+    note = ""
+    if "threaded" in p:
+        t = p["threaded"]
+        note = (
+            f" With the BLAS's default {t['blas_threads']} threads ({t['cores']} cores, not "
+            f"pinned), JaxLU's factorization at {t['problem']} {t['N']} took "
+            f"{ms(t['default_s'])} ms against {ms(t['one_s'])} ms on one BLAS thread "
+            f"({ratio(t['default_s'], t['one_s'])}), in turns."
+        )
+    skipped = {r["skipped"] for r in p["rows"] if "skipped" in r}
+    note += "".join(f" Not measured: {why}." for why in sorted(skipped))
     return table(
         f"One factorization and one solve of the Newton matrix I - {p['gamma']} J (state "
-        "perturbed) on a CPU, BLAS on one thread. *JaxLU*: `JaxLU().bind(pattern)`, "
+        "perturbed) on one CPU core, BLAS on one thread. *JaxLU*: `JaxLU().bind(pattern)`, "
         "`factor` and `solve` jit-compiled (compile times: factor + solve, in s; the solve "
         "includes its backward-error check and refinement); *SuperLU*: `FixedPatternLU`'s "
         "numeric refactorization on the fixed pattern (METIS order) and its solve. Best of 15 "
@@ -213,7 +243,7 @@ def _linear_solver_name(ls: str, pattern) -> str:
     return f"auto ({type(AutoLU().choose(pattern)).__name__})"
 
 
-def run_diffrax_backends(quick: bool) -> dict:
+def diffrax_backends(quick: bool) -> dict:
     jobs = [(6, ["direct", "jax"], 0)] if quick else [
         (32, ["direct", "jax", "auto", "gmres"], 2), (64, ["direct", "jax", "auto"], 1),
         (128, ["direct", "jax", "auto"], 0),
@@ -251,8 +281,8 @@ def render_diffrax_backends(p: dict) -> str:
     return table(
         "Kvaerno5 on the 2D Brusselator, t in [0, 11.5], "
         f"`PIDController(rtol={p['rtol']}, atol={p['atol']})`, dt0 = 1e-3, with "
-        "`stiffasd.diffrax.sparse(Kvaerno5(), linear_solver=...)`; BLAS on one thread. "
-        "*auto* names the solver `AutoLU` chose. *run*: best of *runs* runs of the compiled "
+        "`stiffasd.diffrax.sparse(Kvaerno5(), linear_solver=...)`; one CPU core, BLAS on one "
+        "thread. *auto* names the solver `AutoLU` chose. *run*: best of *runs* runs of the compiled "
         "solve, in turns; *vs direct*: run time over `\"direct\"`'s; *diff*: max |y(t1) - "
         "y_direct(t1)| / max |y_direct(t1)|.",
         [
@@ -264,7 +294,7 @@ def render_diffrax_backends(p: dict) -> str:
 
 
 # --------------------------------------------------------------------------------- ensemble
-def run_ensemble(quick: bool) -> dict:
+def ensemble(quick: bool) -> dict:
     N, members, t1, rtol = (8, 4, 0.1, 1e-5) if quick else (32, 64, 1.5, 1e-5)
     prob = make("brusselator_2d", N)
     params = np.tile(np.asarray(prob.args[0]), (members, 1))
@@ -316,8 +346,8 @@ def render_ensemble(e: dict) -> str:
     return table(
         f"{e['members']} Kvaerno5 solves of the 2D Brusselator (N = {e['N']}, n = {e['n']}), "
         f"A from 3.0 to 3.8, t in [0, {e['t1']:g}], rtol {e['rtol']:g}, atol "
-        f"{e['rtol'] * 1e-2:g}; BLAS on one thread. The loop calls one compiled solve per "
-        "member (compiled once). *total*: one run of the whole ensemble, best of 2 in turns "
+        f"{e['rtol'] * 1e-2:g}; one CPU core, BLAS on one thread. The loop calls one compiled "
+        "solve per member (compiled once). *total*: one run of the whole ensemble, best of 2 in turns "
         "(the loop: 1); *speed-up*: the loop's total over the row's; *diff*: max |y - "
         "y_loop| / max |y_loop| over all members; *same steps*: every member took as many "
         f"steps as in the loop ({e['steps'][0]} to {e['steps'][1]}).",
@@ -392,21 +422,24 @@ def peer_child(sizes: list[int], rounds: int) -> dict:
     return {"rows": rows, "versions": versions, "note": NOTE}
 
 
+def peer(quick: bool) -> dict:
+    return peer_child([6], 0) if quick else peer_child([32, 64], 2)
+
+
 def run_peer(quick: bool) -> dict:
-    sizes, rounds = ([6], 0) if quick else ([32, 64], 2)
+    """Here when splineax imports, else (full runs) in ``STIFFASD_PEER_PYTHON``."""
     try:
         import splineax  # noqa: F401
 
-        return peer_child(sizes, rounds)
+        return _pinned("peer")(quick)
     except ImportError as err:
         here = f"splineax is not importable here ({type(err).__name__}: {err})"
     if quick or not os.path.exists(PEER_PYTHON):
         return {"rows": [], "skipped": f"{here}; set STIFFASD_PEER_PYTHON to a Python with it"}
     try:
-        out = in_child("benchmarks.linalg:peer_child", sizes, rounds, python=PEER_PYTHON)
+        return dict(_pinned("peer", PEER_PYTHON)(quick), python=PEER_PYTHON)
     except RuntimeError as err:
         return {"rows": [], "skipped": f"{here}; in {PEER_PYTHON}: {str(err)[-1500:]}"}
-    return dict(out, python=PEER_PYTHON)
 
 
 def render_peer(p: dict) -> str:
@@ -428,7 +461,7 @@ def render_peer(p: dict) -> str:
         "diffrax's Newton operator tagged with `splineax.sparsity_coloring_tag` of the stage "
         "function (asdex detection and coloring; *setup*) and solved by `splineax.KLU` "
         "(SuiteSparse KLU through klujax: analysis and factorization at each Jacobian, "
-        f"solves reuse it). {versions}; BLAS on one thread. *run*: best of *runs*, in turns; "
+        f"solves reuse it). {versions}; one CPU core, BLAS on one thread. *run*: best of *runs*, in turns; "
         "*vs splineax*: run time over splineax's; *diff*: max |y - y_direct| / max |y_direct| "
         "at t1.",
         ["N", "n", "method", "setup [s]", "compile [s]", "run [s]", "runs", "vs splineax",
@@ -437,11 +470,13 @@ def render_peer(p: dict) -> str:
     )  # fmt: skip
 
 
+_RUN = dict(diffrax_backends=diffrax_backends, ensemble=ensemble,
+            peer=peer)  # fmt: skip
 PARTS = {
     "factor_solve": Part("One factorization and solve", run_factor_solve, render_factor_solve),
     "diffrax_backends": Part(
-        "Kvaerno5 with each linear solver", run_diffrax_backends, render_diffrax_backends
+        "Kvaerno5 with each linear solver", _pinned("diffrax_backends"), render_diffrax_backends
     ),
-    "ensemble": Part("Ensembles: vmap against a loop", run_ensemble, render_ensemble),
+    "ensemble": Part("Ensembles: vmap against a loop", _pinned("ensemble"), render_ensemble),
     "peer": Part("splineax as diffrax's linear solver", run_peer, render_peer),
 }
