@@ -461,7 +461,8 @@ def render_peer(p: dict) -> str:
         "diffrax's Newton operator tagged with `splineax.sparsity_coloring_tag` of the stage "
         "function (asdex detection and coloring; *setup*) and solved by `splineax.KLU` "
         "(SuiteSparse KLU through klujax: analysis and factorization at each Jacobian, "
-        f"solves reuse it). {versions}; one CPU core, BLAS on one thread. *run*: best of *runs*, in turns; "
+        f"solves reuse it). Measured in a Python environment of its own: {versions}; one CPU "
+        "core, BLAS on one thread. *run*: best of *runs*, in turns; "
         "*vs splineax*: run time over splineax's; *diff*: max |y - y_direct| / max |y_direct| "
         "at t1.",
         ["N", "n", "method", "setup [s]", "compile [s]", "run [s]", "runs", "vs splineax",
