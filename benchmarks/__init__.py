@@ -15,11 +15,12 @@ page shows a table by holding the two markers ``<!-- table: SUITE/PART -->`` and
 The shared pieces:
 
 * `benchmarks.problems`: the problem registry (stiffasd's own `stiffasd.problems`, plus the
-  detection-only functions, the diffrax-shaped problems and the JAX-free analytic problems that
-  the solver tests use too);
+  detection-only and Hessian functions, the stiff IVP test set and the sharding problems, which
+  tests use too);
 * `benchmarks._harness`: `record()` (machine, commit, date), the timing helpers (`best_of`,
-  `interleaved`, `compile_and_time`, `loop_time`), the table formatter (`table`, `ms`,
-  `ratio`), the results writer and the docs-table refresher.
+  `interleaved`, `compile_and_time`, `loop_time`), `in_child` (a function run in a fresh
+  process: forced host devices, an empty compilation cache), the table formatter (`table`,
+  `ms`, `ratio`), the results writer and the docs-table refresher.
 
 How to add a suite:
 

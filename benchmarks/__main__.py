@@ -19,22 +19,14 @@ def main(argv: list[str] | None = None) -> int:
         description="Run one benchmark suite; write its results/SUITE.{json,md} and refresh "
         "the docs tables it feeds.",
     )
-    parser.add_argument("suite", choices=sorted(SUITES))
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="small sizes, few repeats (seconds); results go to a temporary directory "
-        "unless --out is given, and the docs are not touched",
-    )
-    parser.add_argument("--parts", nargs="+", help="only these parts (the others are kept)")
-    parser.add_argument(
-        "--render",
-        action="store_true",
-        help="measure nothing: rewrite the Markdown and docs tables from the current JSON",
-    )
-    parser.add_argument(
-        "--out", type=Path, help="write results (and changed docs pages) under this directory"
-    )
+    add = parser.add_argument
+    add("suite", choices=sorted(SUITES))
+    add("--quick", action="store_true", help="small sizes, few repeats (seconds); results go "
+        "to a temporary directory unless --out is given, and the docs are not touched")  # fmt: skip
+    add("--parts", nargs="+", help="only these parts (the others are kept)")
+    add("--render", action="store_true", help="measure nothing: rewrite the Markdown and docs "
+        "tables (and figures) from the current JSON")  # fmt: skip
+    add("--out", type=Path, help="write results (and changed docs pages) under this directory")
     opts = parser.parse_args(argv)
 
     import jax

@@ -199,11 +199,12 @@ def in_child(
 def _child() -> None:
     import importlib
 
+    module, name = sys.argv[1].split(":")
+    fn = getattr(importlib.import_module(module), name)
     import jax
 
     jax.config.update("jax_enable_x64", True)
-    module, name = sys.argv[1].split(":")
-    result = getattr(importlib.import_module(module), name)(*json.loads(sys.argv[2]))
+    result = fn(*json.loads(sys.argv[2]))
     print("RESULT " + json.dumps(result, default=_default), flush=True)
 
 

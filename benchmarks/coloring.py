@@ -143,11 +143,8 @@ def run_scale(quick: bool) -> dict:
     for name, kw in (
         ("column", dict(partition="column")),
         ("bidirectional/direct", dict(partition="bidirectional", order="random")),
-        (
-            "bidirectional/substitution",
-            dict(partition="bidirectional", decompression="substitution"),
-        ),
-    ):
+        ("bidirectional/substitution", dict(partition="bidirectional", decompression="substitution")),
+    ):  # fmt: skip
         cases.append((f"arrowhead n={na}", arrow, name, kw, 1))
     rows = []
     for case, pat, problem, kw, reps in cases:
@@ -155,19 +152,12 @@ def run_scale(quick: bool) -> dict:
         t, cpu, r = _timed(partial(color, pat, **kw), reps)
         check_coloring(pat, r)
         order = kw.get("order", "natural")
-        rows.append(
-            dict(case=case, problem=problem, order=order, colors=_colors(r), s=t, cpu_s=cpu)
-        )
+        rows.append(dict(case=case, problem=problem, order=order, colors=_colors(r), s=t, cpu_s=cpu))  # fmt: skip
     return {"rows": rows}
 
 
 def render_scale(p: dict) -> str:
-    rows = [
-        [
-            r["case"], r["problem"], r["order"], r["colors"], f"{r['s']:.3f}", f"{r['cpu_s']:.3f}"
-        ]
-        for r in p["rows"]
-    ]  # fmt: skip
+    rows = [[r["case"], r["problem"], r["order"], r["colors"], f"{r['s']:.3f}", f"{r['cpu_s']:.3f}"] for r in p["rows"]]  # fmt: skip
     return table(
         "Colorings at scale, best of repeats after compilation: wall and CPU seconds (the "
         "kernels are serial; on a shared machine the wall time is inflated by the load).",

@@ -190,19 +190,20 @@ def render_brusselator(p: dict) -> str:
             "" if d["compile_s"] is None else f"{d['compile_s']:.1f}", f"{d['run_s']:.2f}",
             ratio(d.get("speedup_vs_dense"), 1.0),
             f"{d['steps']}" + ("" if d["rejected"] is None else f" ({d['rejected']})"),
-            "" if d["njev"] is None else d["njev"], "" if d["nlu"] is None else d["nlu"],
-            f"{d['error']:.1e}", f"{d['peak_rss_mb']:.0f}",
+            d["njev"] or "", d["nlu"] or "", f"{d['error']:.1e}", f"{d['peak_rss_mb']:.0f}",
         ]
         for d in p["rows"]
     ]  # fmt: skip
     return table(
         f"Kvaerno5 on the 2D Brusselator, t in [0, 11.5], rtol={p['rtol']}, atol={p['atol']}, "
         "dt0 = 1e-3. *dense*: diffrax's default; *sparse*: `stiffasd.diffrax.sparse(Kvaerno5())` "
-        "(its default `AutoLU`: the compiled `JaxLU` up to n = 4096 on a CPU, SuperLU in a host "
-        "callback above); *gmres*: the same with `linear_solver=\"gmres\", block_size=2`; *scipy "
+        "(its default `AutoLU`: the compiled `JaxLU` for small systems on a CPU, SuperLU in a "
+        "host callback for larger ones); *gmres*: the same with `linear_solver=\"gmres\", block_size=2`; *scipy "
         "BDF*: solve_ivp with `stiffasd.scipy.BDF` and `stiffasd.jac`, same tolerances. *run*: "
         "best of *runs*. *error*: max relative deviation (floor 1) from a Radau rtol=1e-8 "
-        "reference. *peak RSS*: the process's largest resident set so far (compilation "
+        "reference. *Jacobians*, *LU*: the sparse Jacobians and host LU factorizations that "
+        "`stiffasd.diffrax.stats()` counts (blank: none; the compiled `JaxLU` factors inside the "
+        "program). *peak RSS*: the process's largest resident set so far (compilation "
         "included).",
         [
             "N", "n", "method", "runs", "compile [s]", "run [s]", "vs dense",
@@ -254,7 +255,7 @@ def render_work_precision(p: dict) -> str:
             d["method"], f"{d['rtol']:g}", f"{d['error']:.2e}", f"{d['run_s']:.2f}",
             "" if d["compile_s"] is None else f"{d['compile_s']:.1f}",
             f"{d['steps']}" + ("" if d["rejected"] is None else f" ({d['rejected']})"),
-            d["njev"], d["nlu"],
+            d["njev"] or "", d["nlu"] or "",
             *(ratio(d.get(f"vs {sm}"), 1.0, ".2f") if f"vs {sm}" in d else "" for sm in ("scipy BDF", "scipy Radau")),  # fmt: skip
         ]
         for d in p["rows"]
@@ -265,7 +266,9 @@ def render_work_precision(p: dict) -> str:
         "`stiffasd.scipy.Radau` rtol=1e-10 solve. *Kvaerno5*: `stiffasd.diffrax.sparse` with "
         "the default chord iteration (`\"converge\"`) or diffrax's own (`iteration=\"diffrax\"`); "
         f"run time best of {p['repeat']}, compile apart. *vs scipy*: run time over the scipy "
-        "method's time at the same error (log-log interpolation; blank outside its range).",
+        "method's time at the same error (log-log interpolation; blank outside its range). "
+        "*Jacobians*, *LU*: as counted by `stiffasd.diffrax.stats()` or scipy (blank: none "
+        "counted; the compiled `JaxLU` factors inside the program).",
         [
             "method", "rtol", "error", "run [s]", "compile [s]", "steps (rejected)",
             "Jacobians", "LU", "vs scipy BDF", "vs scipy Radau",

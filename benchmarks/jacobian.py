@@ -174,20 +174,12 @@ def _crossovers(rows) -> dict:
     dense = [r for r in rows if "dense_jacfwd_s" in r]
     fast = [r["n"] for r in dense if r["stiffasd_s"] < r["dense_jacfwd_s"]]
     once = [r["n"] for r in dense if r["stiffasd_s"] + r["stiffasd_once_s"] < r["dense_jacfwd_s"]]
-    k = [
-        r["stiffasd_once_s"] / (r["colored_fd_s"] - r["stiffasd_s"])
-        for r in rows
-        if r["colored_fd_s"] > r["stiffasd_s"]
-    ]
+    k = [r["stiffasd_once_s"] / (r["colored_fd_s"] - r["stiffasd_s"]) for r in rows if r["colored_fd_s"] > r["stiffasd_s"]]  # fmt: skip
     return {
         "stiffasd (prepared) faster than dense jacfwd from n": min(fast) if fast else None,
-        "stiffasd including one-time preparation faster than one dense jacfwd from n": (
-            min(once) if once else "not within the dense range"
-        ),
-        "Jacobians needed to repay preparation vs colored FD (largest n)": (
-            f"{k[-1]:.0f}" if k else "never"
-        ),
-    }
+        "stiffasd including one-time preparation faster than one dense jacfwd from n": min(once) if once else "not within the dense range",
+        "Jacobians needed to repay preparation vs colored FD (largest n)": f"{k[-1]:.0f}" if k else "never",
+    }  # fmt: skip
 
 
 def render_scaling(p: dict) -> str:
@@ -221,15 +213,9 @@ def plot_scaling(p: dict, directory: Path) -> Path:
     rows = p["rows"]
     n = [r["n"] for r in rows]
     dn = [r for r in rows if "dense_jacfwd_s" in r]
-    ax.loglog(
-        [r["n"] for r in dn], [r["dense_jacfwd_s"] for r in dn], "o-", label="dense jax.jacfwd"
-    )
-    ax.loglog(
-        [r["n"] for r in dn], [r["dense_jacrev_s"] for r in dn], "v-", label="dense jax.jacrev"
-    )
-    ax.loglog(
-        n, [r["colored_fd_s"] for r in rows], "s-", label="colored finite differences (scipy)"
-    )
+    ax.loglog([r["n"] for r in dn], [r["dense_jacfwd_s"] for r in dn], "o-", label="dense jax.jacfwd")  # fmt: skip
+    ax.loglog([r["n"] for r in dn], [r["dense_jacrev_s"] for r in dn], "v-", label="dense jax.jacrev")  # fmt: skip
+    ax.loglog(n, [r["colored_fd_s"] for r in rows], "s-", label="colored finite differences (scipy)")  # fmt: skip
     ax.loglog(n, [r["stiffasd_s"] for r in rows], "D-", label="stiffasd (prepared)")
     once = [r["stiffasd_s"] + r["stiffasd_once_s"] for r in rows]
     ax.loglog(n, once, "D--", alpha=0.6, label="stiffasd incl. detection + coloring + compile")

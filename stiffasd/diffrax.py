@@ -36,6 +36,18 @@ at the start of every step with ``diagonal = 0`` (the stage residual is then ``z
 without ``z`` inside ``f``: its Jacobian is the identity) is recognised and costs neither a
 Jacobian nor a factorization: each accepted or rejected step pays exactly one of each
 (see `stats`).
+
+Gradients. diffrax differentiates a step through each stage's ``optimistix.root_find``, whose
+default ``optimistix.ImplicitAdjoint`` solves ``J_fn(z*)^T w = v`` at the converged stage value
+with ``lineax.AutoLinearSolver(well_posed=None)``: a dense ``n``-by-``n`` Jacobian (``n`` JVPs)
+and a dense LU per stage and step. diffrax passes no adjoint to ``root_find`` and optimistix
+offers no other hook, so importing this module wraps ``optimistix.ImplicitAdjoint.apply`` once:
+for root finds *whose solver is a* `SparseVeryChord` (and only those, and only while the
+adjoint's linear solver is optimistix's default) the implicit-function-theorem solves use the
+finder's ``adjoint_linear_solver``, by default `stiffasd.lineax.SparseLU`: the stage Jacobian at
+``z*`` by compressed JVPs (pattern detected once per stage program), a sparse LU, one transposed
+sparse solve per cotangent. Every other root find is untouched. No dense ``n``-by-``n`` array is
+formed in the gradient either (docs/lineax.md).
 """
 
 from __future__ import annotations
@@ -506,6 +518,11 @@ class SparseVeryChord(optx.AbstractRootFinder):
             converged when it runs out is reported as ``nonlinear_divergence``, as diffrax
             reports every failed chord iteration (optimistix would report that it reached its
             maximum number of steps).
+        adjoint_linear_solver: the linear solver of the implicit-function-theorem solves that
+            differentiate each stage solve (see "Gradients" in this module's docstring).
+            ``None`` (default): `stiffasd.lineax.SparseLU` (with this finder's ``sparsity``,
+            and its `JaxLU` when ``linear_solver`` is one); any lineax solver replaces it
+            (``lineax.AutoLinearSolver(well_posed=None)`` restores optimistix's dense default).
     """
 
     rtol: float
@@ -518,12 +535,23 @@ class SparseVeryChord(optx.AbstractRootFinder):
     iteration: str = eqx.field(static=True, default="converge")
     max_rate: float = eqx.field(static=True, default=2.0)
     max_steps: int = eqx.field(static=True, default=10)
+    adjoint_linear_solver: Any = None
 
     def __check_init__(self):
         if self.iteration not in ("converge", "diffrax"):
             raise ValueError(
                 "stiffasd.diffrax.SparseVeryChord(iteration=...): expected 'converge' or "
                 f"'diffrax', got {self.iteration!r}."
+            )
+        import lineax as lx
+
+        if self.adjoint_linear_solver is not None and not isinstance(
+            self.adjoint_linear_solver, lx.AbstractLinearSolver
+        ):
+            raise TypeError(
+                "stiffasd.diffrax.sparse(adjoint_linear_solver=...): expected a lineax linear "
+                f"solver (e.g. lineax.AutoLinearSolver(well_posed=None)) or None, got "
+                f"{type(self.adjoint_linear_solver).__name__}."
             )
 
     def _prepare(self, fn: Callable, y: Any, args: Any) -> tuple[_Prepared, _Flat]:
@@ -740,6 +768,7 @@ def sparse(
     linear_solver: Any = "auto",
     sparsity: Any = None,
     iteration: str = "converge",
+    adjoint_linear_solver: Any = None,
     **linear_solver_options: Any,
 ) -> Any:
     """Return ``solver`` with its root finder replaced by `SparseVeryChord`.
@@ -761,6 +790,10 @@ def sparse(
         iteration: ``"converge"`` (default: chord iterations continue until converged or
             divergent) or ``"diffrax"`` (diffrax's `VeryChord` exactly: give up after two
             iterations); see `SparseVeryChord`.
+        adjoint_linear_solver: the lineax solver of the implicit-function-theorem solves that
+            differentiate each stage (see `SparseVeryChord`). ``None`` (default):
+            `stiffasd.lineax.SparseLU`, sparse; ``lineax.AutoLinearSolver(well_posed=None)``
+            restores optimistix's dense default (docs/lineax.md).
         **linear_solver_options: keywords for the linear solver's class (e.g. ``block_size=16``
             for `Krylov`).
 
@@ -791,7 +824,53 @@ def sparse(
         stage_convention=convention,
         iteration=iteration,
         max_steps=int(getattr(solver, "root_find_max_steps", 10)),
+        adjoint_linear_solver=adjoint_linear_solver,
     )
     # tolerances may be diffrax's "use the step size controller's" sentinels: copy them as-is
     new = eqx.tree_at(lambda s: (s.rtol, s.atol, s.norm), new, (old_rtol, old_atol, old_norm))
     return eqx.tree_at(lambda s: s.root_finder, solver, new)
+
+
+# --------------------------------------------------------------------------- gradients
+def _dense_default() -> Any:
+    return optx.ImplicitAdjoint().linear_solver
+
+
+def _adjoint_linear_solver(finder: SparseVeryChord) -> Any:
+    if finder.adjoint_linear_solver is not None:
+        return finder.adjoint_linear_solver
+    from .lineax import SparseLU
+
+    lu = finder.linear_solver if isinstance(finder.linear_solver, JaxLU) else None
+    sparsity = finder.sparsity
+    if sparsity is not None and sparsity.shape[0] == sparsity.shape[1]:
+        # the adjoint's matrix is the stage residual's Jacobian, I - c h df/dy: df/dy's pattern
+        # and the diagonal (as the forward solve's `_stage_sparsity`)
+        sparsity = sparsity.union(SparsityPattern.identity(sparsity.shape[0]))
+    return SparseLU(lu=lu, sparsity=sparsity)
+
+
+def _sparse_implicit_apply(original: Callable) -> Callable:
+    """``optimistix.ImplicitAdjoint.apply`` with sparse solves for `SparseVeryChord` root finds.
+
+    ``inputs`` is optimistix's ``(fn, solver, y0, args, options, ...)``; the finder is looked up
+    among its entries rather than by position."""
+
+    def apply(self, primal_fn, rewrite_fn, inputs, tags):
+        finder = next((x for x in inputs if isinstance(x, SparseVeryChord)), None)
+        if finder is not None and eqx.tree_equal(self.linear_solver, _dense_default()) is True:
+            self = optx.ImplicitAdjoint(linear_solver=_adjoint_linear_solver(finder))
+        return original(self, primal_fn, rewrite_fn, inputs, tags)
+
+    apply.__stiffasd_original__ = original
+    apply.__doc__ = original.__doc__
+    return apply
+
+
+def _install_sparse_adjoint() -> None:
+    current = optx.ImplicitAdjoint.apply
+    if not hasattr(current, "__stiffasd_original__"):
+        optx.ImplicitAdjoint.apply = _sparse_implicit_apply(current)
+
+
+_install_sparse_adjoint()

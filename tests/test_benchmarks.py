@@ -11,7 +11,7 @@ import pytest
 
 from benchmarks import SUITES
 from benchmarks import __main__ as runner
-from benchmarks._harness import DOCS, RESULTS, Part, refresh_docs, write
+from benchmarks._harness import DOCS, RESULTS, Part, in_child, refresh_docs, write
 
 # The cheapest parts of each suite (a few seconds each with --quick), so that every suite, the
 # figure writer and the child-process helper (jacobian/sharded) run in every test session; all
@@ -97,3 +97,9 @@ def test_refresh_docs_replaces_only_its_suite(tmp_path):
     assert text.startswith("intro\n<!-- table: s/a -->\n") and "middle" in text
     # nothing to change: nothing written
     assert refresh_docs("s", parts, result, docs) == []
+
+
+def test_in_child_reports_failures():
+    # (its results come back in the cheap parts of the jacobian suite)
+    with pytest.raises(RuntimeError, match="benchmarks._harness:no_such_function failed"):
+        in_child("benchmarks._harness:no_such_function")

@@ -9,7 +9,11 @@ as an edge to the submodule ``pkg.name`` when that module exists, else to ``pkg`
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "stiffasd"
@@ -22,6 +26,7 @@ LAYERS = (
     ("stiffasd.detect", "stiffasd.coloring", "stiffasd.linalg", "stiffasd.problems"),
     ("stiffasd._verify",),
     ("stiffasd._jacobian", "stiffasd._hessian"),
+    ("stiffasd.lineax",),  # lineax / optimistix glue, used by the diffrax adapter
     ("stiffasd._ode", "stiffasd.scipy", "stiffasd.diffrax", "stiffasd.sundae", "stiffasd._compare"),
     ("stiffasd",),
     ("stiffasd.cli",),
@@ -129,3 +134,19 @@ def test_imports_flow_up_the_stages():
         if _stage(a) is not None and _stage(b) is not None and _stage(b) > _stage(a)
     ]
     assert not wrong, "imports against the stage order " + "; ".join(wrong)
+
+
+@pytest.mark.parametrize(
+    ("module", "absent"),
+    [
+        ("stiffasd", ("lineax", "optimistix", "diffrax", "equinox", "sksundae")),
+        ("stiffasd.lineax", ("optimistix", "diffrax")),
+    ],
+)
+def test_optional_dependencies_are_imported_lazily(module, absent):
+    # in a fresh interpreter: this process has imported them all already
+    code = f"import sys, {module}; print([m for m in {absent!r} if m in sys.modules])"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]", f"import {module} imported {out.stdout.strip()}"

@@ -27,9 +27,10 @@ class AutoLU:
     multithreaded BLAS for every small dense factorization, and `DirectLU` (SuperLU through a
     host callback) otherwise, where SuperLU's supernodal code is faster.
 
-    Under ``jax.vmap`` (ensembles) and for forward-mode differentiation through the Newton
-    iterations, pass ``linear_solver="jax"`` explicitly: `DirectLU` loops over a batch on the
-    host and has no derivative rule.
+    Under ``jax.vmap`` (ensembles) pass ``linear_solver="jax"`` explicitly: `DirectLU` loops
+    over a batch on the host. Gradients of diffrax solves work with either (the root finds are
+    differentiated implicitly, with `stiffasd.lineax.SparseLU`), but `DirectLU`'s own solve has
+    no derivative rule when differentiated directly.
 
     Args:
         cpu_max_n: the CPU crossover (default `CPU_JAX_MAX_N`).

@@ -168,7 +168,9 @@ class BoundJaxLU:
         eye = jnp.zeros_like(data).at[self.plan.diag_positions].set(1)
         return fac._replace(data=eye)
 
-    def _solve(self, fac: mf.Factors, b: jax.Array) -> tuple[jax.Array, jax.Array]:
+    def _solve(
+        self, fac: mf.Factors, b: jax.Array, transpose: bool = False
+    ) -> tuple[jax.Array, jax.Array]:
         if b.shape != (self.n,):
             raise ShapeError(
                 f"JaxLU.solve(b=...): expected a vector of shape ({self.n},), got {b.shape}; "
@@ -189,23 +191,28 @@ class BoundJaxLU:
             return numeric._replace(data=jax.lax.stop_gradient(d))
 
         def matvec(x):
+            if transpose:
+                return mf.matvec_transpose(self.plan, data, x)
             return mf.matvec(self.plan, data, x)
 
         def solve(_, r):
-            return mf.refined_solve(self.plan, factors(data), r, **opts)
+            return mf.refined_solve(self.plan, factors(data), r, transpose=transpose, **opts)
 
         def transpose_solve(_, r):
-            return mf.refined_solve(self.plan, factors(data), r, transpose=True, **opts)
+            return mf.refined_solve(self.plan, factors(data), r, transpose=not transpose, **opts)
 
         return jax.lax.custom_linear_solve(
             matvec, b, solve, transpose_solve=transpose_solve, has_aux=True
         )
 
-    def solve(self, state: mf.Factors, b: jax.Array) -> jax.Array:
-        """``A^-1 b`` (refined; differentiable in ``b`` and in the matrix values)."""
-        return self._solve(state, b)[0]
+    def solve(self, state: mf.Factors, b: jax.Array, *, transpose: bool = False) -> jax.Array:
+        """``A^-1 b``, or ``A^-T b`` with ``transpose=True`` (same factors; refined;
+        differentiable in ``b`` and in the matrix values)."""
+        return self._solve(state, b, transpose)[0]
 
-    def solve_checked(self, state: mf.Factors, b: jax.Array) -> tuple[jax.Array, jax.Array]:
+    def solve_checked(
+        self, state: mf.Factors, b: jax.Array, *, transpose: bool = False
+    ) -> tuple[jax.Array, jax.Array]:
         """``(x, ok)``: ``ok`` is False when the solve's backward error check failed (singular
-        or too ill-conditioned matrix, NaN values)."""
-        return self._solve(state, b)
+        or too ill-conditioned matrix, NaN values). ``transpose=True`` solves with ``A^T``."""
+        return self._solve(state, b, transpose)
