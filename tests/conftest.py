@@ -2,8 +2,13 @@ import os
 
 import jax
 import pytest
+from threadpoolctl import threadpool_limits
 
 jax.config.update("jax_enable_x64", True)
+# The setting docs/gpu.md recommends for the compiled LU's CPU kernels (one BLAS thread): the
+# tests run many small factorizations, which a multithreaded BLAS slows down 5-30x. Tests of
+# the multithreaded case patch `blas_threads`.
+threadpool_limits(1, "blas")
 
 
 def pytest_addoption(parser):

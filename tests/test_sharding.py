@@ -42,6 +42,7 @@ def _env() -> dict:
     env.pop("XLA_FLAGS", None)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env["JAX_PLATFORMS"] = "cpu"
+    env["OPENBLAS_NUM_THREADS"] = "1"  # as conftest.py sets it for this process
     return env
 
 
