@@ -43,4 +43,5 @@ SUITES = {
     "solve_ivp": "benchmarks.solve_ivp",
     "diffrax": "benchmarks.diffrax",
     "hessian": "benchmarks.hessian",
+    "linalg": "benchmarks.linalg",
 }

@@ -19,7 +19,7 @@ from benchmarks._harness import DOCS, RESULTS, Part, in_child, refresh_docs, wri
 CHEAP = {
     "detection": ["large", "scaling", "precision"], "coloring": ["scale"],
     "jacobian": ["external", "sharded"], "solve_ivp": ["scipy_lu"], "diffrax": ["testset"],
-    "hessian": ["hessian"],
+    "hessian": ["hessian"], "linalg": ["factor_solve", "peer"],
 }  # fmt: skip
 
 
