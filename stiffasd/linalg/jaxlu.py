@@ -40,8 +40,10 @@ class JaxLU:
         relax: amalgamation and bucketing thresholds of the analysis (`Relaxation`).
         kernels: dense kernels of the fronts: ``"lapack"`` (`jax.lax.linalg`, the CPU default),
             ``"xla"`` (blocked LU written in XLA operations, the default on GPUs and TPUs), or
-            ``"auto"`` (by ``jax.default_backend()`` when a pattern is bound); see
-            `stiffasd.linalg.dense`.
+            ``"auto"`` (by ``jax.default_backend()`` when a pattern is bound: LAPACK on a CPU
+            with one device per process, XLA otherwise, since jaxlib's batched CPU LAPACK
+            calls of several devices block each other on the shared thread pool; see
+            docs/scaling.md); see `stiffasd.linalg.dense`.
         max_refine: most iterative-refinement steps per solve.
         refine_tol: refine while the componentwise backward error is above this (default
             ``16 eps``).
@@ -84,7 +86,8 @@ class JaxLU:
             )
         kernels = self.kernels
         if kernels == "auto":
-            kernels = "lapack" if jax.default_backend() == "cpu" else "xla"
+            cpu = jax.default_backend() == "cpu"
+            kernels = "lapack" if cpu and jax.local_device_count() == 1 else "xla"
         plan = plan_cache.get(pattern, self.relax)
         if (
             kernels == "lapack"
