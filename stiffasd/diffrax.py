@@ -55,7 +55,6 @@ from __future__ import annotations
 import hashlib
 import threading
 import warnings
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -65,6 +64,7 @@ import jax.tree_util as jtu
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from ._cache import BuildCache
 from ._jacobian import prepare_jacobian
 from .detect import _primitives as _P
 from .detect import jacobian_sparsity
@@ -229,35 +229,8 @@ class _EmptyPrepared(_Prepared):
         return b, jnp.asarray(True)
 
 
-class _PreparedCache:
-    """Bounded LRU of `_Prepared`, keyed by the stage residual's jaxpr and argument types."""
-
-    def __init__(self, maxsize: int = 32):
-        self._lock = threading.Lock()
-        self._store: OrderedDict[Any, _Prepared] = OrderedDict()
-        self.maxsize = maxsize
-        self.misses = 0
-
-    def get(self, key: Any, build: Callable[[], _Prepared]) -> _Prepared:
-        with self._lock:
-            hit = self._store.get(key)
-            if hit is not None:
-                self._store.move_to_end(key)
-                return hit
-        value = build()
-        with self._lock:
-            self.misses += 1
-            self._store[key] = value
-            while len(self._store) > self.maxsize:
-                self._store.popitem(last=False)
-        return value
-
-    def clear(self) -> None:
-        with self._lock:
-            self._store.clear()
-
-
-_prepared_cache = _PreparedCache()
+#: prepared stage residuals, keyed by the residual's jaxpr and argument types
+_prepared_cache = BuildCache()
 
 
 def _closure_classes() -> tuple[type, ...]:

@@ -35,8 +35,6 @@ sol = optx.root_find(fn, solver, y0, args, adjoint=optx.ImplicitAdjoint(slx.Spar
 from __future__ import annotations
 
 import math
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -48,6 +46,7 @@ import jax.tree_util as jtu
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from ._cache import BuildCache
 from ._jacobian import prepare_jacobian
 from .errors import MissingDependencyError, ShapeError, TracingError
 from .linalg import JaxLU, with_diagonal
@@ -396,34 +395,8 @@ class _Prepared:
         return self.bound.factor(data)
 
 
-class _Cache:
-    """Bounded LRU of `_Prepared` (detection, coloring and analysis once per structure)."""
-
-    def __init__(self, maxsize: int = 32):
-        self._lock = threading.Lock()
-        self._store: OrderedDict[Any, _Prepared] = OrderedDict()
-        self.maxsize = maxsize
-        self.misses = 0
-
-    def get(self, key: Any, build: Callable[[], _Prepared]) -> _Prepared:
-        with self._lock:
-            if key in self._store:
-                self._store.move_to_end(key)
-                return self._store[key]
-        value = build()
-        with self._lock:
-            self.misses += 1
-            self._store[key] = value
-            while len(self._store) > self.maxsize:
-                self._store.popitem(last=False)
-        return value
-
-    def clear(self) -> None:
-        with self._lock:
-            self._store.clear()
-
-
-_cache = _Cache()
+#: prepared structures (detection, coloring and analysis once per structure)
+_cache = BuildCache()
 _DEFAULT_LU = JaxLU()
 
 

@@ -35,14 +35,13 @@ the structure computed here holds for every matrix with this pattern; tiny pivot
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numba
 import numpy as np
 
+from .._cache import BuildCache
 from ..errors import ShapeError
 from ..pattern import SparsityPattern
 from .etree import column_counts, elimination_tree, lower_csr, postorder, structures
@@ -583,27 +582,11 @@ def _levels_kernel(fparent):  # pragma: no cover - compiled
 
 
 # ------------------------------------------------------------------------------ cache
-class _PlanCache:
+class _PlanCache(BuildCache):
     """Plans keyed by the pattern (and options): analysis happens once per pattern."""
 
-    def __init__(self, maxsize: int = 16):
-        self._lock = threading.Lock()
-        self._store: OrderedDict[Any, MultifrontalPlan] = OrderedDict()
-        self.maxsize = maxsize
-
     def get(self, pattern: SparsityPattern, relax: Relaxation | None) -> MultifrontalPlan:
-        key = (pattern, relax or Relaxation())
-        with self._lock:
-            hit = self._store.get(key)
-            if hit is not None:
-                self._store.move_to_end(key)
-                return hit
-        plan = analyze(pattern, relax=relax)
-        with self._lock:
-            self._store[key] = plan
-            while len(self._store) > self.maxsize:
-                self._store.popitem(last=False)
-        return plan
+        return super().get((pattern, relax or Relaxation()), lambda: analyze(pattern, relax=relax))
 
 
-plan_cache = _PlanCache()
+plan_cache = _PlanCache(maxsize=16)
