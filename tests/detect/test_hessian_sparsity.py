@@ -42,8 +42,7 @@ def check(f, x, exact=False):
 
 
 # ------------------------------------------------------------------ structured problems
-def rosenbrock(x):
-    return jnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+from benchmarks.problems import rosenbrock  # noqa: E402
 
 
 def grid_energy(u):
