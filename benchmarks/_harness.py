@@ -196,6 +196,12 @@ def in_child(
     return json.loads(next(ln for ln in out.stdout.splitlines() if ln.startswith("RESULT "))[7:])
 
 
+def in_devices(target: str, devices: int, *args: Any) -> Any:
+    """`in_child` with ``devices`` forced host devices (XLA sets them only before it starts)."""
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}"
+    return in_child(target, devices, *args, env={"XLA_FLAGS": flags})
+
+
 def _child() -> None:
     import importlib
 
@@ -206,6 +212,21 @@ def _child() -> None:
     jax.config.update("jax_enable_x64", True)
     result = fn(*json.loads(sys.argv[2]))
     print("RESULT " + json.dumps(result, default=_default), flush=True)
+
+
+def peak_rss_mb() -> float:
+    """The process's largest resident set so far, in MB."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rel_diff(x, ref, floor: float = 1e-300) -> float:
+    """``max |x - ref| / max(max |ref|, floor)`` (dense arrays or scipy sparse matrices)."""
+    if hasattr(ref, "tocsc"):
+        return float(abs(x - ref).max()) / max(float(abs(ref).max()), floor)
+    x, ref = np.asarray(x), np.asarray(ref)
+    return float(np.max(np.abs(x - ref)) / max(np.max(np.abs(ref)), floor))
 
 
 # ------------------------------------------------------------------------------ formatting
@@ -231,8 +252,42 @@ def spread(values, fmt: str = ".1f") -> str:
     return f"{v.min():{fmt}}x to {v.max():{fmt}}x (median {np.median(v):{fmt}}x, {v.size} cases)"
 
 
-def table(caption: str, header: list[str], rows: list[list[Any]]) -> str:
-    """A Markdown table under its caption (cells already formatted, or str()-ed)."""
+class _Cell:
+    """A table cell's value, formatted by a column's format field: a standard spec (missing or
+    None: empty), ``ms`` (seconds as milliseconds, `ms`), or a standard spec ending in ``x``
+    (a ratio such as ``12.3x``, `ratio`)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __format__(self, spec: str) -> str:
+        v = self.value
+        if spec == "ms":
+            return ms(v)
+        if len(spec) > 1 and spec.endswith("x"):
+            return ratio(v, 1.0, spec[:-1])
+        return "" if v is None else format(v, spec)
+
+
+class _Row(dict):
+    def __getitem__(self, key):
+        return _Cell(self.get(key))
+
+
+def table(caption: str, columns: dict[str, Any] | list[str], rows: list) -> str:
+    """A Markdown table under its caption.
+
+    ``columns`` maps each header to its cell: a format string over the row's keys (see `_Cell`:
+    ``"{wall:.2f}"``, ``"{stiffasd_s:ms}"``, ``"{speedup:.1fx}"``) or a function of the row;
+    ``rows`` are then dicts (a payload's rows). With a list of headers instead, ``rows`` are
+    lists of cells, already formatted or str()-ed."""
+    if isinstance(columns, dict):
+        header = list(columns)
+        rows = [
+            [c(r) if callable(c) else c.format_map(_Row(r)) for c in columns.values()] for r in rows
+        ]
+    else:
+        header = columns
     lines = [caption, ""] if caption else []
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))

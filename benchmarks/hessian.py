@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import stiffasd
-from benchmarks._harness import Part, best_of, ms, table
+from benchmarks._harness import Part, best_of, ratio, table
 from benchmarks.problems import grid_energy, rosenbrock
 
 MAX_DENSE_N = 10_000
@@ -80,53 +80,29 @@ def run(quick: bool) -> dict:
 
 
 def render(p: dict) -> str:
-    rows = []
-    for r in p["rows"]:
-        best = "star" if r["star_s"] <= r["acyclic_s"] else "acyclic"
-        dense = r.get("dense_s")
-        rows.append(
-            [
-                r["problem"],
-                r["size"],
-                r["n"],
-                r["nnz"],
-                f"{r['star_colors']} / {r['acyclic_colors']}",
-                f"{r['detect_s']:.3f}",
-                ms(r["star_s"]),
-                ms(r["acyclic_s"]),
-                ms(r["hvp_s"]),
-                f"{r[f'{best}_overhead']:.2f}",
-                ms(dense),
-                f"{dense / r['sparse_s']:.0f}x" if dense else "n/a",
-                r["auto_choice"],
-                ms(r.get("asdex_s")),
-            ]
-        )
+    def overhead(r):  # of the faster coloring
+        return r[("star" if r["star_s"] <= r["acyclic_s"] else "acyclic") + "_overhead"]
+
+    asdex = p.get("versions", {}).get("asdex")
     return table(
         "One sparse Hessian (jit-compiled `SparseHessian.data`) against dense "
         "`jax.jit(jax.hessian(f))`, best of repeated runs in one process. *star*: star coloring, "
         "direct decompression; *acyclic*: acyclic coloring, substitution. *sparse / (colors x "
         "HVP)*: the faster of the two against as many Hessian-vector products (batching and "
         f"decompression overhead). Dense only up to n = {MAX_DENSE_N}; asdex when installed"
-        + (f" (asdex {p['versions']['asdex']})." if p.get("versions", {}).get("asdex") else "."),
-        [
-            "problem",
-            "size",
-            "n",
-            "nnz",
-            "colors star / acyclic",
-            "detect [s]",
-            "star [ms]",
-            "acyclic [ms]",
-            "HVP [ms]",
-            "sparse / (colors x HVP)",
-            "dense jax.hessian [ms]",
-            "vs dense",
-            "auto picks",
-            "asdex [ms]",
-        ],
-        rows,
-    )
+        + (f" (asdex {asdex})." if asdex else "."),
+        {
+            "problem": "{problem}", "size": "{size}", "n": "{n}", "nnz": "{nnz}",
+            "colors star / acyclic": "{star_colors} / {acyclic_colors}",
+            "detect [s]": "{detect_s:.3f}", "star [ms]": "{star_s:ms}",
+            "acyclic [ms]": "{acyclic_s:ms}", "HVP [ms]": "{hvp_s:ms}",
+            "sparse / (colors x HVP)": lambda r: f"{overhead(r):.2f}",
+            "dense jax.hessian [ms]": "{dense_s:ms}",
+            "vs dense": lambda r: ratio(r.get("dense_s"), r["sparse_s"], ".0f"),
+            "auto picks": "{auto_choice}", "asdex [ms]": "{asdex_s:ms}",
+        },
+        p["rows"],
+    )  # fmt: skip
 
 
 PARTS = {"hessian": Part("Sparse Hessians", run, render)}

@@ -11,7 +11,7 @@ import pytest
 
 from benchmarks import SUITES
 from benchmarks import __main__ as runner
-from benchmarks._harness import DOCS, RESULTS, Part, in_child, refresh_docs, write
+from benchmarks._harness import DOCS, RESULTS, Part, in_child, refresh_docs, table, write
 
 # The cheapest parts of each suite (a few seconds each with --quick), so that every suite, the
 # figure writer and the child-process helper (jacobian/sharded) run in every test session; all
@@ -103,3 +103,12 @@ def test_in_child_reports_failures():
     # (its results come back in the cheap parts of the jacobian suite)
     with pytest.raises(RuntimeError, match="benchmarks._harness:no_such_function failed"):
         in_child("benchmarks._harness:no_such_function")
+
+
+def test_table_columns_format_cells():
+    columns = {"a": "{a}", "t": "{t:ms}", "r": "{r:.1fx}", "f": "{f:.2f}", "c": lambda r: r["a"]}
+    rows = [dict(a=1, t=0.00123, r=2.345, f=0.5), dict(a=2, t=None, r=None)]
+    assert table("", columns, rows).splitlines() == [
+        "| a | t | r | f | c |", "|---|---|---|---|---|",
+        "| 1 | 1.23 | 2.3x | 0.50 | 1 |", "| 2 | n/a | n/a |  | 2 |",
+    ]  # fmt: skip
