@@ -117,13 +117,13 @@ SOLVERS = {
 }
 
 
-def _solve(prob, method: str, rtol, atol, repeat: int, ref, dt0=1e-3, **row) -> dict:
-    """One row: ``SOLVERS[method]`` on ``prob``, its ``error`` against ``ref``, and ``row``."""
-    solver = SOLVERS[method]()
+def _solve(prob, name: str, rtol, atol, repeat: int, ref, /, dt0=1e-3, **row) -> dict:
+    """One row: ``SOLVERS[name]`` on ``prob``, its ``error`` against ``ref``, and ``row``."""
+    solver = SOLVERS[name]()
     if isinstance(solver, str):
         d = scipy_solve(prob, solver, rtol, atol, repeat)
     else:
-        d = diffrax_solves(prob, {method: solver}, rtol, atol, repeat=repeat, dt0=dt0)[method]
+        d = diffrax_solves(prob, {name: solver}, rtol, atol, repeat=repeat, dt0=dt0)[name]
     d.update(row, error=_error(d.pop("y1"), ref))
     return d
 
