@@ -18,9 +18,10 @@ The shared pieces:
   detection-only and Hessian functions, the stiff IVP test set and the sharding problems, which
   tests use too);
 * `benchmarks._harness`: `record()` (machine, commit, date), the timing helpers (`best_of`,
-  `interleaved`, `compile_and_time`, `loop_time`), `in_child` (a function run in a fresh
-  process: forced host devices, an empty compilation cache), the table formatter (`table`,
-  `ms`, `ratio`), the results writer and the docs-table refresher.
+  `interleaved`, `compile_and_time`), `in_child` / `in_devices` (a function run in a fresh
+  process: forced host devices, an empty compilation cache), `table` (columns as format
+  strings over a payload's rows: ``"{wall:.2f}"``, ``"{t:ms}"``, ``"{speedup:.1fx}"``), the
+  results writer and the docs-table refresher.
 
 How to add a suite:
 

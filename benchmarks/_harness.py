@@ -152,24 +152,6 @@ def compile_and_time(
     return compile_s, walls, out
 
 
-def loop_time(fn: Callable, x: Any, k: int) -> float:
-    """Seconds per call of ``fn`` (an array -> same-shape array) inside a jitted ``fori_loop`` of
-    ``k`` iterations, best of 3: the cost inside a compiled solve, without dispatch overhead."""
-    import jax
-
-    @jax.jit
-    def many(x, k):
-        return jax.lax.fori_loop(0, k, lambda i, acc: acc + 1e-30 * fn(acc), x)
-
-    many(x, 2).block_until_ready()
-    best = np.inf
-    for _ in range(3):
-        start = time.perf_counter()
-        many(x, k).block_until_ready()
-        best = min(best, time.perf_counter() - start)
-    return best / k
-
-
 def in_child(
     target: str,
     *args: Any,
