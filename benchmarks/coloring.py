@@ -14,201 +14,137 @@ Every timed coloring is checked with `check_coloring` outside the timed region.
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from functools import partial
-from pathlib import Path
 
 import numpy as np
 import scipy.io
+import scipy.sparse as sp
 
 from benchmarks._harness import ROOT, Part, table
 from stiffasd import SparsityPattern, check_coloring, color
 from stiffasd.coloring._api import BEST_ORDERS
 
-DATA = Path(__file__).resolve().parent / "data" / "lp_ken_11.mtx.gz"
-
 #: ColPack's published counts on lp_ken_11 (column / row partial distance-2 coloring)
 PUBLISHED = {
-    "column": dict(
-        natural=130, largest_first=128, smallest_last=125, incidence_degree=124,
-        dynamic_largest_first=122,
-    ),
-    "row": dict(
-        natural=5, largest_first=4, smallest_last=4, incidence_degree=4, dynamic_largest_first=5
-    ),
+    "column": dict(natural=130, largest_first=128, smallest_last=125, incidence_degree=124, dynamic_largest_first=122),
+    "row": dict(natural=5, largest_first=4, smallest_last=4, incidence_degree=4, dynamic_largest_first=5),
 }  # fmt: skip
-
-
-def _timed(fn, repeat: int) -> tuple[float, float, object]:
-    """Best wall seconds over ``repeat`` calls, the CPU seconds of that call, the result."""
-    best, cpu, out = np.inf, np.inf, None
-    for _ in range(repeat):
-        t0, c0 = time.perf_counter(), time.process_time()
-        out = fn()
-        dt, dc = time.perf_counter() - t0, time.process_time() - c0
-        if dt < best:
-            best, cpu = dt, dc
-    return best, cpu, out
-
-
-def banded(n: int, half: int) -> SparsityPattern:
-    i = np.repeat(np.arange(n), 2 * half + 1)
-    j = i + np.tile(np.arange(-half, half + 1), n)
-    ok = (j >= 0) & (j < n)
-    return SparsityPattern.from_coo((n, n), i[ok], j[ok])
-
-
-def laplacian_2d(N: int) -> SparsityPattern:
-    x, y = np.meshgrid(np.arange(N), np.arange(N), indexing="ij")
-    rows, cols = [], []
-    for dx, dy in [(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)]:
-        xx, yy = x + dx, y + dy
-        ok = ((xx >= 0) & (xx < N) & (yy >= 0) & (yy < N)).ravel()
-        rows.append((x * N + y).ravel()[ok])
-        cols.append((xx * N + yy).ravel()[ok])
-    return SparsityPattern.from_coo((N * N, N * N), np.concatenate(rows), np.concatenate(cols))
+#: the first colorings of the ``startup`` part, which warm the kernels up before timed colorings
+STARTUP = {
+    "column (natural)": {}, "column (all orders)": dict(order="best"), "symmetric star": dict(structure="symmetric"),
+    "symmetric acyclic": dict(structure="symmetric", decompression="substitution"),
+    "bidirectional": dict(partition="bidirectional", order="best"),
+}  # fmt: skip
 
 
 def arrowhead(n: int) -> SparsityPattern:
     i = np.arange(n)
-    rows = np.concatenate([i, np.zeros(n, int), i])
-    cols = np.concatenate([i, i, np.zeros(n, int)])
-    return SparsityPattern.from_coo((n, n), rows, cols)
+    return SparsityPattern.from_coo((n, n), np.r_[i, 0 * i, i], np.r_[i, i, 0 * i])
 
 
-def _colors(r) -> str:
-    if r.ncolors_row and r.ncolors_column:
-        return f"{r.ncolors} ({r.ncolors_column}+{r.ncolors_row})"
-    return str(r.ncolors)
-
-
-def _warm():
-    for kw in (dict(order="best"), dict(structure="symmetric", order="best")):
+def _colorings(cases: list) -> list[dict]:
+    """One row per case ``(row, pattern, color keywords, repeat)`` after the kernels warmed up:
+    ``row`` with the best wall seconds of ``repeat`` colorings, the CPU seconds of that one and the
+    colors (bidirectional: total (column + row)); every result checked with `check_coloring`."""
+    for kw in STARTUP.values():
         color(arrowhead(20), **kw)
-    color(arrowhead(20), structure="symmetric", decompression="substitution")
+    rows = []
+    for row, pattern, kw, repeat in cases:
+        pattern.csc_indices  # noqa: B018 - the pattern's cached CSC arrays, built before timing
+        best = (np.inf, np.inf)
+        for _ in range(repeat):
+            t0, c0 = time.perf_counter(), time.process_time()
+            r = color(pattern, **kw)
+            best = min(best, (time.perf_counter() - t0, time.process_time() - c0))
+        check_coloring(pattern, r)
+        colors = f"{r.ncolors} ({r.ncolors_column}+{r.ncolors_row})"
+        colors = colors if r.ncolors_row and r.ncolors_column else str(r.ncolors)
+        rows.append(row | dict(order=kw.get("order", "natural"), colors=colors, s=best[0], cpu_s=best[1]))  # fmt: skip
+    return rows
 
 
 def run_ken11(quick: bool) -> dict:
-    with gzip.open(DATA, "rb") as f:
-        p = SparsityPattern.from_scipy(scipy.io.mmread(f, spmatrix=False))
-    _warm()
-    orders = BEST_ORDERS[:2] if quick else BEST_ORDERS
-    rows = []
+    p = SparsityPattern.from_scipy(scipy.io.mmread(ROOT / "benchmarks/data/lp_ken_11.mtx.gz"))
     cases = [(part, dict(partition=part), 1 if quick else 3) for part in ("column", "row")]
-    cases += [
-        (f"bidirectional/{dec}", dict(partition="bidirectional", decompression=dec), 1)
-        for dec in ("direct", "substitution")
-    ]
-    for problem, kw, repeat in cases:
-        for order in orders:
-            t, _, r = _timed(partial(color, p, order=order, **kw), repeat)
-            check_coloring(p, r)
-            pub = PUBLISHED.get(problem, {}).get(order)
-            rows.append(dict(problem=problem, order=order, colors=_colors(r), published=pub, s=t))
-    return {"rows": rows}
+    cases += [(f"bidirectional/{dec}", dict(partition="bidirectional", decompression=dec), 1) for dec in ("direct", "substitution")]  # fmt: skip
+    return {"rows": _colorings([
+        (dict(problem=prob, published=PUBLISHED.get(prob, {}).get(o)), p, dict(kw, order=o), r)
+        for prob, kw, r in cases for o in (BEST_ORDERS[:2] if quick else BEST_ORDERS)
+    ])}  # fmt: skip
 
 
 def render_ken11(p: dict) -> str:
-    rows = [
-        [r["problem"], r["order"], r["colors"], r["published"] or "", f"{1e3 * r['s']:.1f}"]
-        for r in p["rows"]
-    ]
     return table(
         "lp_ken_11 (14694 x 21349, 49058 nonzeros): colors per order against ColPack's published "
         "counts (bidirectional: total (column + row colors)); time of one coloring.",
-        ["problem", "order", "colors", "ColPack", "time [ms]"],
-        rows,
-    )
+        {"problem": "{problem}", "order": "{order}", "colors": "{colors}", "ColPack": "{published}",
+         "time [ms]": lambda r: f"{1e3 * r['s']:.1f}"},
+        p["rows"],
+    )  # fmt: skip
 
 
 def run_scale(quick: bool) -> dict:
     n, N, na, repeat = (10**4, 100, 1000, 1) if quick else (10**6, 1000, 10**4, 3)
-    _warm()
-    cases = []
-    band = banded(n, 2)
-    for order in ("natural", "largest_first", "smallest_last", "saturation_degree"):
-        cases.append((f"banded n={n}, 5 nnz/row", band, "column", dict(order=order), repeat))
-    lap = laplacian_2d(N)
-    for dec, name in (("direct", "star"), ("substitution", "acyclic")):
-        for order in ("natural", "largest_first", "smallest_last"):
-            kw = dict(structure="symmetric", order=order, decompression=dec)
-            cases.append((f"2D Laplacian n={N * N}", lap, name, kw, repeat))
-    arrow = arrowhead(na)
-    for name, kw in (
-        ("column", dict(partition="column")),
-        ("bidirectional/direct", dict(partition="bidirectional", order="random")),
-        ("bidirectional/substitution", dict(partition="bidirectional", decompression="substitution")),
-    ):  # fmt: skip
-        cases.append((f"arrowhead n={na}", arrow, name, kw, 1))
-    rows = []
-    for case, pat, problem, kw, reps in cases:
-        pat.csc_indices  # noqa: B018 - the pattern's cached CSC arrays, built once per pattern
-        t, cpu, r = _timed(partial(color, pat, **kw), reps)
-        check_coloring(pat, r)
-        order = kw.get("order", "natural")
-        rows.append(dict(case=case, problem=problem, order=order, colors=_colors(r), s=t, cpu_s=cpu))  # fmt: skip
-    return {"rows": rows}
+    band = SparsityPattern.from_scipy(sp.dia_array((np.ones((5, n)), np.arange(-2, 3)), (n, n)))
+    tri = sp.dia_array((np.ones((3, N)), [-1, 0, 1]), (N, N))
+    lap = SparsityPattern.from_scipy(sp.kronsum(tri, tri))  # the 2D 5-point Laplacian's pattern
+    orders = ("natural", "largest_first", "smallest_last", "saturation_degree")
+    cases = [(f"banded n={n}, 5 nnz/row", "column", band, dict(order=o), repeat) for o in orders]
+    cases += [
+        (f"2D Laplacian n={N * N}", name, lap, dict(structure="symmetric", order=o, decompression=dec), repeat)
+        for dec, name in (("direct", "star"), ("substitution", "acyclic")) for o in orders[:3]
+    ]  # fmt: skip
+    bi, arrow = dict(partition="bidirectional"), arrowhead(na)
+    arrows = {"column": dict(partition="column"), "bidirectional/direct": dict(bi, order="random"), "bidirectional/substitution": dict(bi, decompression="substitution")}  # fmt: skip
+    cases += [(f"arrowhead n={na}", name, arrow, kw, 1) for name, kw in arrows.items()]
+    return {"rows": _colorings([(dict(case=c, problem=prob), *rest) for c, prob, *rest in cases])}
 
 
 def render_scale(p: dict) -> str:
-    rows = [[r["case"], r["problem"], r["order"], r["colors"], f"{r['s']:.3f}", f"{r['cpu_s']:.3f}"] for r in p["rows"]]  # fmt: skip
     return table(
         "Colorings at scale, best of repeats after compilation: wall and CPU seconds (the "
         "kernels are serial; on a shared machine the wall time is inflated by the load).",
-        ["case", "problem", "order", "colors", "wall [s]", "CPU [s]"],
-        rows,
-    )
+        {"case": "{case}", "problem": "{problem}", "order": "{order}", "colors": "{colors}",
+         "wall [s]": "{s:.3f}", "CPU [s]": "{cpu_s:.3f}"},
+        p["rows"],
+    )  # fmt: skip
 
 
 _STARTUP = r"""
-import json, time
+import json, sys, time
 t0 = time.perf_counter()
-import numpy as np
 from stiffasd import SparsityPattern, color
 out = {"import": time.perf_counter() - t0}
-d = np.eye(30, dtype=bool); d[0, :] = True; d[:, 0] = True; d[5, 7] = d[7, 5] = True
-p = SparsityPattern.from_dense(d)
-for name, kw in [("column (natural)", {}), ("column (all orders)", dict(order="best")),
-                 ("symmetric star", dict(structure="symmetric")),
-                 ("symmetric acyclic", dict(structure="symmetric", decompression="substitution")),
-                 ("bidirectional", dict(partition="bidirectional", order="best"))]:
+i = list(range(30))  # a 30 x 30 arrowhead and two more entries
+p = SparsityPattern.from_coo((30, 30), i + [0] * 30 + i + [5, 7], i + i + [0] * 30 + [7, 5])
+for name, kw in json.loads(sys.argv[1]).items():
     t = time.perf_counter(); color(p, **kw); out[name] = time.perf_counter() - t
 print(json.dumps(out))
 """
 
 
 def run_startup(quick: bool) -> dict:
-    res = {}
-    with tempfile.TemporaryDirectory() as cache:
-        env = {**os.environ, "NUMBA_CACHE_DIR": cache, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-c", _STARTUP, json.dumps(STARTUP)]
+    with tempfile.TemporaryDirectory() as cache:  # quick: the user's own cache (no compilation)
+        env = os.environ | {"PYTHONPATH": str(ROOT)} | ({} if quick else {"NUMBA_CACHE_DIR": cache})
+        # in turn: the first run fills the empty cache, the second loads from it
         labels = ("cached",) if quick else ("cold (compile)", "cached")
-        if quick:  # a filled cache: the user's own (no compilation in a quick run)
-            env.pop("NUMBA_CACHE_DIR")
-        for label in labels:
-            proc = subprocess.run(
-                [sys.executable, "-c", _STARTUP], env=env, capture_output=True, text=True,
-                check=True, cwd=ROOT,
-            )  # fmt: skip
-            res[label] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return {"runs": res}
+        runs = {k: subprocess.check_output(cmd, env=env, cwd=ROOT, text=True) for k in labels}
+    return {"runs": {k: json.loads(out.splitlines()[-1]) for k, out in runs.items()}}
 
 
 def render_startup(p: dict) -> str:
-    runs = p["runs"]
-    steps = list(next(iter(runs.values())))
-    rows = [[s, *(f"{runs[k][s]:.2f}" for k in runs)] for s in steps]
-    return table(
+    return table(  # a row per step, a column per run
         "First calls in a fresh process on a 30 x 30 pattern [s]: with an empty numba cache "
         "(the kernels compile) and with the cache that run filled (they load).",
-        ["step", *runs],
-        rows,
-    )
+        {"step": str} | {label: lambda step, run=run: f"{run[step]:.2f}" for label, run in p["runs"].items()},
+        list(next(iter(p["runs"].values()))),
+    )  # fmt: skip
 
 
 PARTS = {
