@@ -60,16 +60,15 @@ def _error(y, ref) -> float:
     return float(np.max(np.abs(np.ravel(y) - ref) / np.maximum(np.abs(ref), 1.0)))
 
 
-def _compare(prob, method, *, default: bool, repeat: int, ref=None, **tol) -> list[dict]:
+def _compare(prob, method, *, default: bool, repeat: int, ref=None) -> list[dict]:
     """Rows of one interleaved comparison, with speed-ups (and errors against ``ref``)."""
     strategies = ["default"] * default + ["jac_sparsity", "stiffasd", FULL_STACK]
-    recs = compare_solve_ivp(prob, strategies, method=method, repeat=repeat, **tol)
+    recs = compare_solve_ivp(prob, strategies, method=method, repeat=repeat, rtol=RTOL, atol=ATOL)
     by = {r.strategy: r.wall for r in recs}
     rows = []
     for r in recs:
-        d = dict(r.as_dict(), problem=prob.name, repeat=repeat, speedup_vs_jac_sparsity=by["jac_sparsity"] / r.wall)  # fmt: skip
-        if default:
-            d["speedup_vs_default"] = by["default"] / r.wall
+        d = dict(r.as_dict(), problem=prob.name, repeat=repeat)
+        d |= {f"speedup_vs_{s}": by[s] / r.wall for s in ("default", "jac_sparsity") if s in by}
         if ref is not None:
             d["error"] = _error(r.y_final, ref)
         rows.append(d)
@@ -83,10 +82,12 @@ def run_problems(quick: bool) -> dict:
     for name, kw in list(SMALL.items())[:1] if quick else SMALL.items():
         prob = PROBLEMS[name](**(dict(kw, N=6) if quick else kw))
         sj = stiffasd.jac(prob.rhs).prepare(prob.t_span[0], prob.y0, *prob.args)
-        info = dict(passes=sj.ncolors, mode=sj.mode, nnz=sj.pattern.nnz, detect_s=sj.timings["detect"], color_s=sj.timings["color"])  # fmt: skip
+        info = dict(passes=sj.ncolors, mode=sj.mode, nnz=sj.pattern.nnz)
+        info.update(detect_s=sj.timings["detect"], color_s=sj.timings["color"])
         ref = reference(prob)
         for method in ("BDF", "Radau"):
-            rows += [dict(d, **info) for d in _compare(prob, method, default=prob.n <= 600, repeat=1 if quick else 3, ref=ref, rtol=RTOL, atol=ATOL)]  # fmt: skip
+            recs = _compare(prob, method, default=prob.n <= 600, repeat=1 if quick else 3, ref=ref)
+            rows += [dict(d, **info) for d in recs]
     return {"rtol": RTOL, "atol": ATOL, "rows": rows, "max_default_n": 600}
 
 
@@ -99,12 +100,10 @@ def _prepare_cell(d) -> str:
 
 def render_problems(p: dict) -> str:
     js = {(d["problem"], d["method"]): d["wall"] for d in p["rows"] if d["strategy"] == "jac_sparsity"}  # fmt: skip
+    ours = {s: [d for d in p["rows"] if d["strategy"] == s] for s in ("stiffasd", FULL_STACK)}
 
-    def against_js(f):  # f(row)'s spread over the rows of each stiffasd strategy
-        return "; ".join(
-            f"{LABELS[s]} " + spread([f(d) for d in p["rows"] if d["strategy"] == s], ".2f")
-            for s in ("stiffasd", FULL_STACK)
-        )
+    def against_js(f):  # the spread of f(row) over each stiffasd strategy's rows
+        return "; ".join(f"{LABELS[s]} " + spread(map(f, rows), ".2f") for s, rows in ours.items())
 
     return table(
         f"Whole solves (rtol={p['rtol']}, atol={p['atol']}), strategies in turns in one process, best of 3. *error*: "
@@ -113,10 +112,9 @@ def render_problems(p: dict) -> str:
         f"{p['max_default_n']}.",
         {
             "problem": "{problem}", "n": "{n}", "passes": "{passes}", "method": "{method}",
-            "strategy": lambda d: LABELS[d["strategy"]], "wall [s]": "{wall:.2f}",
-            "vs default": "{speedup_vs_default:.1fx}", "vs jac_sparsity": "{speedup_vs_jac_sparsity:.2fx}",
-            "nfev": "{nfev}", "njev": "{njev}", "nlu": "{nlu}", "steps": "{nsteps}", "error": "{error:.1e}",
-            "prepare [s] (detect / color / compile)": _prepare_cell,
+            "strategy": lambda d: LABELS[d["strategy"]], "wall [s]": "{wall:.2f}", "vs default": "{speedup_vs_default:.1fx}",
+            "vs jac_sparsity": "{speedup_vs_jac_sparsity:.2fx}", "nfev": "{nfev}", "njev": "{njev}", "nlu": "{nlu}",
+            "steps": "{nsteps}", "error": "{error:.1e}", "prepare [s] (detect / color / compile)": _prepare_cell,
             "wall - prepare [s]": lambda d: f"{d['wall'] - d['prepare']:.2f}",
         },
         p["rows"],
@@ -132,7 +130,7 @@ def run_brusselator(quick: bool) -> dict:
     for N in [6, 8] if quick else [16, 32, 64, 128]:
         prob = make("brusselator_2d", N)
         repeat = 1 if quick else {16: 5, 32: 5, 64: 3}.get(N, 2)
-        rows += [dict(d, N=N) for d in _compare(prob, "BDF", default=prob.n <= 2048, repeat=repeat, rtol=RTOL, atol=ATOL)]  # fmt: skip
+        rows += [dict(d, N=N) for d in _compare(prob, "BDF", default=prob.n <= 2048, repeat=repeat)]
     return {"method": "BDF", "rtol": RTOL, "atol": ATOL, "rows": rows}
 
 
@@ -187,7 +185,7 @@ def run_breakeven(quick: bool) -> dict:
         prob = PROBLEMS[name](**kw)
         for method in ("BDF", "Radau"):
             # every stiffasd run prepares afresh: its *prepare* is the cold setup
-            by = {d["strategy"]: d for d in _compare(prob, method, default=False, repeat=repeats, rtol=RTOL, atol=ATOL)}  # fmt: skip
+            by = {d["strategy"]: d for d in _compare(prob, method, default=False, repeat=repeats)}
             js, cold = by["jac_sparsity"]["wall"], by["stiffasd"]["prepare"]
             row = dict(
                 problem=prob.name, n=prob.n, method=method, jac_sparsity_s=js, setup_cold_s=cold,
@@ -220,14 +218,16 @@ def render_breakeven(p: dict) -> str:
     )  # fmt: skip
 
 
-# ------------------------------------------------------------------ a solver timing itself
-def _timed(base):
-    """``base`` (BDF or Radau, scipy's or `stiffasd.scipy`'s) timing itself into its class's
-    ``seconds``: inside the right-hand side, the Jacobian (the first one, taken in
+# -------------------------------------------------------------------------------- arrowhead
+def _timed_solve(prob, base, fun, **opts) -> dict:
+    """One ``solve_ivp`` with a subclass of ``base`` (BDF or Radau, scipy's or `stiffasd.scipy`'s)
+    that times itself: wall and CPU seconds, counters, the final state, and the seconds inside
+    the right-hand side (``rhs_s``), the Jacobian (``jac_s``: the first one, taken in
     ``__init__``, and the finite-difference right-hand sides included), the LU factorizations
-    and the LU solves (the ``lu`` / ``solve_lu`` hooks). A call inside another timed call counts
-    for the outer one. The class's ``last`` is its latest instance."""
-    s, busy = dict(rhs=0.0, jac=0.0, lu_factor=0.0, lu_solve=0.0), []
+    and solves (``lu_factor_s``, ``lu_solve_s``: the solver's ``lu`` / ``solve_lu`` hooks;
+    `stiffasd.scipy`'s solvers time their LU engine themselves, in ``lu_stats``, and those
+    seconds stand for the hooks'). A call inside another timed call counts for the outer one."""
+    s, busy, solvers = dict(rhs=0.0, jac=0.0, lu_factor=0.0, lu_solve=0.0), [], []
 
     def clock(key, fn):
         def timed(*a):
@@ -241,37 +241,26 @@ def _timed(base):
         return timed
 
     class Timed(base):
-        seconds = s
-
         def __init__(self, fun, *a, **k):
             super().__init__(clock("rhs", fun), *a, **k)
             self.lu, self.solve_lu = clock("lu_factor", self.lu), clock("lu_solve", self.solve_lu)
-            Timed.last = self
+            solvers.append(self)
 
         def _validate_jac(self, jac, sparsity):
             jac, J = clock("jac", super()._validate_jac)(jac, sparsity)
             return clock("jac", jac), J
 
-    return Timed
-
-
-def _timed_solve(prob, base, fun, **opts) -> dict:
-    """One ``solve_ivp`` with `_timed` ``(base)``: wall and CPU seconds, counters, final state and
-    the seconds of each part (``rhs_s``, ``jac_s``, ``lu_factor_s``, ``lu_solve_s``; those of
-    `stiffasd.scipy`'s LU engine, its ``lu_stats``, stand for its hooks')."""
-    solver = _timed(base)
     w, c = time.perf_counter(), time.process_time()
-    sol = integrate.solve_ivp(fun, prob.t_span, prob.y0, method=solver, args=prob.args, rtol=RTOL, atol=ATOL, **opts)  # fmt: skip
+    sol = integrate.solve_ivp(fun, prob.t_span, prob.y0, method=Timed, args=prob.args, rtol=RTOL, atol=ATOL, **opts)  # fmt: skip
     w, c = time.perf_counter() - w, time.process_time() - c
-    if st := getattr(solver.last, "lu_stats", None):
-        solver.seconds.update(lu_factor=st["factor_s"], lu_solve=st["solve_s"])
+    if st := getattr(solvers[-1], "lu_stats", None):
+        s.update(lu_factor=st["factor_s"], lu_solve=st["solve_s"])
     return dict(
         wall=w, cpu=c, nfev=int(sol.nfev), njev=int(sol.njev), nlu=int(sol.nlu), steps=int(sol.t.size - 1),
-        y=sol.y[:, -1], **{f"{k}_s": v for k, v in solver.seconds.items()},
+        y=sol.y[:, -1], **{f"{k}_s": v for k, v in s.items()}, rest_s=w - sum(s.values()),
     )  # fmt: skip
 
 
-# -------------------------------------------------------------------------------- arrowhead
 def _split_solve(prob, strategy, pattern) -> dict:
     """One BDF solve with the wall split into stiffasd's prepare, right-hand side, Jacobian, LU
     and the rest."""
@@ -282,8 +271,7 @@ def _split_solve(prob, strategy, pattern) -> dict:
         jac, prepare = _setup(prob)
         opts = {"jac": jac}
     d = _timed_solve(prob, stiffasd_scipy.BDF if strategy == FULL_STACK else integrate.BDF, fun, **opts)  # fmt: skip
-    rest = d["wall"] - sum(d[f"{k}_s"] for k in ("rhs", "jac", "lu_factor", "lu_solve"))
-    return dict(d, problem=prob.name, n=prob.n, strategy=strategy, wall=prepare + d["wall"], prepare=prepare, rest_s=rest)  # fmt: skip
+    return dict(d, problem=prob.name, n=prob.n, strategy=strategy, wall=prepare + d["wall"], prepare=prepare)  # fmt: skip
 
 
 def run_arrowhead(quick: bool) -> dict:
@@ -411,10 +399,9 @@ def plot_work_precision(p: dict, directory: Path) -> Path:
             err = [max(d["error"], 1e-16) for d in pts]
             line = ax.loglog([d["wall"] for d in pts], err, marker + style, label=f"{method}: {LABELS[strategy]}")  # fmt: skip
             if strategy == "stiffasd":
-                ax.loglog(
-                    [d["wall"] - d["prepare"] for d in pts], err, marker + ":", color=line[0].get_color(), alpha=0.5,
-                    mfc="none", label=f"{method}: stiffasd without its one-time preparation",
-                )  # fmt: skip
+                solve_s = [d["wall"] - d["prepare"] for d in pts]
+                label = f"{method}: stiffasd without its one-time preparation"
+                ax.loglog(solve_s, err, marker + ":", color=line[0].get_color(), alpha=0.5, mfc="none", label=label)  # fmt: skip
     return save_figure(
         fig, ax, directory / "work_precision.png", xlabel=f"wall time of the whole solve [s] (best of {p['repeats']})",
         ylabel="error at t_end (max rel.)", title=f"Work-precision: {p['problem']}, n = {p['n']}",
