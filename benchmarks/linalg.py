@@ -23,8 +23,8 @@ never finishes (seen at Brusselator N >= 64 on a 2-core machine).
 from __future__ import annotations
 
 import os
-import resource
 import time
+from functools import partial
 
 import diffrax
 import jax
@@ -36,8 +36,19 @@ from threadpoolctl import threadpool_limits
 
 import stiffasd
 import stiffasd.diffrax as sdx
-from benchmarks._harness import Part, compile_and_time, in_child, interleaved, ms, ratio, table
-from benchmarks.problems import make
+from benchmarks._harness import (
+    Part,
+    compile_and_time,
+    in_child,
+    interleaved,
+    ms,
+    peak_rss_mb,
+    ratio,
+    rel_diff,
+    table,
+)
+from benchmarks.diffrax import diffrax_solves
+from benchmarks.problems import ensemble_problem, make
 from stiffasd.linalg import AutoLU, FixedPatternLU, JaxLU, analyze, blas_threads, with_diagonal
 
 NOTE = "Process pinned to one core; BLAS on one thread (threadpoolctl)"
@@ -46,28 +57,15 @@ RTOL, ATOL, DT0 = 1e-3, 1e-6, 1e-3  # as the diffrax suite's Brusselator part
 PEER_PYTHON = os.environ.get("STIFFASD_PEER_PYTHON", "/work/venv312/bin/python")
 
 
-def one_blas_thread():
-    return threadpool_limits(1, "blas")
-
-
-def one_core(part: str, quick: bool) -> dict:
-    """Run ``part`` in this (fresh) process after pinning it to one core: before JAX starts
-    its thread pools (see the module docstring)."""
+def one_core(target: str, *args):
+    """``target(*args)`` (a function of this module) in this fresh process after pinning it to
+    one core: before JAX starts its thread pools (see the module docstring)."""
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    return _RUN[part](quick)
+    return globals()[target](*args)
 
 
-def _pinned(part: str, python: str | None = None):
-    return lambda quick: in_child("benchmarks.linalg:one_core", part, quick, python=python)
-
-
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _rel(x, ref) -> float:
-    x, ref = np.asarray(x), np.asarray(ref)
-    return float(np.max(np.abs(x - ref)) / max(np.max(np.abs(ref)), 1e-300))
+def _pinned(target: str, *args, **kw):
+    return in_child("benchmarks.linalg:one_core", target, *args, **kw)
 
 
 # ------------------------------------------------------------------------------ factor_solve
@@ -94,19 +92,17 @@ def plan_row(name: str, N: int):
     start = time.perf_counter()
     plan = analyze(pattern)
     row = dict(problem=name, N=N, n=prob.n, nnz=pattern.nnz, analyze_s=time.perf_counter() - start)
-    row.update({k: plan.stats[k] for k in ("fronts", "levels", "max_front", "factor_entries")})
-    row.update(flops=plan.stats["flops"], padded_flops=plan.stats["padded_flops"])
-    return row, prob, pattern, data
+    keys = ("fronts", "levels", "max_front", "factor_entries", "flops", "padded_flops")
+    return dict(row, **{k: plan.stats[k] for k in keys}), prob, pattern, data
 
 
 def factor_case(name: str, N: int) -> dict:
-    """One case of ``factor_solve``, in a process pinned to one core."""
-    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    """One case of ``factor_solve`` (in a process pinned to one core)."""
     row, prob, pattern, data = plan_row(name, N)
     b = np.random.default_rng(0).standard_normal(prob.n)
     ref = spsolve(sp.csc_matrix((data, pattern.csc_indices, pattern.csc_indptr)), b)
     slu = FixedPatternLU(pattern.csc_indptr, pattern.csc_indices, prob.n)
-    with one_blas_thread():
+    with threadpool_limits(1, "blas"):
         lu = JaxLU().bind(pattern)
         factor, solve, d, bj = lu.factor, lu.solve, jnp.asarray(data), jnp.asarray(b)
         row["compile_factor_s"], _, fac = compile_and_time(factor, d)
@@ -119,20 +115,18 @@ def factor_case(name: str, N: int) -> dict:
             "slu_solve": lambda: hf.solve(b),
         }
         row.update({f"{k}_s": v for k, v in interleaved(fns, rounds=5, reps=3).items()})
-    row.update(err_jax=_rel(x, ref), err_slu=_rel(hf.solve(b), ref), slu_fill=slu.fill)
-    row["peak_rss_mb"] = _rss_mb()
-    return row
+    row.update(err_jax=rel_diff(x, ref), err_slu=rel_diff(hf.solve(b), ref), slu_fill=slu.fill)
+    return dict(row, peak_rss_mb=peak_rss_mb())
 
 
 def threaded_child(name: str, N: int) -> dict:
     """JaxLU's factorization with the BLAS's default threads against one, in turns (in a
     process of its own, not pinned)."""
     pattern, data = newton_matrix(make(name, N))
-    lu, d = JaxLU().bind(pattern), jnp.asarray(data)
-    factor = jax.jit(lu.factor)
+    factor, d = jax.jit(JaxLU().bind(pattern).factor), jnp.asarray(data)
 
     def limited():
-        with one_blas_thread():
+        with threadpool_limits(1, "blas"):
             return factor(d)
 
     t = interleaved({"one": limited, "default": lambda: factor(d)}, rounds=3, reps=3)
@@ -144,7 +138,7 @@ def run_factor_solve(quick: bool) -> dict:
     rows = []
     for name, N in [("brusselator_2d", 16)] if quick else FACTOR_CASES:
         try:
-            rows.append(in_child("benchmarks.linalg:factor_case", name, N, timeout=CASE_TIMEOUT))
+            rows.append(_pinned("factor_case", name, N, timeout=CASE_TIMEOUT))
         except RuntimeError as err:  # the plan is cheap: keep it, with the reason
             why = str(err).strip().splitlines()[-1][:300]
             rows.append(dict(plan_row(name, N)[0], skipped=f"{name} {N}: {why}"))
@@ -158,21 +152,6 @@ def run_factor_solve(quick: bool) -> dict:
 
 
 def render_factor_solve(p: dict) -> str:
-    rows = []
-    for r in p["rows"]:
-        measured = "skipped" not in r
-        rows.append([
-            f"{r['problem']} {r['N']}", r["n"], r["nnz"], r["fronts"], r["max_front"],
-            f"{r['factor_entries']:.3g}", f"{r['slu_fill']:.3g}" if measured else "",
-            f"{r['flops']:.2g}", f"{r['padded_flops'] / r['flops']:.2f}",
-            *([f"{r['compile_factor_s']:.1f} + {r['compile_solve_s']:.1f}",
-               ms(r["jax_factor_s"]), ms(r["slu_factor_s"]),
-               ratio(r["jax_factor_s"], r["slu_factor_s"], ".2f"),
-               ms(r["jax_solve_s"]), ms(r["slu_solve_s"]),
-               ratio(r["jax_solve_s"], r["slu_solve_s"], ".2f"),
-               f"{r['err_jax']:.0e} / {r['err_slu']:.0e}", f"{r['peak_rss_mb']:.0f}"]
-              if measured else ["plan only"] + [""] * 8),
-        ])  # fmt: skip
     note = ""
     if "threaded" in p:
         t = p["threaded"]
@@ -184,6 +163,10 @@ def render_factor_solve(p: dict) -> str:
         )
     skipped = {r["skipped"] for r in p["rows"] if "skipped" in r}
     note += "".join(f" Not measured: {why}." for why in sorted(skipped))
+
+    def vs(kind):  # JaxLU's time over SuperLU's
+        return lambda r: ratio(r.get(f"jax_{kind}_s"), r.get(f"slu_{kind}_s"), ".2f")
+
     return table(
         f"One factorization and one solve of the Newton matrix I - {p['gamma']} J (state "
         "perturbed) on one CPU core, BLAS on one thread. *JaxLU*: `JaxLU().bind(pattern)`, "
@@ -194,90 +177,48 @@ def render_factor_solve(p: dict) -> str:
         "zeros included) and of SuperLU's factors; *flops*: one factorization's, with the "
         "padding of batched fronts as a ratio; *error*: max |x - x_spsolve| / max |x_spsolve|; "
         f"*peak RSS*: the process's largest resident set so far.{note}",
-        [
-            "problem N", "n", "nnz", "fronts", "max front", "fill JaxLU", "fill SuperLU",
-            "flops", "padded / flops", "compile [s]", "JaxLU factor [ms]",
-            "SuperLU factor [ms]", "JaxLU / SuperLU", "JaxLU solve [ms]", "SuperLU solve [ms]",
-            "JaxLU / SuperLU", "error JaxLU / SuperLU", "peak RSS [MB]",
-        ],
-        rows,
+        {
+            "problem N": "{problem} {N}", "n": "{n}", "nnz": "{nnz}", "fronts": "{fronts}",
+            "max front": "{max_front}", "fill JaxLU": "{factor_entries:.3g}",
+            "fill SuperLU": "{slu_fill:.3g}", "flops": "{flops:.2g}",
+            "padded / flops": lambda r: f"{r['padded_flops'] / r['flops']:.2f}",
+            "compile [s]": lambda r: "plan only" if "skipped" in r else
+                           f"{r['compile_factor_s']:.1f} + {r['compile_solve_s']:.1f}",
+            "JaxLU factor [ms]": "{jax_factor_s:ms}", "SuperLU factor [ms]": "{slu_factor_s:ms}",
+            "factor JaxLU / SuperLU": vs("factor"), "JaxLU solve [ms]": "{jax_solve_s:ms}",
+            "SuperLU solve [ms]": "{slu_solve_s:ms}", "solve JaxLU / SuperLU": vs("solve"),
+            "error JaxLU / SuperLU": lambda r: "" if "skipped" in r else
+                                     f"{r['err_jax']:.0e} / {r['err_slu']:.0e}",
+            "peak RSS [MB]": "{peak_rss_mb:.0f}",
+        },
+        p["rows"],
     )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------- whole solves
-def make_solve(prob, solver, rtol=RTOL, atol=ATOL, t1=None):
-    """``solve(y0, args) -> (y(t1), steps, rejected)`` with diffrax for ``prob``."""
-    term = diffrax.ODETerm(lambda t, y, a: prob.rhs(t, y, *a))
-    ctrl = diffrax.PIDController(rtol=rtol, atol=atol)
-    t0, t_end = prob.t_span[0], prob.t_span[1] if t1 is None else t1
-
-    def solve(y0, args):
-        sol = diffrax.diffeqsolve(
-            term, solver, t0, t_end, DT0, y0, args=args, stepsize_controller=ctrl,
-            max_steps=200_000,
-        )  # fmt: skip
-        return sol.ys[-1], sol.stats["num_steps"], sol.stats["num_rejected_steps"]
-
-    return solve
-
-
-def timed_solves(solves: dict, args: tuple, rounds: int) -> dict:
-    """Compile each ``solve(*args)`` (timed), run it once for its result, then time the
-    compiled solves in turns (best of ``rounds``; the first run counts too)."""
-    out = {}
-    for name, solve in solves.items():
-        compile_s, walls, (y1, steps, rejected) = compile_and_time(solve, *args)
-        out[name] = dict(compile_s=compile_s, run_s=walls[0], y1=np.asarray(y1),
-                         steps=np.asarray(steps).tolist(), rejected=np.asarray(rejected).tolist())  # fmt: skip
-        print(f"[linalg] {name}: compile {compile_s:.1f} s, run {walls[0]:.2f} s", flush=True)
-    if rounds:
-        fns = {k: (lambda s=s: jax.jit(s)(*args)) for k, s in solves.items()}
-        for k, t in interleaved(fns, rounds=rounds, reps=1, min_time=0.0).items():
-            out[k]["run_s"] = min(out[k]["run_s"], t)
-    return out
-
-
-def _linear_solver_name(ls: str, pattern) -> str:
-    if ls != "auto":
-        return ls
-    return f"auto ({type(AutoLU().choose(pattern)).__name__})"
-
-
 def diffrax_backends(quick: bool) -> dict:
     jobs = [(6, ["direct", "jax"], 0)] if quick else [
         (32, ["direct", "jax", "auto", "gmres"], 2), (64, ["direct", "jax", "auto"], 1),
         (128, ["direct", "jax", "auto"], 0),
     ]  # fmt: skip
     rows = []
-    with one_blas_thread():
+    with threadpool_limits(1, "blas"):
         for N, methods, rounds in jobs:
             prob = make("brusselator_2d", N)
-            pattern = with_diagonal(stiffasd.prepare_jacobian(prob.rhs, 0.0, prob.y0, *prob.args, argnums=1).pattern)[0]  # fmt: skip
             solvers = {m: sdx.sparse(diffrax.Kvaerno5(), linear_solver=m) for m in methods}
-            solves = {m: make_solve(prob, s) for m, s in solvers.items()}
-            args = (jnp.asarray(prob.y0), tuple(jnp.asarray(a) for a in prob.args))
-            res = timed_solves(solves, args, rounds)
-            for m in methods:
-                r = res[m]
-                rows.append(dict(
-                    N=N, n=prob.n, linear_solver=_linear_solver_name(m, pattern),
-                    runs=rounds + 1, compile_s=r["compile_s"], run_s=r["run_s"],
-                    steps=r["steps"], rejected=r["rejected"],
-                    vs_direct=r["run_s"] / res["direct"]["run_s"],
-                    diff=_rel(r["y1"], res["direct"]["y1"]), peak_rss_mb=_rss_mb(),
-                ))  # fmt: skip
+            res = diffrax_solves(prob, solvers, RTOL, ATOL, rounds=rounds, dt0=DT0)
+            pattern = with_diagonal(stiffasd.prepare_jacobian(prob.rhs, 0.0, prob.y0, *prob.args, argnums=1).pattern)[0]  # fmt: skip
+            auto = f"auto ({type(AutoLU().choose(pattern)).__name__})"  # the solver AutoLU chose
+            rows += [dict(
+                N=N, n=prob.n, linear_solver=auto if m == "auto" else m, runs=rounds + 1,
+                **{k: r[k] for k in ("compile_s", "run_s", "steps", "rejected")},
+                vs_direct=r["run_s"] / res["direct"]["run_s"],
+                diff=rel_diff(r["y1"], res["direct"]["y1"]), peak_rss_mb=peak_rss_mb(),
+            ) for m, r in res.items()]  # fmt: skip
     return {"rtol": RTOL, "atol": ATOL, "note": NOTE, "rows": rows}
 
 
 def render_diffrax_backends(p: dict) -> str:
-    rows = [
-        [
-            r["N"], r["n"], f"`{r['linear_solver']}`", r["runs"], f"{r['compile_s']:.1f}",
-            f"{r['run_s']:.2f}", ratio(r["vs_direct"], 1.0, ".2f"),
-            f"{r['steps']} ({r['rejected']})", f"{r['diff']:.0e}", f"{r['peak_rss_mb']:.0f}",
-        ]
-        for r in p["rows"]
-    ]  # fmt: skip
     return table(
         "Kvaerno5 on the 2D Brusselator, t in [0, 11.5], "
         f"`PIDController(rtol={p['rtol']}, atol={p['atol']})`, dt0 = 1e-3, with "
@@ -285,31 +226,26 @@ def render_diffrax_backends(p: dict) -> str:
         "thread. *auto* names the solver `AutoLU` chose. *run*: best of *runs* runs of the compiled "
         "solve, in turns; *vs direct*: run time over `\"direct\"`'s; *diff*: max |y(t1) - "
         "y_direct(t1)| / max |y_direct(t1)|.",
-        [
-            "N", "n", "linear_solver", "runs", "compile [s]", "run [s]", "vs direct",
-            "steps (rejected)", "diff", "peak RSS [MB]",
-        ],
-        rows,
+        {
+            "N": "{N}", "n": "{n}", "linear_solver": "`{linear_solver}`", "runs": "{runs}",
+            "compile [s]": "{compile_s:.1f}", "run [s]": "{run_s:.2f}",
+            "vs direct": "{vs_direct:.2fx}", "steps (rejected)": "{steps} ({rejected})",
+            "diff": "{diff:.0e}", "peak RSS [MB]": "{peak_rss_mb:.0f}",
+        },
+        p["rows"],
     )  # fmt: skip
 
 
 # --------------------------------------------------------------------------------- ensemble
 def ensemble(quick: bool) -> dict:
     N, members, t1, rtol = (8, 4, 0.1, 1e-5) if quick else (32, 64, 1.5, 1e-5)
-    prob = make("brusselator_2d", N)
-    params = np.tile(np.asarray(prob.args[0]), (members, 1))
-    params[:, 0] = np.linspace(3.0, 3.8, members)
-    y0, ps = jnp.asarray(prob.y0), jnp.asarray(params)
-
-    def solve(ls):
-        s = make_solve(prob, sdx.sparse(diffrax.Kvaerno5(), linear_solver=ls), rtol, rtol * 1e-2, t1)  # fmt: skip
-        return lambda p: s(y0, (p,))
-
-    one, vjax, vdirect = solve("direct"), jax.vmap(solve("jax")), jax.vmap(solve("direct"))
-    with one_blas_thread():
+    one, params = ensemble_problem(t1, N, members, "direct", rtol, rtol * 1e-2)
+    vjax = jax.vmap(ensemble_problem(t1, N, members, "jax", rtol, rtol * 1e-2)[0])
+    ps, vdirect = jnp.asarray(params), jax.vmap(one)
+    with threadpool_limits(1, "blas"):
         c_one, _, _ = compile_and_time(one, ps[0])
-        c_jax, w_jax, (y_jax, st_jax, _) = compile_and_time(vjax, ps)
-        c_dir, w_dir, (y_dir, st_dir, _) = compile_and_time(vdirect, ps)
+        c_jax, w_jax, (y_jax, st_jax) = compile_and_time(vjax, ps)
+        c_dir, w_dir, (y_dir, st_dir) = compile_and_time(vdirect, ps)
 
         def loop():
             return [jax.jit(one)(p) for p in ps]
@@ -319,12 +255,12 @@ def ensemble(quick: bool) -> dict:
                "vmap_direct": lambda: jax.jit(vdirect)(ps)}  # fmt: skip
         t = interleaved(fns, rounds=1, reps=1, min_time=0.0)
     t["vmap_jax"], t["vmap_direct"] = min(t["vmap_jax"], w_jax[0]), min(t["vmap_direct"], w_dir[0])
-    y_loop = np.stack([np.asarray(y) for y, _, _ in looped])
-    st_loop = np.asarray([int(s) for _, s, _ in looped])
+    y_loop = np.stack([np.asarray(y) for y, _ in looped])
+    st_loop = np.asarray([int(s) for _, s in looped])
     return dict(
-        N=N, n=prob.n, members=members, t1=t1, rtol=rtol, times=t, note=NOTE,
+        N=N, n=y_loop.shape[1], members=members, t1=t1, rtol=rtol, times=t, note=NOTE,
         compile_s={"vmap_jax": c_jax, "loop_direct": c_one, "vmap_direct": c_dir},
-        diff_jax=_rel(y_jax, y_loop), diff_direct=_rel(y_dir, y_loop),
+        diff_jax=rel_diff(y_jax, y_loop), diff_direct=rel_diff(y_dir, y_loop),
         steps=[int(st_loop.min()), int(st_loop.max())],
         same_steps_jax=bool(np.array_equal(np.asarray(st_jax), st_loop)),
         same_steps_direct=bool(np.array_equal(np.asarray(st_dir), st_loop)),
@@ -332,16 +268,15 @@ def ensemble(quick: bool) -> dict:
 
 
 def render_ensemble(e: dict) -> str:
-    labels = {
-        "vmap_jax": ('`jax.vmap`, `"jax"`', e["diff_jax"], e["same_steps_jax"]),
-        "loop_direct": ('Python loop, `"direct"`', 0.0, True),
-        "vmap_direct": ('`jax.vmap`, `"direct"`', e["diff_direct"], e["same_steps_direct"]),
-    }
     t = e["times"]
     rows = [
-        [label, f"{e['compile_s'][k]:.1f}", f"{t[k]:.2f}", ms(t[k] / e["members"]),
-         ratio(t["loop_direct"], t[k], ".2f"), f"{diff:.0e}", "yes" if same else "no"]
-        for k, (label, diff, same) in labels.items()
+        dict(label=label, compile_s=e["compile_s"][k], total=t[k], member=t[k] / e["members"],
+             speedup=t["loop_direct"] / t[k], diff=diff, same="yes" if same else "no")
+        for k, label, diff, same in (
+            ("vmap_jax", '`jax.vmap`, `"jax"`', e["diff_jax"], e["same_steps_jax"]),
+            ("loop_direct", 'Python loop, `"direct"`', 0.0, True),
+            ("vmap_direct", '`jax.vmap`, `"direct"`', e["diff_direct"], e["same_steps_direct"]),
+        )
     ]  # fmt: skip
     return table(
         f"{e['members']} Kvaerno5 solves of the 2D Brusselator (N = {e['N']}, n = {e['n']}), "
@@ -351,8 +286,11 @@ def render_ensemble(e: dict) -> str:
         "(the loop: 1); *speed-up*: the loop's total over the row's; *diff*: max |y - "
         "y_loop| / max |y_loop| over all members; *same steps*: every member took as many "
         f"steps as in the loop ({e['steps'][0]} to {e['steps'][1]}).",
-        ["ensemble", "compile [s]", "total [s]", "per member [ms]", "speed-up", "diff",
-         "same steps"],
+        {
+            "ensemble": "{label}", "compile [s]": "{compile_s:.1f}", "total [s]": "{total:.2f}",
+            "per member [ms]": "{member:ms}", "speed-up": "{speedup:.2fx}", "diff": "{diff:.0e}",
+            "same steps": "{same}",
+        },
         rows,
     )  # fmt: skip
 
@@ -392,38 +330,30 @@ def splineax_solver(prob, args):
     return eqx.tree_at(lambda s: s.root_finder.linear_solver, solver, Tagged(splx.KLU(), tag))
 
 
-def peer_child(sizes: list[int], rounds: int) -> dict:
+def peer(quick: bool) -> dict:
     """In the environment with splineax: Kvaerno5 on the Brusselator with splineax's KLU and
     with stiffasd's ``"jax"`` and ``"direct"`` (diffrax's own chord iteration for all)."""
     import importlib.metadata as md
 
     rows = []
-    with one_blas_thread():
-        for N in sizes:
-            prob = make("brusselator_2d", N)
-            args = (jnp.asarray(prob.y0), tuple(jnp.asarray(a) for a in prob.args))
+    with threadpool_limits(1, "blas"):
+        for N in [6] if quick else [32, 64]:
+            rounds, prob = 0 if quick else 2, make("brusselator_2d", N)
             start = time.perf_counter()
-            peer = splineax_solver(prob, args[1])
+            solvers = {"splineax KLU": splineax_solver(prob, tuple(jnp.asarray(a) for a in prob.args))}  # fmt: skip
             setup_s = time.perf_counter() - start
-            solvers = {"splineax KLU": peer} | {
-                f"stiffasd {m}": sdx.sparse(diffrax.Kvaerno5(), linear_solver=m, iteration="diffrax")
-                for m in ("direct", "jax")
-            }  # fmt: skip
-            res = timed_solves({k: make_solve(prob, s) for k, s in solvers.items()}, args, rounds)
-            for k, r in res.items():
-                rows.append(dict(
-                    N=N, n=prob.n, method=k, compile_s=r["compile_s"], run_s=r["run_s"],
-                    runs=rounds + 1, steps=r["steps"], rejected=r["rejected"],
-                    setup_s=setup_s if k.startswith("splineax") else None,
-                    vs_peer=r["run_s"] / res["splineax KLU"]["run_s"],
-                    diff=_rel(r["y1"], res["stiffasd direct"]["y1"]),
-                ))  # fmt: skip
+            for m in ("direct", "jax"):
+                solvers[f"stiffasd {m}"] = sdx.sparse(diffrax.Kvaerno5(), linear_solver=m, iteration="diffrax")  # fmt: skip
+            res = diffrax_solves(prob, solvers, RTOL, ATOL, rounds=rounds, dt0=DT0)
+            rows += [dict(
+                N=N, n=prob.n, method=k, runs=rounds + 1,
+                **{k: r[k] for k in ("compile_s", "run_s", "steps", "rejected")},
+                setup_s=setup_s if k.startswith("splineax") else None,
+                vs_peer=r["run_s"] / res["splineax KLU"]["run_s"],
+                diff=rel_diff(r["y1"], res["stiffasd direct"]["y1"]),
+            ) for k, r in res.items()]  # fmt: skip
     versions = {p: md.version(p) for p in ("splineax", "splineax-klujax", "asdex", "jax")}
     return {"rows": rows, "versions": versions, "note": NOTE}
-
-
-def peer(quick: bool) -> dict:
-    return peer_child([6], 0) if quick else peer_child([32, 64], 2)
 
 
 def run_peer(quick: bool) -> dict:
@@ -431,13 +361,13 @@ def run_peer(quick: bool) -> dict:
     try:
         import splineax  # noqa: F401
 
-        return _pinned("peer")(quick)
+        return _pinned("peer", quick)
     except ImportError as err:
         here = f"splineax is not importable here ({type(err).__name__}: {err})"
     if quick or not os.path.exists(PEER_PYTHON):
         return {"rows": [], "skipped": f"{here}; set STIFFASD_PEER_PYTHON to a Python with it"}
     try:
-        return dict(_pinned("peer", PEER_PYTHON)(quick), python=PEER_PYTHON)
+        return dict(_pinned("peer", quick, python=PEER_PYTHON), python=PEER_PYTHON)
     except RuntimeError as err:
         return {"rows": [], "skipped": f"{here}; in {PEER_PYTHON}: {str(err)[-1500:]}"}
 
@@ -445,15 +375,6 @@ def run_peer(quick: bool) -> dict:
 def render_peer(p: dict) -> str:
     if not p["rows"]:
         return f"Not measured: {p['skipped']}"
-    rows = [
-        [
-            r["N"], r["n"], r["method"], "" if r["setup_s"] is None else f"{r['setup_s']:.2f}",
-            f"{r['compile_s']:.1f}", f"{r['run_s']:.2f}", r["runs"],
-            ratio(r["vs_peer"], 1.0, ".2f"), f"{r['steps']} ({r['rejected']})",
-            f"{r['diff']:.0e}",
-        ]
-        for r in p["rows"]
-    ]  # fmt: skip
     versions = ", ".join(f"{k} {v}" for k, v in p["versions"].items())
     return table(
         "Kvaerno5 on the 2D Brusselator as in *diffrax_backends*, all with diffrax's own "
@@ -465,19 +386,19 @@ def render_peer(p: dict) -> str:
         "core, BLAS on one thread. *run*: best of *runs*, in turns; "
         "*vs splineax*: run time over splineax's; *diff*: max |y - y_direct| / max |y_direct| "
         "at t1.",
-        ["N", "n", "method", "setup [s]", "compile [s]", "run [s]", "runs", "vs splineax",
-         "steps (rejected)", "diff"],
-        rows,
+        {
+            "N": "{N}", "n": "{n}", "method": "{method}", "setup [s]": "{setup_s:.2f}",
+            "compile [s]": "{compile_s:.1f}", "run [s]": "{run_s:.2f}", "runs": "{runs}",
+            "vs splineax": "{vs_peer:.2fx}", "steps (rejected)": "{steps} ({rejected})",
+            "diff": "{diff:.0e}",
+        },
+        p["rows"],
     )  # fmt: skip
 
 
-_RUN = dict(diffrax_backends=diffrax_backends, ensemble=ensemble,
-            peer=peer)  # fmt: skip
 PARTS = {
     "factor_solve": Part("One factorization and solve", run_factor_solve, render_factor_solve),
-    "diffrax_backends": Part(
-        "Kvaerno5 with each linear solver", _pinned("diffrax_backends"), render_diffrax_backends
-    ),
-    "ensemble": Part("Ensembles: vmap against a loop", _pinned("ensemble"), render_ensemble),
+    "diffrax_backends": Part("Kvaerno5 with each linear solver", partial(_pinned, "diffrax_backends"), render_diffrax_backends),
+    "ensemble": Part("Ensembles: vmap against a loop", partial(_pinned, "ensemble"), render_ensemble),
     "peer": Part("splineax as diffrax's linear solver", run_peer, render_peer),
-}
+}  # fmt: skip

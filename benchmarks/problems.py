@@ -8,7 +8,8 @@
   Ginzburg-Landau energy, 5-point stencil Hessian).
 * diffrax-shaped ``rhs(t, y, args)``: `robertson`, `hires`, `orego` (`TESTSET`: the stiff IVP
   test set's three, with its reference values).
-* Sharding: `grid_rhs` (a grid-first Brusselator to split) and `ensemble_problem` (16 solves).
+* Sharding: `grid_rhs` (a grid-first Brusselator to split) and `ensemble_problem` (a sweep of
+  Brusselator solves).
 """
 
 from __future__ import annotations
@@ -135,19 +136,19 @@ def grid_rhs(N: int):
     return (lambda y: prob.rhs(2.0, y, p)), y
 
 
-def ensemble_problem(t1: float = 1.0, N: int = 16):
-    """16 Brusselator solves (A from 3.0 to 3.8) with Kvaerno5 and stiffasd's sparse Newton
-    iterations (GMRES, pure JAX): ``solve_one(p) -> (y(t1), number of steps)`` and the
-    ``(16, 3)`` parameter sets."""
+def ensemble_problem(t1=1.0, N=16, members=16, linear_solver="gmres", rtol=1e-6, atol=1e-8):
+    """``members`` Brusselator solves (A from 3.0 to 3.8) with Kvaerno5 and stiffasd's sparse
+    Newton iterations (by default GMRES, pure JAX): ``solve_one(p) -> (y(t1), number of steps)``
+    and the ``(members, 3)`` parameter sets."""
     import diffrax
 
     import stiffasd.diffrax as sdx
 
     prob = PROBLEMS["brusselator_2d"](N)
-    params = np.tile(np.asarray(prob.args[0]), (16, 1))
-    params[:, 0] = np.linspace(3.0, 3.8, 16)
-    solver = sdx.sparse(diffrax.Kvaerno5(), linear_solver="gmres")
-    ctrl = diffrax.PIDController(rtol=1e-6, atol=1e-8)
+    params = np.tile(np.asarray(prob.args[0]), (members, 1))
+    params[:, 0] = np.linspace(3.0, 3.8, members)
+    solver = sdx.sparse(diffrax.Kvaerno5(), linear_solver=linear_solver)
+    ctrl = diffrax.PIDController(rtol=rtol, atol=atol)
 
     def solve_one(p):
         sol = diffrax.diffeqsolve(

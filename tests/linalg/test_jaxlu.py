@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from scipy.sparse.linalg import spsolve
 
-import stiffasd
+from benchmarks.linalg import newton_matrix as benchmark_newton_matrix
 from stiffasd import SparsityPattern
 from stiffasd.errors import ShapeError
-from stiffasd.linalg import JaxLU, Relaxation, analyze, with_diagonal
+from stiffasd.linalg import JaxLU, Relaxation, analyze
 from stiffasd.problems import PROBLEMS
 
 # instances large enough for several levels of fronts, small enough to compile quickly
@@ -43,15 +43,9 @@ def test_instances_are_sparse_fronts_not_one_dense_front():
 
 
 def newton_matrix(name: str, gamma: float):
-    """Pattern (J's plus the diagonal) and CSC values of I - gamma J at a perturbed state."""
-    prob = PROBLEMS[name](**INSTANCES[name])
-    y = prob.y0 + np.random.default_rng(1).uniform(0.05, 0.5, prob.n)
-    sj = stiffasd.prepare_jacobian(prob.rhs, prob.t_span[0], y, *prob.args, argnums=1)
-    full, src_to_full, diag = with_diagonal(sj.pattern)
-    data = np.zeros(full.nnz)
-    data[src_to_full] = -gamma * np.asarray(sj.data(prob.t_span[0], y, *prob.args))
-    data[diag] += 1.0
-    return full, data
+    """Pattern (J's plus the diagonal) and CSC values of I - gamma J at a perturbed state (the
+    linalg benchmark's matrices, at this instance)."""
+    return benchmark_newton_matrix(PROBLEMS[name](**INSTANCES[name]), gamma)
 
 
 def to_scipy(pattern: SparsityPattern, data) -> sp.csc_matrix:
