@@ -38,18 +38,21 @@ from stiffasd import scipy as stiffasd_scipy
 from stiffasd._compare import FULL_STACK, LABELS, compare_solve_ivp, warm_up
 
 RTOL, ATOL = 1e-6, 1e-8
+SPARSE = ("jac_sparsity", "stiffasd", FULL_STACK)  # the strategies that use the exact pattern
 SMALL = {
-    "brusselator_2d": dict(N=16), "gray_scott_2d": dict(N=16, t_span=(0.0, 1000.0)), "allen_cahn_3d": dict(N=10),
-    "advection_diffusion_reaction_2d": dict(N=24), "robertson_diffusion_2d": dict(N=10),
-    "reservoir_exchange": dict(n_cells=300), "flame_1d": dict(N=250),
+    "brusselator_2d": dict(N=16), "gray_scott_2d": dict(N=16, t_span=(0.0, 1000.0)),
+    "allen_cahn_3d": dict(N=10), "advection_diffusion_reaction_2d": dict(N=24),
+    "robertson_diffusion_2d": dict(N=10), "reservoir_exchange": dict(n_cells=300),
+    "flame_1d": dict(N=250),
 }  # fmt: skip
+COUNTS = {"nfev": "{nfev}", "njev": "{njev}", "nlu": "{nlu}"}  # table columns: solver counters
 
 
 def reference(prob) -> np.ndarray:
     """Final state of a tight Radau solve (rtol 1e-10, atol 1e-12) with stiffasd's Jacobian."""
     sol = integrate.solve_ivp(
-        prob.numpy_rhs(), prob.t_span, prob.y0, method="Radau", args=prob.args, rtol=1e-10, atol=1e-12,
-        jac=stiffasd.jac(prob.rhs),
+        prob.numpy_rhs(), prob.t_span, prob.y0, method="Radau", args=prob.args,
+        rtol=1e-10, atol=1e-12, jac=stiffasd.jac(prob.rhs),
     )  # fmt: skip
     if not sol.success:
         raise RuntimeError(f"reference solve failed for {prob.name}: {sol.message}")
@@ -62,7 +65,7 @@ def _error(y, ref) -> float:
 
 def _compare(prob, method, *, default: bool, repeat: int, ref=None) -> list[dict]:
     """Rows of one interleaved comparison, with speed-ups (and errors against ``ref``)."""
-    strategies = ["default"] * default + ["jac_sparsity", "stiffasd", FULL_STACK]
+    strategies = ["default"] * default + list(SPARSE)
     recs = compare_solve_ivp(prob, strategies, method=method, repeat=repeat, rtol=RTOL, atol=ATOL)
     by = {r.strategy: r.wall for r in recs}
     rows = []
@@ -99,29 +102,31 @@ def _prepare_cell(d) -> str:
 
 
 def render_problems(p: dict) -> str:
-    js = {(d["problem"], d["method"]): d["wall"] for d in p["rows"] if d["strategy"] == "jac_sparsity"}  # fmt: skip
-    ours = {s: [d for d in p["rows"] if d["strategy"] == s] for s in ("stiffasd", FULL_STACK)}
+    ours = {s: [d for d in p["rows"] if d["strategy"] == s] for s in SPARSE}
+    js = {(d["problem"], d["method"]): d["wall"] for d in ours.pop("jac_sparsity")}
 
     def against_js(f):  # the spread of f(row) over each stiffasd strategy's rows
-        return "; ".join(f"{LABELS[s]} " + spread(map(f, rows), ".2f") for s, rows in ours.items())
+        return "; ".join(f"{LABELS[s]} " + spread(map(f, mine), ".2f") for s, mine in ours.items())
 
+    with_setup = against_js(lambda d: d["speedup_vs_jac_sparsity"])
+    without = against_js(lambda d: js[d["problem"], d["method"]] / (d["wall"] - d["prepare"]))
     return table(
-        f"Whole solves (rtol={p['rtol']}, atol={p['atol']}), strategies in turns in one process, best of 3. *error*: "
-        "max relative deviation (floor 1) of the final state from a Radau rtol=1e-10 reference. *prepare*: "
-        "stiffasd's detection / coloring / compilation, inside *wall*. The dense default only up to n = "
-        f"{p['max_default_n']}.",
+        f"Whole solves (rtol={p['rtol']}, atol={p['atol']}), strategies in turns in one process, "
+        "best of 3. *error*: max relative deviation (floor 1) of the final state from a Radau "
+        "rtol=1e-10 reference. *prepare*: stiffasd's detection / coloring / compilation, inside "
+        f"*wall*. The dense default only up to n = {p['max_default_n']}.",
         {
             "problem": "{problem}", "n": "{n}", "passes": "{passes}", "method": "{method}",
-            "strategy": lambda d: LABELS[d["strategy"]], "wall [s]": "{wall:.2f}", "vs default": "{speedup_vs_default:.1fx}",
-            "vs jac_sparsity": "{speedup_vs_jac_sparsity:.2fx}", "nfev": "{nfev}", "njev": "{njev}", "nlu": "{nlu}",
-            "steps": "{nsteps}", "error": "{error:.1e}", "prepare [s] (detect / color / compile)": _prepare_cell,
+            "strategy": "{label}", "wall [s]": "{wall:.2f}",
+            "vs default": "{speedup_vs_default:.1fx}",
+            "vs jac_sparsity": "{speedup_vs_jac_sparsity:.2fx}", **COUNTS, "steps": "{nsteps}",
+            "error": "{error:.1e}", "prepare [s] (detect / color / compile)": _prepare_cell,
             "wall - prepare [s]": lambda d: f"{d['wall'] - d['prepare']:.2f}",
         },
         p["rows"],
     ) + (
-        "\n\nAgainst `jac_sparsity`, wall including the setup: "
-        f"{against_js(lambda d: d['speedup_vs_jac_sparsity'])}. Without the setup (*wall - prepare*): "
-        f"{against_js(lambda d: js[d['problem'], d['method']] / (d['wall'] - d['prepare']))}."
+        f"\n\nAgainst `jac_sparsity`, wall including the setup: {with_setup}. Without the setup "
+        f"(*wall - prepare*): {without}."
     )  # fmt: skip
 
 
@@ -136,12 +141,14 @@ def run_brusselator(quick: bool) -> dict:
 
 def render_brusselator(p: dict) -> str:
     return table(
-        f"solve_ivp {p['method']} on the 2D Brusselator, t in [0, 11.5], rtol={p['rtol']}, atol={p['atol']}; each "
-        "strategy's fastest of *runs* runs, in turns. *max rel. diff*: from the final state of `stiffasd.jac`'s run.",
+        f"solve_ivp {p['method']} on the 2D Brusselator, t in [0, 11.5], rtol={p['rtol']}, "
+        f"atol={p['atol']}; each strategy's fastest of *runs* runs, in turns. *max rel. diff*: "
+        "from the final state of `stiffasd.jac`'s run.",
         {
-            "N": "{N}", "n": "{n}", "strategy": "{label}", "runs": "{repeat}", "wall [s]": "{wall:.3f}",
-            "prepare [s]": "{prepare:.3f}", "nfev": "{nfev}", "njev": "{njev}", "nlu": "{nlu}",
-            "vs default": "{speedup_vs_default:.1fx}", "vs jac_sparsity": "{speedup_vs_jac_sparsity:.2fx}",
+            "N": "{N}", "n": "{n}", "strategy": "{label}", "runs": "{repeat}",
+            "wall [s]": "{wall:.3f}", "prepare [s]": "{prepare:.3f}", **COUNTS,
+            "vs default": "{speedup_vs_default:.1fx}",
+            "vs jac_sparsity": "{speedup_vs_jac_sparsity:.2fx}",
             "max rel. diff": "{max_rel_diff:.1e}",
         },
         p["rows"],
@@ -150,7 +157,8 @@ def render_brusselator(p: dict) -> str:
 
 # ------------------------------------------------------------------------------- break-even
 BREAKEVEN = {  # quick -> cases
-    False: [*SMALL.items(), ("brusselator_2d", dict(N=32)), ("reservoir_exchange", dict(n_cells=1000)), ("flame_1d", dict(N=1000))],
+    False: [*SMALL.items(), ("brusselator_2d", dict(N=32)),
+            ("reservoir_exchange", dict(n_cells=1000)), ("flame_1d", dict(N=1000))],
     True: [("brusselator_2d", dict(N=6))],
 }  # fmt: skip
 
@@ -186,32 +194,35 @@ def run_breakeven(quick: bool) -> dict:
         for method in ("BDF", "Radau"):
             # every stiffasd run prepares afresh: its *prepare* is the cold setup
             by = {d["strategy"]: d for d in _compare(prob, method, default=False, repeat=repeats)}
-            js, cold = by["jac_sparsity"]["wall"], by["stiffasd"]["prepare"]
-            row = dict(
-                problem=prob.name, n=prob.n, method=method, jac_sparsity_s=js, setup_cold_s=cold,
-                setup_warm_s=warm.get(prob.name, float("nan")),
-            )  # fmt: skip
+            js = by["jac_sparsity"]["wall"]
+            setup = {"cold": by["stiffasd"]["prepare"], "warm": warm.get(prob.name, float("nan"))}
+            row = dict(problem=prob.name, n=prob.n, method=method, jac_sparsity_s=js)
+            row |= {f"setup_{w}_s": s for w, s in setup.items()}
             for k, key in (("stiffasd", "stiffasd"), (FULL_STACK, "full")):
                 solve = by[k]["wall"] - by[k]["prepare"]
                 row.update({f"{key}_solve_s": solve, f"{key}_saving_s": js - solve})
-                row.update({f"{key}_vs_js_{w}": js / (row[f"setup_{w}_s"] + solve) for w in ("cold", "warm")})  # fmt: skip
+                row |= {f"{key}_vs_js_{w}": js / (s + solve) for w, s in setup.items()}
             rows.append(row)
     return {"rtol": RTOL, "atol": ATOL, "repeats": repeats, "rows": rows}
 
 
 def render_breakeven(p: dict) -> str:
     return table(
-        f"Where stiffasd repays its setup (rtol={p['rtol']}, atol={p['atol']}). *setup*: a fresh `stiffasd.jac` up "
-        "to its first Jacobian (detection, coloring, compilation); *cold*: in this process; *warm*: with JAX's "
-        "persistent compilation cache filled by an earlier process. *saving*: `jac_sparsity`'s solve minus the "
-        f"prepared strategy's solve (best of {p['repeats']}, in turns): with its setup a strategy is never slower "
-        "than `jac_sparsity` exactly when saving > setup. *full stack*: `stiffasd.jac` + the `stiffasd.scipy` "
-        "solver. Ratios > 1: stiffasd faster, setup included.",
+        f"Where stiffasd repays its setup (rtol={p['rtol']}, atol={p['atol']}). *setup*: a fresh "
+        "`stiffasd.jac` up to its first Jacobian (detection, coloring, compilation); *cold*: in "
+        "this process; *warm*: with JAX's persistent compilation cache filled by an earlier "
+        "process. *saving*: `jac_sparsity`'s solve minus the prepared strategy's solve (best of "
+        f"{p['repeats']}, in turns): with its setup a strategy is never slower than `jac_sparsity` "
+        "exactly when saving > setup. *full stack*: `stiffasd.jac` + the `stiffasd.scipy` solver. "
+        "Ratios > 1: stiffasd faster, setup included.",
         {
-            "problem": "{problem}", "n": "{n}", "method": "{method}", "jac_sparsity [s]": "{jac_sparsity_s:.3f}",
-            "setup cold [s]": "{setup_cold_s:.3f}", "setup warm [s]": "{setup_warm_s:.3f}",
-            "saving stiffasd.jac [s]": "{stiffasd_saving_s:+.3f}", "saving full stack [s]": "{full_saving_s:+.3f}",
-            "stiffasd.jac vs js (cold / warm)": "{stiffasd_vs_js_cold:.2f}x / {stiffasd_vs_js_warm:.2f}x",
+            "problem": "{problem}", "n": "{n}", "method": "{method}",
+            "jac_sparsity [s]": "{jac_sparsity_s:.3f}", "setup cold [s]": "{setup_cold_s:.3f}",
+            "setup warm [s]": "{setup_warm_s:.3f}",
+            "saving stiffasd.jac [s]": "{stiffasd_saving_s:+.3f}",
+            "saving full stack [s]": "{full_saving_s:+.3f}",
+            "stiffasd.jac vs js (cold / warm)":
+                "{stiffasd_vs_js_cold:.2f}x / {stiffasd_vs_js_warm:.2f}x",
             "full stack vs js (cold / warm)": "{full_vs_js_cold:.2f}x / {full_vs_js_warm:.2f}x",
         },
         p["rows"],
@@ -227,7 +238,7 @@ def _timed_solve(prob, base, fun, **opts) -> dict:
     and solves (``lu_factor_s``, ``lu_solve_s``: the solver's ``lu`` / ``solve_lu`` hooks;
     `stiffasd.scipy`'s solvers time their LU engine themselves, in ``lu_stats``, and those
     seconds stand for the hooks'). A call inside another timed call counts for the outer one."""
-    s, busy, solvers = dict(rhs=0.0, jac=0.0, lu_factor=0.0, lu_solve=0.0), [], []
+    s, busy, solvers = dict(rhs_s=0.0, jac_s=0.0, lu_factor_s=0.0, lu_solve_s=0.0), [], []
 
     def clock(key, fn):
         def timed(*a):
@@ -235,7 +246,7 @@ def _timed_solve(prob, base, fun, **opts) -> dict:
                 return fn(*a)
             busy.append(time.perf_counter())  # the start, and the flag "inside a timed call"
             out = fn(*a)
-            s[key] += time.perf_counter() - busy.pop()
+            s[f"{key}_s"] += time.perf_counter() - busy.pop()
             return out
 
         return timed
@@ -250,14 +261,15 @@ def _timed_solve(prob, base, fun, **opts) -> dict:
             jac, J = clock("jac", super()._validate_jac)(jac, sparsity)
             return clock("jac", jac), J
 
+    opts |= dict(method=Timed, args=prob.args, rtol=RTOL, atol=ATOL)
     w, c = time.perf_counter(), time.process_time()
-    sol = integrate.solve_ivp(fun, prob.t_span, prob.y0, method=Timed, args=prob.args, rtol=RTOL, atol=ATOL, **opts)  # fmt: skip
+    sol = integrate.solve_ivp(fun, prob.t_span, prob.y0, **opts)
     w, c = time.perf_counter() - w, time.process_time() - c
     if st := getattr(solvers[-1], "lu_stats", None):
-        s.update(lu_factor=st["factor_s"], lu_solve=st["solve_s"])
+        s.update(lu_factor_s=st["factor_s"], lu_solve_s=st["solve_s"])
     return dict(
-        wall=w, cpu=c, nfev=int(sol.nfev), njev=int(sol.njev), nlu=int(sol.nlu), steps=int(sol.t.size - 1),
-        y=sol.y[:, -1], **{f"{k}_s": v for k, v in s.items()}, rest_s=w - sum(s.values()),
+        wall=w, cpu=c, nfev=int(sol.nfev), njev=int(sol.njev), nlu=int(sol.nlu),
+        steps=int(sol.t.size - 1), y=sol.y[:, -1], **s, rest_s=w - sum(s.values()),
     )  # fmt: skip
 
 
@@ -266,12 +278,12 @@ def _split_solve(prob, strategy, pattern) -> dict:
     and the rest."""
     fun, t0, y0, args = prob.numpy_rhs(), prob.t_span[0], prob.y0, prob.args
     fun(t0, y0, *args)  # compiled before the clock starts, for every strategy
-    opts, prepare = {"jac_sparsity": pattern}, 0.0
-    if strategy != "jac_sparsity":
-        jac, prepare = _setup(prob)
-        opts = {"jac": jac}
-    d = _timed_solve(prob, stiffasd_scipy.BDF if strategy == FULL_STACK else integrate.BDF, fun, **opts)  # fmt: skip
-    return dict(d, problem=prob.name, n=prob.n, strategy=strategy, wall=prepare + d["wall"], prepare=prepare)  # fmt: skip
+    jac, prepare = (None, 0.0) if strategy == "jac_sparsity" else _setup(prob)
+    opts = {"jac_sparsity": pattern} if strategy == "jac_sparsity" else {"jac": jac}
+    base = stiffasd_scipy.BDF if strategy == FULL_STACK else integrate.BDF
+    d = _timed_solve(prob, base, fun, **opts)
+    d["wall"] += prepare
+    return dict(d, problem=prob.name, n=prob.n, strategy=strategy, prepare=prepare)
 
 
 def run_arrowhead(quick: bool) -> dict:
@@ -281,7 +293,7 @@ def run_arrowhead(quick: bool) -> dict:
         prob = make("reservoir_exchange", n_cells)
         sj = stiffasd.jac(prob.rhs).prepare(prob.t_span[0], prob.y0, *prob.args)
         pattern = sj.pattern.to_scipy("csc")
-        runs = [[_split_solve(prob, s, pattern) for s in ("jac_sparsity", "stiffasd", FULL_STACK)] for _ in range(repeats)]  # fmt: skip
+        runs = [[_split_solve(prob, s, pattern) for s in SPARSE] for _ in range(repeats)]
         best = [min(same, key=lambda d: d["wall"]) for same in zip(*runs, strict=True)]  # in turns
         js, ref = best[0]["wall"], best[1]["y"]
         for d in best:
@@ -297,18 +309,23 @@ def run_arrowhead(quick: bool) -> dict:
 def render_arrowhead(p: dict) -> str:
     return table(
         "reservoir_exchange (arrowhead Jacobian: one dense row and column), solve_ivp BDF, "
-        f"rtol={p['rtol']}, atol={p['atol']}, t in [0, 2]; best of {p['repeats']} per strategy, in turns. "
-        "*jac_sparsity*: colored finite differences with the exact pattern (n + 1 groups: the dense row makes every "
-        "pair of columns conflict); *stiffasd*: `jac=stiffasd.jac(rhs)` (bicoloring); *stiffasd+lu*: plus "
-        "`method=stiffasd.scipy.BDF`. The wall splits into stiffasd's one-time *prepare*, the right-hand side calls "
-        "(for jac_sparsity those of the finite differences are in *Jacobian*), the Jacobians, the LU factorizations "
-        f"and solves, and the *rest* (scipy's Python step loop). BLAS threads: {p['blas_threads']}.",
+        f"rtol={p['rtol']}, atol={p['atol']}, t in [0, 2]; best of {p['repeats']} per strategy, "
+        "in turns. *jac_sparsity*: colored finite differences with the exact pattern (n + 1 "
+        "groups: the dense row makes every pair of columns conflict); *stiffasd*: "
+        "`jac=stiffasd.jac(rhs)` (bicoloring); *stiffasd+lu*: plus `method=stiffasd.scipy.BDF`. "
+        "The wall splits into stiffasd's one-time *prepare*, the right-hand side calls (for "
+        "jac_sparsity those of the finite differences are in *Jacobian*), the Jacobians, the LU "
+        "factorizations and solves, and the *rest* (scipy's Python step loop). BLAS threads: "
+        f"{p['blas_threads']}.",
         {
-            "n": "{n}", "strategy": "{strategy}", "wall [s]": "{wall:.2f}", "vs jac_sparsity": "{speedup_vs_jac_sparsity:.1fx}",
-            "vs jac_sparsity w/o prepare": "{speedup_vs_jac_sparsity_no_prepare:.1fx}", "prepare [s]": "{prepare:.2f}",
-            "rhs [s]": "{rhs_s:.2f}", "Jacobian [s] (njev)": "{jac_s:.2f} ({njev})",
+            "n": "{n}", "strategy": "{strategy}", "wall [s]": "{wall:.2f}",
+            "vs jac_sparsity": "{speedup_vs_jac_sparsity:.1fx}",
+            "vs jac_sparsity w/o prepare": "{speedup_vs_jac_sparsity_no_prepare:.1fx}",
+            "prepare [s]": "{prepare:.2f}", "rhs [s]": "{rhs_s:.2f}",
+            "Jacobian [s] (njev)": "{jac_s:.2f} ({njev})",
             "LU factor [s] (nlu)": "{lu_factor_s:.2f} ({nlu})", "LU solve [s]": "{lu_solve_s:.2f}",
-            "rest [s]": "{rest_s:.2f}", "nfev": "{nfev}", "steps": "{steps}", "max rel. diff": "{max_rel_diff:.1e}",
+            "rest [s]": "{rest_s:.2f}", "nfev": "{nfev}", "steps": "{steps}",
+            "max rel. diff": "{max_rel_diff:.1e}",
         },
         p["rows"],
     )  # fmt: skip
@@ -316,8 +333,9 @@ def render_arrowhead(p: dict) -> str:
 
 # ---------------------------------------------------------------- against scipy's own solvers
 SCIPY_LU = [
-    ("fitzhugh_nagumo_2d", 32, "Radau"), ("fitzhugh_nagumo_2d", 32, "BDF"), ("brusselator_2d", 32, "Radau"),
-    ("brusselator_2d", 32, "BDF"), ("gray_scott_2d", 32, "BDF"), ("reservoir_exchange", 1000, "BDF"),
+    ("fitzhugh_nagumo_2d", 32, "Radau"), ("fitzhugh_nagumo_2d", 32, "BDF"),
+    ("brusselator_2d", 32, "Radau"), ("brusselator_2d", 32, "BDF"), ("gray_scott_2d", 32, "BDF"),
+    ("reservoir_exchange", 1000, "BDF"),
 ]  # fmt: skip
 VARIANTS = ("scipy", "stiffasd", "COLAMD")
 
@@ -335,7 +353,8 @@ def run_scipy_lu(quick: bool) -> dict:
                 extra = {"ordering": "COLAMD"} if v == "COLAMD" else {}
                 d = _timed_solve(prob, base, fun, jac=jac, **extra)
                 d["lu"] = d["lu_factor_s"] + d["lu_solve_s"]
-                row.update({f"{v}_{k}_s": min(row.get(f"{v}_{k}_s", np.inf), d[k]) for k in ("wall", "cpu", "lu")})  # fmt: skip
+                for k in ("wall", "cpu", "lu"):
+                    row[f"{v}_{k}_s"] = min(row.get(f"{v}_{k}_s", np.inf), d[k])
                 row[f"{v}_nlu"] = d["nlu"]
         print(f"[scipy_lu] {prob.name} {method} {row}", flush=True)
         rows.append(row)
@@ -345,14 +364,17 @@ def run_scipy_lu(quick: bool) -> dict:
 def render_scipy_lu(p: dict) -> str:
     summary = spread([r["stiffasd_cpu_s"] / r["scipy_cpu_s"] for r in p["rows"]], ".2f")
     return table(
-        "`stiffasd.scipy.BDF` / `Radau` against scipy's own solver, the same exact Jacobian (`stiffasd.jac`) for both, "
-        f"rtol={p['rtol']}, atol={p['atol']}; best of {p['rounds']} rounds in turns. *scipy*: SuperLU with COLAMD at "
-        'every factorization; *stiffasd*: the fixed-pattern LU with `ordering="auto"`; *COLAMD*: the same with '
-        '`ordering="COLAMD"` (computed once). *CPU*: the process\'s CPU time (all threads); *LU*: seconds inside '
+        "`stiffasd.scipy.BDF` / `Radau` against scipy's own solver, the same exact Jacobian "
+        f"(`stiffasd.jac`) for both, rtol={p['rtol']}, atol={p['atol']}; best of {p['rounds']} "
+        "rounds in turns. *scipy*: SuperLU with COLAMD at every factorization; *stiffasd*: the "
+        'fixed-pattern LU with `ordering="auto"`; *COLAMD*: the same with `ordering="COLAMD"` '
+        "(computed once). *CPU*: the process's CPU time (all threads); *LU*: seconds inside "
         "factorizations and triangular solves. Ratios < 1: stiffasd faster.",
         {
-            "problem": "{problem}", "method": "{method}", "n": "{n}", "nlu (scipy / stiffasd)": "{scipy_nlu} / {stiffasd_nlu}",
-            **{f"{k} {v} [s]": f"{{{v}_{k.lower()}_s:.2f}}" for k in ("CPU", "LU", "wall") for v in VARIANTS},
+            "problem": "{problem}", "method": "{method}", "n": "{n}",
+            "nlu (scipy / stiffasd)": "{scipy_nlu} / {stiffasd_nlu}",
+            **{f"{k} {v} [s]": f"{{{v}_{k.lower()}_s:.2f}}"
+               for k in ("CPU", "LU", "wall") for v in VARIANTS},
             "stiffasd / scipy, CPU": lambda r: ratio(r["stiffasd_cpu_s"], r["scipy_cpu_s"], ".2f"),
             "stiffasd / scipy, LU": lambda r: ratio(r["stiffasd_lu_s"], r["scipy_lu_s"], ".2f"),
         },
@@ -369,23 +391,27 @@ def run_work_precision(quick: bool) -> dict:
     ref, repeats, rows = reference(prob), 1 if quick else 3, []
     for method in ("BDF", "Radau"):
         for rtol in [1e-3, 1e-4] if quick else [1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8]:
-            runs = [compare_solve_ivp(prob, list(MARKERS), method=method, rtol=rtol, atol=rtol * 1e-2) for _ in range(repeats)]  # fmt: skip
+            tols = dict(method=method, rtol=rtol, atol=rtol * 1e-2)
+            runs = [compare_solve_ivp(prob, list(MARKERS), **tols) for _ in range(repeats)]
             for recs in zip(*runs, strict=True):  # one strategy's runs, in turns with the others
                 r = min(recs, key=lambda r: r.wall)
-                rows.append(dict(r.as_dict(), rtol=rtol, error=_error(r.y_final, ref), walls=[x.wall for x in recs]))  # fmt: skip
+                err, walls = _error(r.y_final, ref), [x.wall for x in recs]
+                rows.append(dict(r.as_dict(), rtol=rtol, error=err, walls=walls))
     return {"problem": prob.name, "n": prob.n, "repeats": repeats, "rows": rows}
 
 
 def render_work_precision(p: dict) -> str:
     return table(
-        f"Work-precision, {p['problem']} (n = {p['n']}), atol = rtol / 100. *error*: max relative deviation (floor 1) "
-        f"from a Radau rtol=1e-10 reference; *wall*: best of {p['repeats']} runs in turns, stiffasd's preparation "
-        "included (*wall - prepare* leaves it out: it is paid once per right-hand side).",
+        f"Work-precision, {p['problem']} (n = {p['n']}), atol = rtol / 100. *error*: max relative "
+        f"deviation (floor 1) from a Radau rtol=1e-10 reference; *wall*: best of {p['repeats']} "
+        "runs in turns, stiffasd's preparation included (*wall - prepare* leaves it out: it is "
+        "paid once per right-hand side).",
         {
-            "method": "{method}", "rtol": "{rtol:.0e}", "strategy": lambda d: LABELS[d["strategy"]],
-            "wall [s] (best)": "{wall:.2f}", "wall [s] (all runs)": lambda d: " / ".join(f"{w:.2f}" for w in d["walls"]),
-            "wall - prepare [s]": lambda d: f"{d['wall'] - d['prepare']:.2f}", "error": "{error:.1e}",
-            "nfev": "{nfev}", "njev": "{njev}", "nlu": "{nlu}", "steps": "{nsteps}",
+            "method": "{method}", "rtol": "{rtol:.0e}", "strategy": "{label}",
+            "wall [s] (best)": "{wall:.2f}",
+            "wall [s] (all runs)": lambda d: " / ".join(f"{w:.2f}" for w in d["walls"]),
+            "wall - prepare [s]": lambda d: f"{d['wall'] - d['prepare']:.2f}",
+            "error": "{error:.1e}", **COUNTS, "steps": "{nsteps}",
         },
         p["rows"],
     )  # fmt: skip
@@ -396,14 +422,16 @@ def plot_work_precision(p: dict, directory: Path) -> Path:
     for method, style in (("BDF", "-"), ("Radau", "--")):
         for strategy, marker in MARKERS.items():
             pts = [d for d in p["rows"] if d["method"] == method and d["strategy"] == strategy]
-            err = [max(d["error"], 1e-16) for d in pts]
-            line = ax.loglog([d["wall"] for d in pts], err, marker + style, label=f"{method}: {LABELS[strategy]}")  # fmt: skip
+            walls, err = [d["wall"] for d in pts], [max(d["error"], 1e-16) for d in pts]
+            line = ax.loglog(walls, err, marker + style, label=f"{method}: {LABELS[strategy]}")
             if strategy == "stiffasd":
                 solve_s = [d["wall"] - d["prepare"] for d in pts]
                 label = f"{method}: stiffasd without its one-time preparation"
-                ax.loglog(solve_s, err, marker + ":", color=line[0].get_color(), alpha=0.5, mfc="none", label=label)  # fmt: skip
+                faded = dict(color=line[0].get_color(), alpha=0.5, mfc="none")
+                ax.loglog(solve_s, err, marker + ":", label=label, **faded)
     return save_figure(
-        fig, ax, directory / "work_precision.png", xlabel=f"wall time of the whole solve [s] (best of {p['repeats']})",
+        fig, ax, directory / "work_precision.png",
+        xlabel=f"wall time of the whole solve [s] (best of {p['repeats']})",
         ylabel="error at t_end (max rel.)", title=f"Work-precision: {p['problem']}, n = {p['n']}",
     )  # fmt: skip
 
@@ -414,5 +442,7 @@ PARTS = {
     "breakeven": Part("Where the setup pays for itself", run_breakeven, render_breakeven),
     "arrowhead": Part("Global coupling (arrowhead)", run_arrowhead, render_arrowhead),
     "scipy_lu": Part("Against scipy's own BDF and Radau", run_scipy_lu, render_scipy_lu),
-    "work_precision": Part("Work-precision", run_work_precision, render_work_precision, plot_work_precision),
-}  # fmt: skip
+    "work_precision": Part(
+        "Work-precision", run_work_precision, render_work_precision, plot_work_precision
+    ),
+}
