@@ -168,13 +168,11 @@ def render_problems(p: dict) -> str:
         f"(sparse Jacobian, sparse LU). *run*: best of {p.get('repeats', 3)}; *error*: max "
         "relative deviation (floor 1) of the final state from a solve_ivp Radau rtol=1e-10 "
         "reference.",
-        {
-            "problem": "{problem}", "n": "{n}",
-            "t span": lambda d: f"{d['t_span'][0]:g}..{d['t_span'][1]:g}",
-            "strategy": "{strategy}", "compile [s]": "{compile_s:.1f}", "run [s]": "{run_s:.3f}",
-            "run vs dense": "{speedup_vs_dense:.1fx}", "steps (rejected)": "{steps} ({rejected})",
-            "error": "{error:.1e}",
-        },
+        {"problem": "{problem}", "n": "{n}",
+         "t span": lambda d: f"{d['t_span'][0]:g}..{d['t_span'][1]:g}", "strategy": "{strategy}",
+         "compile [s]": "{compile_s:.1f}", "run [s]": "{run_s:.3f}",
+         "run vs dense": "{speedup_vs_dense:.1fx}", "steps (rejected)": "{steps} ({rejected})",
+         "error": "{error:.1e}"},
         p["rows"],
     )  # fmt: skip
 
@@ -214,12 +212,10 @@ def render_brusselator(p: dict) -> str:
         "that `stiffasd.diffrax.stats()` counts (blank: none; the compiled `JaxLU` factors inside "
         "the program). *peak RSS*: the process's largest resident set so far (compilation "
         "included).",
-        {
-            "N": "{N}", "n": "{n}", "method": "{method}", "runs": "{repeat}",
-            "compile [s]": "{compile_s:.1f}", "run [s]": "{run_s:.2f}",
-            "vs dense": "{speedup_vs_dense:.1fx}", **WORK, "error": "{error:.1e}",
-            "peak RSS [MB]": "{peak_rss_mb:.0f}",
-        },
+        {"N": "{N}", "n": "{n}", "method": "{method}", "runs": "{repeat}",
+         "compile [s]": "{compile_s:.1f}", "run [s]": "{run_s:.2f}",
+         "vs dense": "{speedup_vs_dense:.1fx}", **WORK, "error": "{error:.1e}",
+         "peak RSS [MB]": "{peak_rss_mb:.0f}"},
         p["rows"],
     )  # fmt: skip
 
@@ -267,11 +263,8 @@ def render_work_precision(p: dict) -> str:
         "method's time at the same error (log-log interpolation; blank outside its range). "
         "*Jacobians*, *LU*: as counted by `stiffasd.diffrax.stats()` or scipy (blank: none "
         "counted; the compiled `JaxLU` factors inside the program).",
-        {
-            "method": "{method}", "rtol": "{rtol:g}", "error": "{error:.2e}",
-            "run [s]": "{run_s:.2f}", "compile [s]": "{compile_s:.1f}", **WORK,
-            **{f"vs {sm}": vs(f"vs {sm}") for sm in SCIPY},
-        },
+        {"method": "{method}", "rtol": "{rtol:g}", "error": "{error:.2e}", "run [s]": "{run_s:.2f}",
+         "compile [s]": "{compile_s:.1f}", **WORK, **{f"vs {sm}": vs(f"vs {sm}") for sm in SCIPY}},
         p["rows"],
     )  # fmt: skip
 
@@ -337,11 +330,9 @@ def render_testset(p: dict) -> str:
         "Magherini): *scd* = correct digits at t1 against the test set's reference, steps "
         f"(rejected), run time [s] (best of {p['repeat']} compiled runs) for both chord "
         "iterations.",
-        {
-            "problem": "{problem}", "rtol": "{rtol:.0e}",
-            '`"converge"`: scd, steps, s': cell("converge"),
-            '`"diffrax"`: scd, steps, s': cell("diffrax"),
-        },
+        {"problem": "{problem}", "rtol": "{rtol:.0e}",
+         '`"converge"`: scd, steps, s': cell("converge"),
+         '`"diffrax"`: scd, steps, s': cell("diffrax")},
         [
             dict(problem=name.upper(), rtol=c["rtol"], converge=c, diffrax=d)
             for name, res in p["problems"].items()
@@ -397,13 +388,11 @@ def render_ensemble(e: dict) -> str:
         f"{e['devices']} forced host devices by `shard_vmap`, against `jax.vmap` on one device; "
         "wall time of a compiled call, best of 2 in turns. The forced devices share the "
         "machine's cores: the times say what the split costs, not how it scales.",
-        {
-            "max rel. diff": "{max_rel_diff:.1e}",
-            "equal steps": lambda e: "yes" if e["steps_equal"] else "no",
-            "steps": lambda e: f"{min(e['steps'])}-{max(e['steps'])}",
-            "split [s]": "{split_s:.2f}", "jax.vmap [s]": "{jax_vmap_s:.2f}",
-            "vmap / split": lambda e: ratio(e["jax_vmap_s"], e["split_s"], ".2f"),
-        },
+        {"max rel. diff": "{max_rel_diff:.1e}",
+         "equal steps": lambda e: "yes" if e["steps_equal"] else "no",
+         "steps": lambda e: f"{min(e['steps'])}-{max(e['steps'])}", "split [s]": "{split_s:.2f}",
+         "jax.vmap [s]": "{jax_vmap_s:.2f}",
+         "vmap / split": lambda e: ratio(e["jax_vmap_s"], e["split_s"], ".2f")},
         [e],
     )  # fmt: skip
 

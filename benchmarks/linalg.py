@@ -179,20 +179,18 @@ def render_factor_solve(p: dict) -> str:
         "zeros included) and of SuperLU's factors; *flops*: one factorization's, with the "
         "padding of batched fronts as a ratio; *error*: max |x - x_spsolve| / max |x_spsolve|; "
         f"*peak RSS*: the process's largest resident set so far.{note}",
-        {
-            "problem N": "{problem} {N}", "n": "{n}", "nnz": "{nnz}", "fronts": "{fronts}",
-            "max front": "{max_front}", "fill JaxLU": "{factor_entries:.3g}",
-            "fill SuperLU": "{slu_fill:.3g}", "flops": "{flops:.2g}",
-            "padded / flops": lambda r: f"{r['padded_flops'] / r['flops']:.2f}",
-            "compile [s]": lambda r: "plan only" if "skipped" in r else
-                           f"{r['compile_factor_s']:.1f} + {r['compile_solve_s']:.1f}",
-            "JaxLU factor [ms]": "{jax_factor_s:ms}", "SuperLU factor [ms]": "{slu_factor_s:ms}",
-            "factor JaxLU / SuperLU": vs("factor"), "JaxLU solve [ms]": "{jax_solve_s:ms}",
-            "SuperLU solve [ms]": "{slu_solve_s:ms}", "solve JaxLU / SuperLU": vs("solve"),
-            "error JaxLU / SuperLU": lambda r: "" if "skipped" in r else
-                                     f"{r['err_jax']:.0e} / {r['err_slu']:.0e}",
-            "peak RSS [MB]": "{peak_rss_mb:.0f}",
-        },
+        {"problem N": "{problem} {N}", "n": "{n}", "nnz": "{nnz}", "fronts": "{fronts}",
+         "max front": "{max_front}", "fill JaxLU": "{factor_entries:.3g}",
+         "fill SuperLU": "{slu_fill:.3g}", "flops": "{flops:.2g}",
+         "padded / flops": lambda r: f"{r['padded_flops'] / r['flops']:.2f}",
+         "compile [s]": lambda r: "plan only" if "skipped" in r else
+                        f"{r['compile_factor_s']:.1f} + {r['compile_solve_s']:.1f}",
+         "JaxLU factor [ms]": "{jax_factor_s:ms}", "SuperLU factor [ms]": "{slu_factor_s:ms}",
+         "factor JaxLU / SuperLU": vs("factor"), "JaxLU solve [ms]": "{jax_solve_s:ms}",
+         "SuperLU solve [ms]": "{slu_solve_s:ms}", "solve JaxLU / SuperLU": vs("solve"),
+         "error JaxLU / SuperLU": lambda r: "" if "skipped" in r else
+                                  f"{r['err_jax']:.0e} / {r['err_slu']:.0e}",
+         "peak RSS [MB]": "{peak_rss_mb:.0f}"},
         p["rows"],
     )  # fmt: skip
 
@@ -228,12 +226,10 @@ def render_diffrax_backends(p: dict) -> str:
         "thread. *auto* names the solver `AutoLU` chose. *run*: best of *runs* runs of the "
         "compiled solve, in turns; *vs direct*: run time over `\"direct\"`'s; *diff*: max "
         "|y(t1) - y_direct(t1)| / max |y_direct(t1)|.",
-        {
-            "N": "{N}", "n": "{n}", "linear_solver": "`{linear_solver}`", "runs": "{runs}",
-            "compile [s]": "{compile_s:.1f}", "run [s]": "{run_s:.2f}",
-            "vs direct": "{vs_direct:.2fx}", "steps (rejected)": "{steps} ({rejected})",
-            "diff": "{diff:.0e}", "peak RSS [MB]": "{peak_rss_mb:.0f}",
-        },
+        {"N": "{N}", "n": "{n}", "linear_solver": "`{linear_solver}`", "runs": "{runs}",
+         "compile [s]": "{compile_s:.1f}", "run [s]": "{run_s:.2f}",
+         "vs direct": "{vs_direct:.2fx}", "steps (rejected)": "{steps} ({rejected})",
+         "diff": "{diff:.0e}", "peak RSS [MB]": "{peak_rss_mb:.0f}"},
         p["rows"],
     )  # fmt: skip
 
@@ -288,11 +284,9 @@ def render_ensemble(e: dict) -> str:
         "turns (the loop: 1); *speed-up*: the loop's total over the row's; *diff*: max |y - "
         "y_loop| / max |y_loop| over all members; *same steps*: every member took as many "
         f"steps as in the loop ({e['steps'][0]} to {e['steps'][1]}).",
-        {
-            "ensemble": "{label}", "compile [s]": "{compile_s:.1f}", "total [s]": "{total:.2f}",
-            "per member [ms]": "{member:ms}", "speed-up": "{speedup:.2fx}", "diff": "{diff:.0e}",
-            "same steps": "{same}",
-        },
+        {"ensemble": "{label}", "compile [s]": "{compile_s:.1f}", "total [s]": "{total:.2f}",
+         "per member [ms]": "{member:ms}", "speed-up": "{speedup:.2fx}", "diff": "{diff:.0e}",
+         "same steps": "{same}"},
         rows,
     )  # fmt: skip
 
@@ -390,12 +384,10 @@ def render_peer(p: dict) -> str:
         "core, BLAS on one thread. *run*: best of *runs*, in turns; "
         "*vs splineax*: run time over splineax's; *diff*: max |y - y_direct| / max |y_direct| "
         "at t1.",
-        {
-            "N": "{N}", "n": "{n}", "method": "{method}", "setup [s]": "{setup_s:.2f}",
-            "compile [s]": "{compile_s:.1f}", "run [s]": "{run_s:.2f}", "runs": "{runs}",
-            "vs splineax": "{vs_peer:.2fx}", "steps (rejected)": "{steps} ({rejected})",
-            "diff": "{diff:.0e}",
-        },
+        {"N": "{N}", "n": "{n}", "method": "{method}", "setup [s]": "{setup_s:.2f}",
+         "compile [s]": "{compile_s:.1f}", "run [s]": "{run_s:.2f}", "runs": "{runs}",
+         "vs splineax": "{vs_peer:.2fx}", "steps (rejected)": "{steps} ({rejected})",
+         "diff": "{diff:.0e}"},
         p["rows"],
     )  # fmt: skip
 
