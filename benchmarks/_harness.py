@@ -4,6 +4,7 @@ plugs in."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import importlib.metadata as md
 import json
@@ -24,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 DOCS = ROOT / "docs"
 _PACKAGES = ("stiffasd", "jax", "jaxlib", "numpy", "scipy", "numba", "diffrax", "lineax")
+_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "XLA_FLAGS")  # recorded when set
 
 
 # ------------------------------------------------------------------------------ the record
@@ -42,19 +44,12 @@ def machine() -> dict:
                 info["cpu"] = line.split(":", 1)[1].strip()
     except OSError:
         info["cpu"] = platform.processor()
-    try:
-        with open("/proc/meminfo") as fh:
-            info["mem_total"] = fh.readline().split(":", 1)[1].strip()
-    except OSError:
-        pass
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "XLA_FLAGS"):
-        if os.environ.get(var):
-            info[var] = os.environ[var]
+    with contextlib.suppress(OSError), open("/proc/meminfo") as fh:
+        info["mem_total"] = fh.readline().split(":", 1)[1].strip()
+    info |= {var: os.environ[var] for var in _ENV if os.environ.get(var)}
     for pkg in _PACKAGES:
-        try:
+        with contextlib.suppress(md.PackageNotFoundError):
             info[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            pass
     return info
 
 
@@ -80,12 +75,9 @@ def record() -> dict:
 def record_line(rec: dict) -> str:
     """One Markdown line naming where and when a part was measured."""
     m = rec.get("machine", {})
-    keys = ("cpu", "cpu_count", "mem_total", "load_1min", "python", "jax", "numpy", "scipy")
-    keys += ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "XLA_FLAGS")
-    parts = [f"{k} {m[k]}" for k in keys if k in m]
-    line = f"Measured {rec.get('date', '?')} at commit {rec.get('commit', '?')}; " + ", ".join(
-        parts
-    )
+    keys = ("cpu", "cpu_count", "mem_total", "load_1min", "python", "jax", "numpy", "scipy", *_ENV)
+    where = ", ".join(f"{k} {m[k]}" for k in keys if k in m)
+    line = f"Measured {rec.get('date', '?')} at commit {rec.get('commit', '?')}; {where}"
     if rec.get("note"):
         line += f". {rec['note']}"
     return line

@@ -31,12 +31,15 @@ from stiffasd.coloring._api import BEST_ORDERS
 
 #: ColPack's published counts on lp_ken_11 (column / row partial distance-2 coloring)
 PUBLISHED = {
-    "column": dict(natural=130, largest_first=128, smallest_last=125, incidence_degree=124, dynamic_largest_first=122),
-    "row": dict(natural=5, largest_first=4, smallest_last=4, incidence_degree=4, dynamic_largest_first=5),
+    "column": dict(natural=130, largest_first=128, smallest_last=125, incidence_degree=124,
+                   dynamic_largest_first=122),
+    "row": dict(natural=5, largest_first=4, smallest_last=4, incidence_degree=4,
+                dynamic_largest_first=5),
 }  # fmt: skip
 #: the first colorings of the ``startup`` part, which warm the kernels up before timed colorings
 STARTUP = {
-    "column (natural)": {}, "column (all orders)": dict(order="best"), "symmetric star": dict(structure="symmetric"),
+    "column (natural)": {}, "column (all orders)": dict(order="best"),
+    "symmetric star": dict(structure="symmetric"),
     "symmetric acyclic": dict(structure="symmetric", decompression="substitution"),
     "bidirectional": dict(partition="bidirectional", order="best"),
 }  # fmt: skip
@@ -64,14 +67,16 @@ def _colorings(cases: list) -> list[dict]:
         check_coloring(pattern, r)
         colors = f"{r.ncolors} ({r.ncolors_column}+{r.ncolors_row})"
         colors = colors if r.ncolors_row and r.ncolors_column else str(r.ncolors)
-        rows.append(row | dict(order=kw.get("order", "natural"), colors=colors, s=best[0], cpu_s=best[1]))  # fmt: skip
+        order = kw.get("order", "natural")
+        rows.append(row | dict(order=order, colors=colors, s=best[0], cpu_s=best[1]))
     return rows
 
 
 def run_ken11(quick: bool) -> dict:
     p = SparsityPattern.from_scipy(scipy.io.mmread(ROOT / "benchmarks/data/lp_ken_11.mtx.gz"))
     cases = [(part, dict(partition=part), 1 if quick else 3) for part in ("column", "row")]
-    cases += [(f"bidirectional/{dec}", dict(partition="bidirectional", decompression=dec), 1) for dec in ("direct", "substitution")]  # fmt: skip
+    cases += [(f"bidirectional/{dec}", dict(partition="bidirectional", decompression=dec), 1)
+              for dec in ("direct", "substitution")]  # fmt: skip
     return {"rows": _colorings([
         (dict(problem=prob, published=PUBLISHED.get(prob, {}).get(o)), p, dict(kw, order=o), r)
         for prob, kw, r in cases for o in (BEST_ORDERS[:2] if quick else BEST_ORDERS)
@@ -95,12 +100,13 @@ def run_scale(quick: bool) -> dict:
     lap = SparsityPattern.from_scipy(sp.kronsum(tri, tri))  # the 2D 5-point Laplacian's pattern
     orders = ("natural", "largest_first", "smallest_last", "saturation_degree")
     cases = [(f"banded n={n}, 5 nnz/row", "column", band, dict(order=o), repeat) for o in orders]
+    sym, bi, arrow = dict(structure="symmetric"), dict(partition="bidirectional"), arrowhead(na)
     cases += [
-        (f"2D Laplacian n={N * N}", name, lap, dict(structure="symmetric", order=o, decompression=dec), repeat)
+        (f"2D Laplacian n={N * N}", name, lap, dict(sym, order=o, decompression=dec), repeat)
         for dec, name in (("direct", "star"), ("substitution", "acyclic")) for o in orders[:3]
     ]  # fmt: skip
-    bi, arrow = dict(partition="bidirectional"), arrowhead(na)
-    arrows = {"column": dict(partition="column"), "bidirectional/direct": dict(bi, order="random"), "bidirectional/substitution": dict(bi, decompression="substitution")}  # fmt: skip
+    arrows = {"column": dict(partition="column"), "bidirectional/direct": dict(bi, order="random"),
+              "bidirectional/substitution": dict(bi, decompression="substitution")}  # fmt: skip
     cases += [(f"arrowhead n={na}", name, arrow, kw, 1) for name, kw in arrows.items()]
     return {"rows": _colorings([(dict(case=c, problem=prob), *rest) for c, prob, *rest in cases])}
 
@@ -142,7 +148,8 @@ def render_startup(p: dict) -> str:
     return table(  # a row per step, a column per run
         "First calls in a fresh process on a 30 x 30 pattern [s]: with an empty numba cache "
         "(the kernels compile) and with the cache that run filled (they load).",
-        {"step": str} | {label: lambda step, run=run: f"{run[step]:.2f}" for label, run in p["runs"].items()},
+        {"step": str}
+        | {label: lambda step, run=run: f"{run[step]:.2f}" for label, run in p["runs"].items()},
         list(next(iter(p["runs"].values()))),
     )  # fmt: skip
 

@@ -75,7 +75,8 @@ def run_large(quick: bool) -> dict:
         rows.append(dict(problem=name, **_measure(f, n, 2 if quick else 5)))
         rows[-1] |= _asdex(f, n, 1 if quick else 3) if has_asdex else {}
         print(f"[detection] {name:32s} {rows[-1]['median_s']:.3f} s", flush=True)
-    return {"rows": rows, "versions": {"asdex": importlib.metadata.version("asdex")} if has_asdex else {}}  # fmt: skip
+    versions = {"asdex": importlib.metadata.version("asdex")} if has_asdex else {}
+    return {"rows": rows, "versions": versions}
 
 
 def render_large(p: dict) -> str:
@@ -85,7 +86,8 @@ def render_large(p: dict) -> str:
     }  # fmt: skip
     if asdex := any("asdex_s" in r for r in p["rows"]):
         columns |= {
-            "stiffasd, alternating [s]": "{stiffasd_alternating_s:.3f}", "asdex [s]": "{asdex_s:.3f}",
+            "stiffasd, alternating [s]": "{stiffasd_alternating_s:.3f}",
+            "asdex [s]": "{asdex_s:.3f}",
             "asdex / stiffasd": lambda r: ratio(r["asdex_s"], r["stiffasd_alternating_s"], ".0f"),
             "same pattern": "{same_pattern}",
         }  # fmt: skip
@@ -120,21 +122,28 @@ _TRIDIAGONAL = sparse.BCOO.fromdense(-2 * np.eye(20) + np.eye(20, k=1) + np.eye(
 FUNCTIONS = [
     ("heat_3d N=6 (pad + slices)", heat_3d(6), 216, "real"),
     ("squared differences n=50", squared_differences, 50, "real"),
-    ("conv 5-point stencil 8x8", lambda x: jax.lax.conv_general_dilated(x.reshape(1, 1, 8, 8), _STENCIL, (1, 1), "SAME").ravel(), 64, "real"),
+    ("conv 5-point stencil 8x8", lambda x: jax.lax.conv_general_dilated(
+        x.reshape(1, 1, 8, 8), _STENCIL, (1, 1), "SAME").ravel(), 64, "real"),
     ("BCOO tridiagonal matvec n=20", lambda x: _TRIDIAGONAL @ x, 20, "real"),
-    ("interp, constant query points", lambda fp: jnp.interp(jnp.linspace(0.05, 0.95, 7), jnp.linspace(0.0, 1.0, 12), fp), 12, "real"),
-    ("scan recurrence n=40", lambda x: jax.lax.scan(lambda c, xi: (0.5 * c + xi, c * xi), 0.0, x)[1], 40, "real"),
-    ("fori_loop diffusion, 40 steps, n=64", lambda x: jax.lax.fori_loop(0, 40, lambda i, z: z + 0.1 * jnp.roll(z, 1), x), 64, "real"),
+    ("interp, constant query points",
+     lambda x: jnp.interp(jnp.linspace(0.05, 0.95, 7), jnp.linspace(0.0, 1.0, 12), x), 12, "real"),
+    ("scan recurrence n=40",
+     lambda x: jax.lax.scan(lambda c, xi: (0.5 * c + xi, c * xi), 0.0, x)[1], 40, "real"),
+    ("fori_loop diffusion, 40 steps, n=64",
+     lambda x: jax.lax.fori_loop(0, 40, lambda i, z: z + 0.1 * jnp.roll(z, 1), x), 64, "real"),
     ("relu * roll (custom_jvp)", lambda x: jax.nn.relu(x) * jnp.roll(x, 1), 20, "real"),
-    ("where(x > 0, ...) (both branches)", lambda x: jnp.where(x > 0, x**2, jnp.sin(x[::-1])), 20, "real"),
+    ("where(x > 0, ...) (both branches)",
+     lambda x: jnp.where(x > 0, x**2, jnp.sin(x[::-1])), 20, "real"),
     ("max of neighbours", lambda x: jnp.maximum(x, jnp.roll(x, 1)), 20, "real"),
     ("sort", jnp.sort, 10, "real"),
-    ("dense solve (linalg)", lambda x: jnp.linalg.solve(x[:16].reshape(4, 4) + 5 * jnp.eye(4), x[16:]), 20, "pos"),
+    ("dense solve (linalg)",
+     lambda x: jnp.linalg.solve(x[:16].reshape(4, 4) + 5 * jnp.eye(4), x[16:]), 20, "pos"),
 ]  # fmt: skip
 # every problem of stiffasd.problems at a small size, sampled around its initial state
 EXAMPLES = {
-    "brusselator_2d": 8, "gray_scott_2d": 8, "allen_cahn_3d": 5, "advection_diffusion_reaction_2d": 8,
-    "robertson_diffusion_2d": 5, "reservoir_exchange": 30, "flame_1d": 40,
+    "brusselator_2d": 8, "gray_scott_2d": 8, "allen_cahn_3d": 5,
+    "advection_diffusion_reaction_2d": 8, "robertson_diffusion_2d": 5, "reservoir_exchange": 30,
+    "flame_1d": 40,
 }  # fmt: skip
 
 
@@ -163,7 +172,8 @@ def render_precision(p: dict) -> str:
         "Detected nonzeros against the union of the nonzeros of dense `jax.jacfwd` at 5 random "
         "points (*ratio* 1.00: the global pattern is exact; above 1: entries some input can "
         "make nonzero, or an over-approximation).",
-        {"function": "{function}", "n": "{n}", "detected nnz": "{detected}", "observed nnz": "{observed}",
+        {"function": "{function}", "n": "{n}", "detected nnz": "{detected}",
+         "observed nnz": "{observed}",
          "ratio": lambda r: f"{r['detected'] / max(r['observed'], 1):.2f}"},
         p["rows"],
     )  # fmt: skip

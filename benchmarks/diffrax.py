@@ -133,7 +133,8 @@ def _steps(d) -> str:
 
 
 #: The work columns of the Brusselator tables (blank: none counted).
-WORK = {"steps (rejected)": _steps, "Jacobians": lambda d: d["njev"] or "", "LU": lambda d: d["nlu"] or ""}  # fmt: skip
+WORK = {"steps (rejected)": _steps, "Jacobians": lambda d: d["njev"] or "",
+        "LU": lambda d: d["nlu"] or ""}  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------- problems
@@ -153,7 +154,8 @@ def run_problems(quick: bool) -> dict:
         rows += [
             _solve(prob, method, rtol, atol, repeat, ref, dt0=None, problem=prob.name, n=prob.n,
                    t_span=list(prob.t_span), strategy=label)
-            for method, label in (("dense", "dense (diffrax default)"), ("sparse", "stiffasd.diffrax.sparse"))
+            for method, label in (("dense", "dense (diffrax default)"),
+                                  ("sparse", "stiffasd.diffrax.sparse"))
         ]  # fmt: skip
         rows[-1]["speedup_vs_dense"] = rows[-2]["run_s"] / rows[-1]["run_s"]
     return {"rtol": rtol, "atol": atol, "repeats": repeat, "rows": rows}
@@ -166,13 +168,11 @@ def render_problems(p: dict) -> str:
         f"(sparse Jacobian, sparse LU). *run*: best of {p.get('repeats', 3)}; *error*: max "
         "relative deviation (floor 1) of the final state from a solve_ivp Radau rtol=1e-10 "
         "reference.",
-        {
-            "problem": "{problem}", "n": "{n}",
-            "t span": lambda d: f"{d['t_span'][0]:g}..{d['t_span'][1]:g}",
-            "strategy": "{strategy}", "compile [s]": "{compile_s:.1f}", "run [s]": "{run_s:.3f}",
-            "run vs dense": "{speedup_vs_dense:.1fx}", "steps (rejected)": "{steps} ({rejected})",
-            "error": "{error:.1e}",
-        },
+        {"problem": "{problem}", "n": "{n}",
+         "t span": lambda d: f"{d['t_span'][0]:g}..{d['t_span'][1]:g}", "strategy": "{strategy}",
+         "compile [s]": "{compile_s:.1f}", "run [s]": "{run_s:.3f}",
+         "run vs dense": "{speedup_vs_dense:.1fx}", "steps (rejected)": "{steps} ({rejected})",
+         "error": "{error:.1e}"},
         p["rows"],
     )  # fmt: skip
 
@@ -204,20 +204,18 @@ def render_brusselator(p: dict) -> str:
     return table(
         f"Kvaerno5 on the 2D Brusselator, t in [0, 11.5], rtol={p['rtol']}, atol={p['atol']}, "
         "dt0 = 1e-3. *dense*: diffrax's default; *sparse*: `stiffasd.diffrax.sparse(Kvaerno5())` "
-        "(its default `AutoLU`: the compiled `JaxLU` for small systems on a CPU, SuperLU in a "
-        "host callback for larger ones); *gmres*: the same with `linear_solver=\"gmres\", block_size=2`; *scipy "
-        "BDF*: solve_ivp with `stiffasd.scipy.BDF` and `stiffasd.jac`, same tolerances. *run*: "
-        "best of *runs*. *error*: max relative deviation (floor 1) from a Radau rtol=1e-8 "
-        "reference. *Jacobians*, *LU*: the sparse Jacobians and host LU factorizations that "
-        "`stiffasd.diffrax.stats()` counts (blank: none; the compiled `JaxLU` factors inside the "
-        "program). *peak RSS*: the process's largest resident set so far (compilation "
+        "(its default `AutoLU`: the compiled `JaxLU` for small systems on a CPU, SuperLU in a host "
+        "callback for larger ones); *gmres*: the same with `linear_solver=\"gmres\", "
+        "block_size=2`; *scipy BDF*: solve_ivp with `stiffasd.scipy.BDF` and `stiffasd.jac`, same "
+        "tolerances. *run*: best of *runs*. *error*: max relative deviation (floor 1) from a Radau "
+        "rtol=1e-8 reference. *Jacobians*, *LU*: the sparse Jacobians and host LU factorizations "
+        "that `stiffasd.diffrax.stats()` counts (blank: none; the compiled `JaxLU` factors inside "
+        "the program). *peak RSS*: the process's largest resident set so far (compilation "
         "included).",
-        {
-            "N": "{N}", "n": "{n}", "method": "{method}", "runs": "{repeat}",
-            "compile [s]": "{compile_s:.1f}", "run [s]": "{run_s:.2f}",
-            "vs dense": "{speedup_vs_dense:.1fx}", **WORK, "error": "{error:.1e}",
-            "peak RSS [MB]": "{peak_rss_mb:.0f}",
-        },
+        {"N": "{N}", "n": "{n}", "method": "{method}", "runs": "{repeat}",
+         "compile [s]": "{compile_s:.1f}", "run [s]": "{run_s:.2f}",
+         "vs dense": "{speedup_vs_dense:.1fx}", **WORK, "error": "{error:.1e}",
+         "peak RSS [MB]": "{peak_rss_mb:.0f}"},
         p["rows"],
     )  # fmt: skip
 
@@ -265,11 +263,8 @@ def render_work_precision(p: dict) -> str:
         "method's time at the same error (log-log interpolation; blank outside its range). "
         "*Jacobians*, *LU*: as counted by `stiffasd.diffrax.stats()` or scipy (blank: none "
         "counted; the compiled `JaxLU` factors inside the program).",
-        {
-            "method": "{method}", "rtol": "{rtol:g}", "error": "{error:.2e}",
-            "run [s]": "{run_s:.2f}", "compile [s]": "{compile_s:.1f}", **WORK,
-            **{f"vs {sm}": vs(f"vs {sm}") for sm in SCIPY},
-        },
+        {"method": "{method}", "rtol": "{rtol:g}", "error": "{error:.2e}", "run [s]": "{run_s:.2f}",
+         "compile [s]": "{compile_s:.1f}", **WORK, **{f"vs {sm}": vs(f"vs {sm}") for sm in SCIPY}},
         p["rows"],
     )  # fmt: skip
 
@@ -309,7 +304,8 @@ def _testset_runs(rhs, args, y0, t1, dt0, ref, atol_scale, floor, iteration, rto
         best = best_of(run, *tol, reps=repeat, min_time=0.0)[0]
         y, steps, rejected = run(*tol)
         err = np.max(np.abs(np.asarray(y) - ref) / np.maximum(np.abs(ref), floor))
-        rows.append(dict(rtol=rtol, scd=float(-np.log10(err)), run_s=best, steps=int(steps), rejected=int(rejected)))  # fmt: skip
+        scd = float(-np.log10(err))
+        rows.append(dict(rtol=rtol, scd=scd, run_s=best, steps=int(steps), rejected=int(rejected)))
     return rows
 
 
@@ -317,7 +313,9 @@ def run_testset(quick: bool) -> dict:
     rtols, repeat = ([1e-4], 1) if quick else ([1e-4, 1e-5, 1e-6, 1e-7, 1e-8], 3)
     out = {}
     for name in ["hires"] if quick else TESTSET:
-        out[name] = {it: _testset_runs(*TESTSET[name], it, rtols, repeat) for it in ("converge", "diffrax")}  # fmt: skip
+        out[name] = {
+            it: _testset_runs(*TESTSET[name], it, rtols, repeat) for it in ("converge", "diffrax")
+        }
         print(f"[diffrax testset] {name}", flush=True)
     return {"repeat": repeat, "problems": out}
 
@@ -332,10 +330,9 @@ def render_testset(p: dict) -> str:
         "Magherini): *scd* = correct digits at t1 against the test set's reference, steps "
         f"(rejected), run time [s] (best of {p['repeat']} compiled runs) for both chord "
         "iterations.",
-        {
-            "problem": "{problem}", "rtol": "{rtol:.0e}",
-            '`"converge"`: scd, steps, s': cell("converge"), '`"diffrax"`: scd, steps, s': cell("diffrax"),
-        },
+        {"problem": "{problem}", "rtol": "{rtol:.0e}",
+         '`"converge"`: scd, steps, s': cell("converge"),
+         '`"diffrax"`: scd, steps, s': cell("diffrax")},
         [
             dict(problem=name.upper(), rtol=c["rtol"], converge=c, diffrax=d)
             for name, res in p["problems"].items()
@@ -348,8 +345,9 @@ def plot_testset(p: dict, directory: Path) -> Path:
     fig, ax = figure()
     for i, (name, res) in enumerate(p["problems"].items()):
         for it, style in (("converge", "o-"), ("diffrax", "s--")):
-            rows = res[it]
-            ax.semilogx([r["run_s"] for r in rows], [r["scd"] for r in rows], style, color=f"C{i}", label=f'{name.upper()}, iteration="{it}"')  # fmt: skip
+            run_s, scd = ([r[k] for r in res[it]] for k in ("run_s", "scd"))
+            label = f'{name.upper()}, iteration="{it}"'
+            ax.semilogx(run_s, scd, style, color=f"C{i}", label=label)
     return save_figure(
         fig, ax, directory / "diffrax_ivp_work_precision.png", xlabel="run time [s]",
         ylabel="correct digits at t1 (scd)", title="Kvaerno5 on the stiff IVP test set",
@@ -368,7 +366,8 @@ def ensemble_child(devices: int, t1: float, N: int) -> dict:
     solve_one, params = ensemble_problem(t1, N)
     mesh = jax.sharding.Mesh(np.asarray(jax.devices()[:devices]), ("batch",))
     split, plain = shard_vmap(solve_one, mesh), jax.jit(jax.vmap(solve_one))
-    times = interleaved({"split": lambda: split(params), "jax_vmap": lambda: plain(params)}, rounds=2, reps=1, min_time=0.0)  # fmt: skip
+    fns = {"split": lambda: split(params), "jax_vmap": lambda: plain(params)}
+    times = interleaved(fns, rounds=2, reps=1, min_time=0.0)
     (ys, steps), (yr, steps_r) = split(params), plain(params)
     return dict(
         devices=devices, t1=t1, N=N, n=2 * N * N, solves=len(params), max_rel_diff=rel_diff(ys, yr),
@@ -378,7 +377,8 @@ def ensemble_child(devices: int, t1: float, N: int) -> dict:
 
 
 def run_ensemble(quick: bool) -> dict:
-    return in_devices("benchmarks.diffrax:ensemble_child", DEVICES, *((0.05, 6) if quick else (1.0, 16)))  # fmt: skip
+    t1, N = (0.05, 6) if quick else (1.0, 16)
+    return in_devices("benchmarks.diffrax:ensemble_child", DEVICES, t1, N)
 
 
 def render_ensemble(e: dict) -> str:
@@ -388,13 +388,11 @@ def render_ensemble(e: dict) -> str:
         f"{e['devices']} forced host devices by `shard_vmap`, against `jax.vmap` on one device; "
         "wall time of a compiled call, best of 2 in turns. The forced devices share the "
         "machine's cores: the times say what the split costs, not how it scales.",
-        {
-            "max rel. diff": "{max_rel_diff:.1e}",
-            "equal steps": lambda e: "yes" if e["steps_equal"] else "no",
-            "steps": lambda e: f"{min(e['steps'])}-{max(e['steps'])}",
-            "split [s]": "{split_s:.2f}", "jax.vmap [s]": "{jax_vmap_s:.2f}",
-            "vmap / split": lambda e: ratio(e["jax_vmap_s"], e["split_s"], ".2f"),
-        },
+        {"max rel. diff": "{max_rel_diff:.1e}",
+         "equal steps": lambda e: "yes" if e["steps_equal"] else "no",
+         "steps": lambda e: f"{min(e['steps'])}-{max(e['steps'])}", "split [s]": "{split_s:.2f}",
+         "jax.vmap [s]": "{jax_vmap_s:.2f}",
+         "vmap / split": lambda e: ratio(e["jax_vmap_s"], e["split_s"], ".2f")},
         [e],
     )  # fmt: skip
 

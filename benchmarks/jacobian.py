@@ -58,11 +58,6 @@ def _per(key: str, fmt: str = ".1f"):
     return lambda r: ratio(r.get(key), r["stiffasd_s"], fmt)
 
 
-def _na(value, fmt: str = ".2f") -> str:
-    """``value`` formatted, ``n/a`` when it is missing or not finite."""
-    return "n/a" if value is None or not np.isfinite(value) else format(value, fmt)
-
-
 def _timed(fn, *args, **kwargs):
     """``fn(*args, **kwargs)`` and the seconds it took."""
     start = time.perf_counter()
@@ -71,23 +66,22 @@ def _timed(fn, *args, **kwargs):
 
 
 def _prepared(prob, t: float = 0.5):
-    """``prob`` prepared with stiffasd: ``(sj, f1, (t, y, args), prepare s, compile s)``, ``f1``
-    the right-hand side as a function of the state alone (as sparsejac, asdex and AD take it)."""
-    tt, y = jnp.asarray(t), jnp.asarray(prob.y0)
-    args = tuple(jnp.asarray(a) for a in prob.args)
-    sj, prepare = _timed(stiffasd.prepare_jacobian, prob.rhs, tt, y, *args, argnums=1, fast_compile=False)  # fmt: skip
-    compile_s = _timed(lambda: jax.block_until_ready(sj.data_jit(tt, y, *args)))[1]
+    """``prob`` prepared with stiffasd: ``(sj, f1, y, xs = (t, y, *args), prepare s, compile s)``,
+    ``f1`` the right-hand side as a function of ``y`` alone (as sparsejac, asdex and AD take it)."""
+    xs = tuple(jnp.asarray(a) for a in (t, prob.y0, *prob.args))
+    sj, prepare = _timed(stiffasd.prepare_jacobian, prob.rhs, *xs, argnums=1, fast_compile=False)
+    compile_s = _timed(lambda: jax.block_until_ready(sj.data_jit(*xs)))[1]
 
     def f1(x):
-        return prob.rhs(tt, x, *args)
+        return prob.rhs(xs[0], x, *xs[2:])
 
-    return sj, f1, (tt, y, args), prepare, compile_s
+    return sj, f1, xs[1], xs, prepare, compile_s
 
 
 def time_jacobians(prob, max_dense_n: int, t: float = 0.5) -> dict:
     """One problem instance: stiffasd, colored finite differences and dense AD, one process."""
-    sj, f1, (tt, y, args), prepare, compile_s = _prepared(prob, t)
-    J_sa = sj.csc(tt, y, *args)
+    sj, f1, y, xs, prepare, compile_s = _prepared(prob, t)
+    J_sa = sj.csc(*xs)
     jvp = jax.jit(lambda y, v: jax.jvp(f1, (y,), (v,))[1])
     # scipy's colored forward differences with the same column groups (f0 given, as solve_ivp
     # gives it): one evaluation per group
@@ -101,14 +95,13 @@ def time_jacobians(prob, max_dense_n: int, t: float = 0.5) -> dict:
             lambda x: fun(t, x, *prob.args), y_np, method="2-point", f0=f0, sparsity=groups
         )
 
-    t_sa, t_sa_med = best_of(sj.data_jit, tt, y, *args)
+    t_sa, t_sa_med = best_of(sj.data_jit, *xs)
     row = dict(
         problem=prob.name, n=prob.n, nnz=sj.pattern.nnz, mode=sj.mode, passes=sj.ncolors,
         colors_column=col.ncolors, fd_evals=col.ncolors, detect_s=sj.timings["detect"],
         color_s=sj.timings["color"], prepare_s=prepare, compile_s=compile_s, stiffasd_s=t_sa,
-        stiffasd_median_s=t_sa_med,
         fd_rhs_floor_s=best_of(lambda: fun(t, y_np, *prob.args))[0] * (col.ncolors + 1),
-        stiffasd_csc_s=best_of(lambda: sj.csc(tt, y, *args), reps=10)[0],
+        stiffasd_median_s=t_sa_med, stiffasd_csc_s=best_of(lambda: sj.csc(*xs), reps=10)[0],
         rhs_s=best_of(jax.jit(f1), y)[0], jvp_s=best_of(jvp, y, jnp.ones_like(y))[0],
         colored_fd_s=best_of(fd, reps=5, min_time=1.0)[0],  # host Python: best of many
         fd_rel_err=rel_diff(fd(), J_sa, floor=1.0),
@@ -124,7 +117,7 @@ def time_jacobians(prob, max_dense_n: int, t: float = 0.5) -> dict:
 
 def run_problems(quick: bool) -> dict:
     warm_up()
-    cases = [("brusselator_2d", 4)] if quick else [(k, s) for k, sizes in SIZES.items() for s in sizes]  # fmt: skip
+    cases = [("brusselator_2d", 4)] if quick else [(k, s) for k in SIZES for s in SIZES[k]]
     rows = [time_jacobians(make(name, size), MAX_DENSE_N) for name, size in cases]
     return {"rows": rows, "max_dense_n": MAX_DENSE_N}
 
@@ -133,7 +126,7 @@ def render_problems(p: dict) -> str:
     def over(key, per="stiffasd_s"):
         return spread([r.get(key, np.nan) / r[per] for r in p["rows"]], ".0f")
 
-    return table(
+    caption = (
         "One Jacobian per problem and size, best of many, side by side in one process. "
         "*stiffasd*: the jit-compiled values; *to scipy*: plus the host `csc_matrix`. *colored "
         "FD*: scipy's `approx_derivative` with the pattern and the same column groups as "
@@ -141,22 +134,24 @@ def render_problems(p: dict) -> str:
         "bicolors), f0 given as solve_ivp gives it; *(FD evals + 1) x rhs*: the right-hand-side "
         "calls alone, the floor of any finite-difference scheme. *data / (passes x JVP)*: "
         "stiffasd's Jacobian against as many single JVPs (below 1: the batched passes share "
-        f"work). Dense AD up to n = {p['max_dense_n']}.",
-        {
-            "problem": "{problem}", "n": "{n}", "nnz": "{nnz}", "mode": "{mode}", "passes": "{passes}",
-            "FD evals": "{fd_evals}", "stiffasd [ms]": "{stiffasd_s:ms}", "to scipy [ms]": "{stiffasd_csc_s:ms}",
-            "colored FD [ms]": "{colored_fd_s:ms}", "(FD evals + 1) x rhs [ms]": "{fd_rhs_floor_s:ms}",
-            "FD / stiffasd": _per("colored_fd_s"), "jacfwd [ms]": "{dense_jacfwd_s:ms}",
-            "jacrev [ms]": "{dense_jacrev_s:ms}", "jacfwd / stiffasd": _per("dense_jacfwd_s", ".0f"),
-            "1 JVP [ms]": "{jvp_s:ms}", "data / (passes x JVP)": lambda r: f"{r['stiffasd_s'] / (r['passes'] * r['jvp_s']):.2f}",
-            "detect [ms]": "{detect_s:ms}", "color [ms]": "{color_s:ms}", "compile [ms]": "{compile_s:ms}",
-        },
-        p["rows"],
-    ) + (
+        f"work). Dense AD up to n = {p['max_dense_n']}."
+    )
+    columns = {
+        "problem": "{problem}", "n": "{n}", "nnz": "{nnz}", "mode": "{mode}", "passes": "{passes}",
+        "FD evals": "{fd_evals}", "stiffasd [ms]": "{stiffasd_s:ms}",
+        "to scipy [ms]": "{stiffasd_csc_s:ms}", "colored FD [ms]": "{colored_fd_s:ms}",
+        "(FD evals + 1) x rhs [ms]": "{fd_rhs_floor_s:ms}", "FD / stiffasd": _per("colored_fd_s"),
+        "jacfwd [ms]": "{dense_jacfwd_s:ms}", "jacrev [ms]": "{dense_jacrev_s:ms}",
+        "jacfwd / stiffasd": _per("dense_jacfwd_s", ".0f"), "1 JVP [ms]": "{jvp_s:ms}",
+        "data / (passes x JVP)": lambda r: f"{r['stiffasd_s'] / (r['passes'] * r['jvp_s']):.2f}",
+        "detect [ms]": "{detect_s:ms}", "color [ms]": "{color_s:ms}",
+        "compile [ms]": "{compile_s:ms}",
+    }  # fmt: skip
+    return table(caption, columns, p["rows"]) + (
         f"\n\nstiffasd against colored finite differences: {over('colored_fd_s')}; including the "
         f"transfer into a scipy matrix: {over('colored_fd_s', 'stiffasd_csc_s')}. Against dense "
         f"`jax.jacfwd`: {over('dense_jacfwd_s')}."
-    )  # fmt: skip
+    )
 
 
 def run_scaling(quick: bool) -> dict:
@@ -168,28 +163,30 @@ def run_scaling(quick: bool) -> dict:
     dense = [r for r in rows if "dense_jacfwd_s" in r]
     fast = [r["n"] for r in dense if r["stiffasd_s"] < r["dense_jacfwd_s"]]
     once = [r["n"] for r in dense if r["stiffasd_s"] + r["stiffasd_once_s"] < r["dense_jacfwd_s"]]
-    k = [r["stiffasd_once_s"] / (r["colored_fd_s"] - r["stiffasd_s"]) for r in rows if r["colored_fd_s"] > r["stiffasd_s"]]  # fmt: skip
+    gain = [(r["stiffasd_once_s"], r["colored_fd_s"] - r["stiffasd_s"]) for r in rows]
+    repay = [f"{once_s / g:.0f}" for once_s, g in gain if g > 0] or ["never"]  # per n
     return {"rows": rows, "crossover": {
-        "stiffasd (prepared) faster than dense jacfwd from n": min(fast) if fast else None,
-        "stiffasd including one-time preparation faster than one dense jacfwd from n": min(once) if once else "not within the dense range",
-        "Jacobians needed to repay preparation vs colored FD (largest n)": f"{k[-1]:.0f}" if k else "never",
+        "stiffasd (prepared) faster than dense jacfwd from n": min(fast, default=None),
+        "stiffasd including one-time preparation faster than one dense jacfwd from n":
+            min(once, default="not within the dense range"),
+        "Jacobians needed to repay preparation vs colored FD (largest n)": repay[-1],
     }}  # fmt: skip
 
 
 def render_scaling(p: dict) -> str:
     cross = "; ".join(f"{k}: {v}" for k, v in p["crossover"].items())
-    return table(
+    caption = (
         "2D Brusselator, one Jacobian against n (best of many, one process). *once*: "
         "stiffasd's detection + coloring + compilation, paid once per right-hand side and "
-        "input structure. Dense AD's compile time is not counted.",
-        {
-            "N": "{N}", "n": "{n}", "passes": "{passes}", "stiffasd [ms]": "{stiffasd_s:ms}",
-            "stiffasd once [s]": "{stiffasd_once_s:.2f}", "colored FD [ms]": "{colored_fd_s:ms}",
-            "jacfwd [ms]": "{dense_jacfwd_s:ms}", "jacrev [ms]": "{dense_jacrev_s:ms}",
-            "jacfwd / stiffasd": _per("dense_jacfwd_s", ".0f"), "FD / stiffasd": _per("colored_fd_s"),
-        },
-        p["rows"],
-    ) + f"\n\nCrossovers: {cross}."  # fmt: skip
+        "input structure. Dense AD's compile time is not counted."
+    )
+    columns = {
+        "N": "{N}", "n": "{n}", "passes": "{passes}", "stiffasd [ms]": "{stiffasd_s:ms}",
+        "stiffasd once [s]": "{stiffasd_once_s:.2f}", "colored FD [ms]": "{colored_fd_s:ms}",
+        "jacfwd [ms]": "{dense_jacfwd_s:ms}", "jacrev [ms]": "{dense_jacrev_s:ms}",
+        "jacfwd / stiffasd": _per("dense_jacfwd_s", ".0f"), "FD / stiffasd": _per("colored_fd_s"),
+    }  # fmt: skip
+    return table(caption, columns, p["rows"]) + f"\n\nCrossovers: {cross}."
 
 
 def plot_scaling(p: dict, directory: Path) -> Path:
@@ -197,11 +194,13 @@ def plot_scaling(p: dict, directory: Path) -> Path:
     rows = [{**r, "once_s": r["stiffasd_s"] + r["stiffasd_once_s"]} for r in p["rows"]]
     for key, style, label in (
         ("dense_jacfwd_s", "o-", "dense jax.jacfwd"), ("dense_jacrev_s", "v-", "dense jax.jacrev"),
-        ("colored_fd_s", "s-", "colored finite differences (scipy)"), ("stiffasd_s", "D-", "stiffasd (prepared)"),
+        ("colored_fd_s", "s-", "colored finite differences (scipy)"),
+        ("stiffasd_s", "D-", "stiffasd (prepared)"),
         ("once_s", "D--", "stiffasd incl. detection + coloring + compile"),
     ):  # fmt: skip
         have = [r for r in rows if key in r]
-        ax.loglog([r["n"] for r in have], [r[key] for r in have], style, label=label, alpha=0.6 if key == "once_s" else None)  # fmt: skip
+        alpha = 0.6 if key == "once_s" else None
+        ax.loglog([r["n"] for r in have], [r[key] for r in have], style, label=label, alpha=alpha)
     return save_figure(
         fig, ax, directory / "scaling.png", xlabel="n (unknowns)",
         ylabel="time of one Jacobian [s]", title="2D Brusselator: Jacobian time against n",
@@ -267,13 +266,13 @@ def casadi_rhs(name: str, size: int, ca):
 
 def _external_case(name: str, size: int, tools: list[str], quick: bool) -> dict:
     prob = make(name, size)
-    sj, f1, (tt, y, args), prepare, compile_s = _prepared(prob)
+    sj, f1, y, xs, prepare, compile_s = _prepared(prob)
     row: dict = dict(
         problem=prob.name, n=prob.n, nnz=sj.pattern.nnz, stiffasd_mode=sj.mode,
         stiffasd_passes=sj.ncolors, stiffasd_prepare_s=prepare, stiffasd_compile_s=compile_s,
     )  # fmt: skip
-    J_ref = sj.csc(tt, y, *args)
-    fns = {"stiffasd": lambda: sj.data_jit(tt, y, *args), "stiffasd_csc": lambda: sj.csc(tt, y, *args)}  # fmt: skip
+    J_ref = sj.csc(*xs)
+    fns = {"stiffasd": lambda: sj.data_jit(*xs), "stiffasd_csc": lambda: sj.csc(*xs)}
 
     def err(J):  # against stiffasd's Jacobian, floor 1; J: scipy, or BCOO (sparsejac, asdex)
         if not sp.issparse(J):
@@ -313,9 +312,8 @@ def _external_case(name: str, size: int, tools: list[str], quick: bool) -> dict:
         row["error"] = f"{type(exc).__name__}: {exc}"
         traceback.print_exc()
     rounds, reps = (1, 3) if quick else (5, 20)
-    for k, v in interleaved(fns, rounds=rounds, reps=reps, min_time=0.2).items():
-        row[f"{k}_s"] = v
-    return row
+    times = interleaved(fns, rounds=rounds, reps=reps, min_time=0.2)
+    return row | {f"{k}_s": v for k, v in times.items()}
 
 
 def run_external(quick: bool) -> dict:
@@ -333,6 +331,12 @@ def run_external(quick: bool) -> dict:
 
 
 def render_external(p: dict) -> str:
+    def na(value, fmt=".2f"):  # formatted, n/a when missing or not finite
+        return "n/a" if value is None or not np.isfinite(value) else format(value, fmt)
+
+    def seconds(*keys):  # a cell: the row's ``keys`` summed, n/a where one is missing
+        return lambda r: na(sum(r.get(k, np.nan) for k in keys))
+
     errs = ("sparsejac_err", "asdex_err", "casadi_err")
     tools = ", ".join(f"{k} {v}" for k, v in p["versions"].items())
     stencils = [r for r in p["rows"] if not r["problem"].startswith("reservoir")]
@@ -343,7 +347,7 @@ def render_external(p: dict) -> str:
         for key, name in (("sparsejac", "sparsejac"), ("asdex", "asdex"), ("casadi", "CasADi"))
         if any(f"{key}_s" in r for r in stencils)
     )
-    return table(
+    caption = (
         "One sparse Jacobian per problem and size, every tool in one process, interleaved in "
         "rounds, best of many. *stiffasd*: the jit-compiled values; *-> scipy*: plus the host "
         "`csc_matrix`. *sparsejac* (given stiffasd's pattern; it has no detection) and *asdex* "
@@ -351,28 +355,24 @@ def render_external(p: dict) -> str:
         "discretisation as an SX graph, `casadi.Function` of its symbolic `jacobian` (NumPy in, "
         "sparse DM out; *DM in*: inputs already `DM`s; *-> scipy*: plus `DM.sparse()`). "
         "*x / stiffasd* > 1: stiffasd faster. *err*: max |difference| to stiffasd's Jacobian / "
-        f"max |entry|. Versions: {tools}.",
-        {
-            "problem": "{problem}", "n": "{n}", "nnz": "{nnz}", "stiffasd passes": "{stiffasd_passes}",
-            "stiffasd [ms]": "{stiffasd_s:ms}", "stiffasd -> scipy [ms]": "{stiffasd_csc_s:ms}",
-            "sparsejac [ms]": "{sparsejac_s:ms}", "sparsejac / stiffasd": _per("sparsejac_s", ".2f"),
-            "asdex passes": lambda r: r.get("asdex_passes", "n/a"), "asdex [ms]": "{asdex_s:ms}",
-            "asdex / stiffasd": _per("asdex_s", ".2f"), "CasADi [ms]": "{casadi_s:ms}",
-            "CasADi, DM in [ms]": "{casadi_dm_s:ms}", "CasADi -> scipy [ms]": "{casadi_scipy_s:ms}",
-            "CasADi / stiffasd": _per("casadi_s", ".2f"),
-            "CasADi build [s]": lambda r: _na(r.get("casadi_build_s")),
-            "stiffasd prepare + compile [s]": lambda r: _na(r["stiffasd_prepare_s"] + r["stiffasd_compile_s"]),
-            "asdex prepare + compile [s]": lambda r: _na(r.get("asdex_prepare_s", np.nan) + r.get("asdex_compile_s", np.nan)),
-            "max err": lambda r: _na(max((r[k] for k in errs if k in r), default=None), ".1e"),
-        },
-        p["rows"],
-    ) + (f"\n\n{summary}" if summary else "")  # fmt: skip
+        f"max |entry|. Versions: {tools}."
+    )
+    columns = {
+        "problem": "{problem}", "n": "{n}", "nnz": "{nnz}", "stiffasd passes": "{stiffasd_passes}",
+        "stiffasd [ms]": "{stiffasd_s:ms}", "stiffasd -> scipy [ms]": "{stiffasd_csc_s:ms}",
+        "sparsejac [ms]": "{sparsejac_s:ms}", "sparsejac / stiffasd": _per("sparsejac_s", ".2f"),
+        "asdex passes": lambda r: r.get("asdex_passes", "n/a"), "asdex [ms]": "{asdex_s:ms}",
+        "asdex / stiffasd": _per("asdex_s", ".2f"), "CasADi [ms]": "{casadi_s:ms}",
+        "CasADi, DM in [ms]": "{casadi_dm_s:ms}", "CasADi -> scipy [ms]": "{casadi_scipy_s:ms}",
+        "CasADi / stiffasd": _per("casadi_s", ".2f"), "CasADi build [s]": seconds("casadi_build_s"),
+        "stiffasd prepare + compile [s]": seconds("stiffasd_prepare_s", "stiffasd_compile_s"),
+        "asdex prepare + compile [s]": seconds("asdex_prepare_s", "asdex_compile_s"),
+        "max err": lambda r: na(max((r[k] for k in errs if k in r), default=None), ".1e"),
+    }  # fmt: skip
+    return table(caption, columns, p["rows"]) + (f"\n\n{summary}" if summary else "")
 
 
 # -------------------------------------------------------------------------- sharded Jacobian
-DEVICES = 4
-
-
 def sharded_child(devices: int, sizes: list[int], rounds: int) -> dict:
     """In a process with ``devices`` forced host devices: forward at every size, reverse at the
     largest."""
@@ -403,28 +403,33 @@ def sharded_child(devices: int, sizes: list[int], rounds: int) -> dict:
 
 def run_sharded(quick: bool) -> dict:
     sizes, rounds = ([32], 1) if quick else ([256, 512, 1024], 5)
-    return in_devices("benchmarks.jacobian:sharded_child", DEVICES, sizes, rounds)
+    return in_devices("benchmarks.jacobian:sharded_child", 4, sizes, rounds)  # 4 host devices
 
 
 def render_sharded(p: dict) -> str:
-    return table(
+    def sent(r):  # what one device sends, by kind of collective
+        return " + ".join(f"{v:,} B {k}" for k, v in r["sent_bytes"].items()) or "0 B"
+
+    caption = (
         f"The 2D Brusselator laid out `(N, N, 2)`, split along the grid's first axis over "
         f"{p['devices']} forced host devices (`stiffasd.sharding.shard_jacobian`). Bytes are "
         "what one device sends per Jacobian, read from the collectives of the optimized HLO "
         "(`collective_bytes`); the halo is one `(u, v)` grid row to each neighbour per color; "
         "*without shard_jacobian*: the plain prepared program run on the sharded state. "
         f"*max rel. diff*: from the unsharded values. Evaluation: best of {p['rounds']} "
-        "rounds in turns; the forced devices share the machine's cores.",
-        {
-            "N": "{N}", "n": "{n:,}", "mode": "{mode}", "colors": "{colors}",
-            "compressed buffer / device": lambda r: f"{r['compressed_bytes'] / 1e6:.3g} MB", "halo": "{halo_bytes:,} B",
-            "sent / device": lambda r: " + ".join(f"{v:,} B {k}" for k, v in r["sent_bytes"].items()) or "0 B",
-            "sent / compressed": "{sent_fraction:.2%}", "without shard_jacobian": "{plain_sent_fraction:.0%}",
-            "max rel. diff": "{max_rel_diff:.1e}", "prepare [s]": "{prepare_s:.2f}", "layout [s]": "{layout_s:.2f}",
-            "sharded [ms]": "{sharded_s:ms}", "one device [ms]": "{one_device_s:ms}",
-        },
-        p["rows"],
-    )  # fmt: skip
+        "rounds in turns; the forced devices share the machine's cores."
+    )
+    columns = {
+        "N": "{N}", "n": "{n:,}", "mode": "{mode}", "colors": "{colors}",
+        "compressed buffer / device": lambda r: f"{r['compressed_bytes'] / 1e6:.3g} MB",
+        "halo": "{halo_bytes:,} B", "sent / device": sent,
+        "sent / compressed": "{sent_fraction:.2%}",
+        "without shard_jacobian": "{plain_sent_fraction:.0%}",
+        "max rel. diff": "{max_rel_diff:.1e}", "prepare [s]": "{prepare_s:.2f}",
+        "layout [s]": "{layout_s:.2f}", "sharded [ms]": "{sharded_s:ms}",
+        "one device [ms]": "{one_device_s:ms}",
+    }  # fmt: skip
+    return table(caption, columns, p["rows"])
 
 
 PARTS = {

@@ -80,8 +80,10 @@ def newton_matrix(prob, gamma: float = GAMMA):
     return full, data
 
 
-FACTOR_CASES = [("brusselator_2d", 32), ("brusselator_2d", 64), ("allen_cahn_3d", 16),
-                ("brusselator_2d", 128), ("allen_cahn_3d", 24), ("brusselator_2d", 256)]  # fmt: skip
+FACTOR_CASES = [
+    ("brusselator_2d", 32), ("brusselator_2d", 64), ("allen_cahn_3d", 16),
+    ("brusselator_2d", 128), ("allen_cahn_3d", 24), ("brusselator_2d", 256),
+]  # fmt: skip
 CASE_TIMEOUT = 600  # seconds per case (compilation included); beyond it only the plan is kept
 THREADED = ("brusselator_2d", 32)  # the case also timed with the default BLAS threads
 
@@ -177,20 +179,18 @@ def render_factor_solve(p: dict) -> str:
         "zeros included) and of SuperLU's factors; *flops*: one factorization's, with the "
         "padding of batched fronts as a ratio; *error*: max |x - x_spsolve| / max |x_spsolve|; "
         f"*peak RSS*: the process's largest resident set so far.{note}",
-        {
-            "problem N": "{problem} {N}", "n": "{n}", "nnz": "{nnz}", "fronts": "{fronts}",
-            "max front": "{max_front}", "fill JaxLU": "{factor_entries:.3g}",
-            "fill SuperLU": "{slu_fill:.3g}", "flops": "{flops:.2g}",
-            "padded / flops": lambda r: f"{r['padded_flops'] / r['flops']:.2f}",
-            "compile [s]": lambda r: "plan only" if "skipped" in r else
-                           f"{r['compile_factor_s']:.1f} + {r['compile_solve_s']:.1f}",
-            "JaxLU factor [ms]": "{jax_factor_s:ms}", "SuperLU factor [ms]": "{slu_factor_s:ms}",
-            "factor JaxLU / SuperLU": vs("factor"), "JaxLU solve [ms]": "{jax_solve_s:ms}",
-            "SuperLU solve [ms]": "{slu_solve_s:ms}", "solve JaxLU / SuperLU": vs("solve"),
-            "error JaxLU / SuperLU": lambda r: "" if "skipped" in r else
-                                     f"{r['err_jax']:.0e} / {r['err_slu']:.0e}",
-            "peak RSS [MB]": "{peak_rss_mb:.0f}",
-        },
+        {"problem N": "{problem} {N}", "n": "{n}", "nnz": "{nnz}", "fronts": "{fronts}",
+         "max front": "{max_front}", "fill JaxLU": "{factor_entries:.3g}",
+         "fill SuperLU": "{slu_fill:.3g}", "flops": "{flops:.2g}",
+         "padded / flops": lambda r: f"{r['padded_flops'] / r['flops']:.2f}",
+         "compile [s]": lambda r: "plan only" if "skipped" in r else
+                        f"{r['compile_factor_s']:.1f} + {r['compile_solve_s']:.1f}",
+         "JaxLU factor [ms]": "{jax_factor_s:ms}", "SuperLU factor [ms]": "{slu_factor_s:ms}",
+         "factor JaxLU / SuperLU": vs("factor"), "JaxLU solve [ms]": "{jax_solve_s:ms}",
+         "SuperLU solve [ms]": "{slu_solve_s:ms}", "solve JaxLU / SuperLU": vs("solve"),
+         "error JaxLU / SuperLU": lambda r: "" if "skipped" in r else
+                                  f"{r['err_jax']:.0e} / {r['err_slu']:.0e}",
+         "peak RSS [MB]": "{peak_rss_mb:.0f}"},
         p["rows"],
     )  # fmt: skip
 
@@ -207,8 +207,8 @@ def diffrax_backends(quick: bool) -> dict:
             prob = make("brusselator_2d", N)
             solvers = {m: sdx.sparse(diffrax.Kvaerno5(), linear_solver=m) for m in methods}
             res = diffrax_solves(prob, solvers, RTOL, ATOL, rounds=rounds, dt0=DT0)
-            pattern = with_diagonal(stiffasd.prepare_jacobian(prob.rhs, 0.0, prob.y0, *prob.args, argnums=1).pattern)[0]  # fmt: skip
-            auto = f"auto ({type(AutoLU().choose(pattern)).__name__})"  # the solver AutoLU chose
+            sj = stiffasd.prepare_jacobian(prob.rhs, 0.0, prob.y0, *prob.args, argnums=1)
+            auto = f"auto ({type(AutoLU().choose(with_diagonal(sj.pattern)[0])).__name__})"
             rows += [dict(
                 N=N, n=prob.n, linear_solver=auto if m == "auto" else m, runs=rounds + 1,
                 **{k: r[k] for k in ("compile_s", "run_s", "steps", "rejected")},
@@ -223,15 +223,13 @@ def render_diffrax_backends(p: dict) -> str:
         "Kvaerno5 on the 2D Brusselator, t in [0, 11.5], "
         f"`PIDController(rtol={p['rtol']}, atol={p['atol']})`, dt0 = 1e-3, with "
         "`stiffasd.diffrax.sparse(Kvaerno5(), linear_solver=...)`; one CPU core, BLAS on one "
-        "thread. *auto* names the solver `AutoLU` chose. *run*: best of *runs* runs of the compiled "
-        "solve, in turns; *vs direct*: run time over `\"direct\"`'s; *diff*: max |y(t1) - "
-        "y_direct(t1)| / max |y_direct(t1)|.",
-        {
-            "N": "{N}", "n": "{n}", "linear_solver": "`{linear_solver}`", "runs": "{runs}",
-            "compile [s]": "{compile_s:.1f}", "run [s]": "{run_s:.2f}",
-            "vs direct": "{vs_direct:.2fx}", "steps (rejected)": "{steps} ({rejected})",
-            "diff": "{diff:.0e}", "peak RSS [MB]": "{peak_rss_mb:.0f}",
-        },
+        "thread. *auto* names the solver `AutoLU` chose. *run*: best of *runs* runs of the "
+        "compiled solve, in turns; *vs direct*: run time over `\"direct\"`'s; *diff*: max "
+        "|y(t1) - y_direct(t1)| / max |y_direct(t1)|.",
+        {"N": "{N}", "n": "{n}", "linear_solver": "`{linear_solver}`", "runs": "{runs}",
+         "compile [s]": "{compile_s:.1f}", "run [s]": "{run_s:.2f}",
+         "vs direct": "{vs_direct:.2fx}", "steps (rejected)": "{steps} ({rejected})",
+         "diff": "{diff:.0e}", "peak RSS [MB]": "{peak_rss_mb:.0f}"},
         p["rows"],
     )  # fmt: skip
 
@@ -282,15 +280,13 @@ def render_ensemble(e: dict) -> str:
         f"{e['members']} Kvaerno5 solves of the 2D Brusselator (N = {e['N']}, n = {e['n']}), "
         f"A from 3.0 to 3.8, t in [0, {e['t1']:g}], rtol {e['rtol']:g}, atol "
         f"{e['rtol'] * 1e-2:g}; one CPU core, BLAS on one thread. The loop calls one compiled "
-        "solve per member (compiled once). *total*: one run of the whole ensemble, best of 2 in turns "
-        "(the loop: 1); *speed-up*: the loop's total over the row's; *diff*: max |y - "
+        "solve per member (compiled once). *total*: one run of the whole ensemble, best of 2 in "
+        "turns (the loop: 1); *speed-up*: the loop's total over the row's; *diff*: max |y - "
         "y_loop| / max |y_loop| over all members; *same steps*: every member took as many "
         f"steps as in the loop ({e['steps'][0]} to {e['steps'][1]}).",
-        {
-            "ensemble": "{label}", "compile [s]": "{compile_s:.1f}", "total [s]": "{total:.2f}",
-            "per member [ms]": "{member:ms}", "speed-up": "{speedup:.2fx}", "diff": "{diff:.0e}",
-            "same steps": "{same}",
-        },
+        {"ensemble": "{label}", "compile [s]": "{compile_s:.1f}", "total [s]": "{total:.2f}",
+         "per member [ms]": "{member:ms}", "speed-up": "{speedup:.2fx}", "diff": "{diff:.0e}",
+         "same steps": "{same}"},
         rows,
     )  # fmt: skip
 
@@ -340,10 +336,12 @@ def peer(quick: bool) -> dict:
         for N in [6] if quick else [32, 64]:
             rounds, prob = 0 if quick else 2, make("brusselator_2d", N)
             start = time.perf_counter()
-            solvers = {"splineax KLU": splineax_solver(prob, tuple(jnp.asarray(a) for a in prob.args))}  # fmt: skip
+            args = tuple(jnp.asarray(a) for a in prob.args)
+            solvers = {"splineax KLU": splineax_solver(prob, args)}
             setup_s = time.perf_counter() - start
             for m in ("direct", "jax"):
-                solvers[f"stiffasd {m}"] = sdx.sparse(diffrax.Kvaerno5(), linear_solver=m, iteration="diffrax")  # fmt: skip
+                solver = sdx.sparse(diffrax.Kvaerno5(), linear_solver=m, iteration="diffrax")
+                solvers[f"stiffasd {m}"] = solver
             res = diffrax_solves(prob, solvers, RTOL, ATOL, rounds=rounds, dt0=DT0)
             rows += [dict(
                 N=N, n=prob.n, method=k, runs=rounds + 1,
@@ -386,19 +384,19 @@ def render_peer(p: dict) -> str:
         "core, BLAS on one thread. *run*: best of *runs*, in turns; "
         "*vs splineax*: run time over splineax's; *diff*: max |y - y_direct| / max |y_direct| "
         "at t1.",
-        {
-            "N": "{N}", "n": "{n}", "method": "{method}", "setup [s]": "{setup_s:.2f}",
-            "compile [s]": "{compile_s:.1f}", "run [s]": "{run_s:.2f}", "runs": "{runs}",
-            "vs splineax": "{vs_peer:.2fx}", "steps (rejected)": "{steps} ({rejected})",
-            "diff": "{diff:.0e}",
-        },
+        {"N": "{N}", "n": "{n}", "method": "{method}", "setup [s]": "{setup_s:.2f}",
+         "compile [s]": "{compile_s:.1f}", "run [s]": "{run_s:.2f}", "runs": "{runs}",
+         "vs splineax": "{vs_peer:.2fx}", "steps (rejected)": "{steps} ({rejected})",
+         "diff": "{diff:.0e}"},
         p["rows"],
     )  # fmt: skip
 
 
 PARTS = {
     "factor_solve": Part("One factorization and solve", run_factor_solve, render_factor_solve),
-    "diffrax_backends": Part("Kvaerno5 with each linear solver", partial(_pinned, "diffrax_backends"), render_diffrax_backends),
-    "ensemble": Part("Ensembles: vmap against a loop", partial(_pinned, "ensemble"), render_ensemble),
+    "diffrax_backends": Part("Kvaerno5 with each linear solver",
+                             partial(_pinned, "diffrax_backends"), render_diffrax_backends),
+    "ensemble": Part("Ensembles: vmap against a loop", partial(_pinned, "ensemble"),
+                     render_ensemble),
     "peer": Part("splineax as diffrax's linear solver", run_peer, render_peer),
 }  # fmt: skip
