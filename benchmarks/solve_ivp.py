@@ -110,24 +110,23 @@ def render_problems(p: dict) -> str:
 
     with_setup = against_js(lambda d: d["speedup_vs_jac_sparsity"])
     without = against_js(lambda d: js[d["problem"], d["method"]] / (d["wall"] - d["prepare"]))
-    return table(
+    caption = (
         f"Whole solves (rtol={p['rtol']}, atol={p['atol']}), strategies in turns in one process, "
         "best of 3. *error*: max relative deviation (floor 1) of the final state from a Radau "
         "rtol=1e-10 reference. *prepare*: stiffasd's detection / coloring / compilation, inside "
-        f"*wall*. The dense default only up to n = {p['max_default_n']}.",
-        {
-            "problem": "{problem}", "n": "{n}", "passes": "{passes}", "method": "{method}",
-            "strategy": "{label}", "wall [s]": "{wall:.2f}",
-            "vs default": "{speedup_vs_default:.1fx}",
-            "vs jac_sparsity": "{speedup_vs_jac_sparsity:.2fx}", **COUNTS, "steps": "{nsteps}",
-            "error": "{error:.1e}", "prepare [s] (detect / color / compile)": _prepare_cell,
-            "wall - prepare [s]": lambda d: f"{d['wall'] - d['prepare']:.2f}",
-        },
-        p["rows"],
-    ) + (
+        f"*wall*. The dense default only up to n = {p['max_default_n']}."
+    )
+    columns = {
+        "problem": "{problem}", "n": "{n}", "passes": "{passes}", "method": "{method}",
+        "strategy": "{label}", "wall [s]": "{wall:.2f}", "vs default": "{speedup_vs_default:.1fx}",
+        "vs jac_sparsity": "{speedup_vs_jac_sparsity:.2fx}", **COUNTS, "steps": "{nsteps}",
+        "error": "{error:.1e}", "prepare [s] (detect / color / compile)": _prepare_cell,
+        "wall - prepare [s]": lambda d: f"{d['wall'] - d['prepare']:.2f}",
+    }  # fmt: skip
+    return table(caption, columns, p["rows"]) + (
         f"\n\nAgainst `jac_sparsity`, wall including the setup: {with_setup}. Without the setup "
         f"(*wall - prepare*): {without}."
-    )  # fmt: skip
+    )
 
 
 def run_brusselator(quick: bool) -> dict:
@@ -140,19 +139,17 @@ def run_brusselator(quick: bool) -> dict:
 
 
 def render_brusselator(p: dict) -> str:
-    return table(
+    caption = (
         f"solve_ivp {p['method']} on the 2D Brusselator, t in [0, 11.5], rtol={p['rtol']}, "
         f"atol={p['atol']}; each strategy's fastest of *runs* runs, in turns. *max rel. diff*: "
-        "from the final state of `stiffasd.jac`'s run.",
-        {
-            "N": "{N}", "n": "{n}", "strategy": "{label}", "runs": "{repeat}",
-            "wall [s]": "{wall:.3f}", "prepare [s]": "{prepare:.3f}", **COUNTS,
-            "vs default": "{speedup_vs_default:.1fx}",
-            "vs jac_sparsity": "{speedup_vs_jac_sparsity:.2fx}",
-            "max rel. diff": "{max_rel_diff:.1e}",
-        },
-        p["rows"],
-    )  # fmt: skip
+        "from the final state of `stiffasd.jac`'s run."
+    )
+    columns = {
+        "N": "{N}", "n": "{n}", "strategy": "{label}", "runs": "{repeat}", "wall [s]": "{wall:.3f}",
+        "prepare [s]": "{prepare:.3f}", **COUNTS, "vs default": "{speedup_vs_default:.1fx}",
+        "vs jac_sparsity": "{speedup_vs_jac_sparsity:.2fx}", "max rel. diff": "{max_rel_diff:.1e}",
+    }  # fmt: skip
+    return table(caption, columns, p["rows"])
 
 
 # ------------------------------------------------------------------------------- break-even
@@ -207,26 +204,26 @@ def run_breakeven(quick: bool) -> dict:
 
 
 def render_breakeven(p: dict) -> str:
-    return table(
+    caption = (
         f"Where stiffasd repays its setup (rtol={p['rtol']}, atol={p['atol']}). *setup*: a fresh "
         "`stiffasd.jac` up to its first Jacobian (detection, coloring, compilation); *cold*: in "
         "this process; *warm*: with JAX's persistent compilation cache filled by an earlier "
         "process. *saving*: `jac_sparsity`'s solve minus the prepared strategy's solve (best of "
         f"{p['repeats']}, in turns): with its setup a strategy is never slower than `jac_sparsity` "
         "exactly when saving > setup. *full stack*: `stiffasd.jac` + the `stiffasd.scipy` solver. "
-        "Ratios > 1: stiffasd faster, setup included.",
-        {
-            "problem": "{problem}", "n": "{n}", "method": "{method}",
-            "jac_sparsity [s]": "{jac_sparsity_s:.3f}", "setup cold [s]": "{setup_cold_s:.3f}",
-            "setup warm [s]": "{setup_warm_s:.3f}",
-            "saving stiffasd.jac [s]": "{stiffasd_saving_s:+.3f}",
-            "saving full stack [s]": "{full_saving_s:+.3f}",
-            "stiffasd.jac vs js (cold / warm)":
-                "{stiffasd_vs_js_cold:.2f}x / {stiffasd_vs_js_warm:.2f}x",
-            "full stack vs js (cold / warm)": "{full_vs_js_cold:.2f}x / {full_vs_js_warm:.2f}x",
-        },
-        p["rows"],
-    )  # fmt: skip
+        "Ratios > 1: stiffasd faster, setup included."
+    )
+    columns = {
+        "problem": "{problem}", "n": "{n}", "method": "{method}",
+        "jac_sparsity [s]": "{jac_sparsity_s:.3f}", "setup cold [s]": "{setup_cold_s:.3f}",
+        "setup warm [s]": "{setup_warm_s:.3f}",
+        "saving stiffasd.jac [s]": "{stiffasd_saving_s:+.3f}",
+        "saving full stack [s]": "{full_saving_s:+.3f}",
+        "stiffasd.jac vs js (cold / warm)":
+            "{stiffasd_vs_js_cold:.2f}x / {stiffasd_vs_js_warm:.2f}x",
+        "full stack vs js (cold / warm)": "{full_vs_js_cold:.2f}x / {full_vs_js_warm:.2f}x",
+    }  # fmt: skip
+    return table(caption, columns, p["rows"])
 
 
 # -------------------------------------------------------------------------------- arrowhead
@@ -307,28 +304,27 @@ def run_arrowhead(quick: bool) -> dict:
 
 
 def render_arrowhead(p: dict) -> str:
-    return table(
+    caption = (
         "reservoir_exchange (arrowhead Jacobian: one dense row and column), solve_ivp BDF, "
-        f"rtol={p['rtol']}, atol={p['atol']}, t in [0, 2]; best of {p['repeats']} per strategy, "
-        "in turns. *jac_sparsity*: colored finite differences with the exact pattern (n + 1 "
-        "groups: the dense row makes every pair of columns conflict); *stiffasd*: "
-        "`jac=stiffasd.jac(rhs)` (bicoloring); *stiffasd+lu*: plus `method=stiffasd.scipy.BDF`. "
-        "The wall splits into stiffasd's one-time *prepare*, the right-hand side calls (for "
-        "jac_sparsity those of the finite differences are in *Jacobian*), the Jacobians, the LU "
-        "factorizations and solves, and the *rest* (scipy's Python step loop). BLAS threads: "
-        f"{p['blas_threads']}.",
-        {
-            "n": "{n}", "strategy": "{strategy}", "wall [s]": "{wall:.2f}",
-            "vs jac_sparsity": "{speedup_vs_jac_sparsity:.1fx}",
-            "vs jac_sparsity w/o prepare": "{speedup_vs_jac_sparsity_no_prepare:.1fx}",
-            "prepare [s]": "{prepare:.2f}", "rhs [s]": "{rhs_s:.2f}",
-            "Jacobian [s] (njev)": "{jac_s:.2f} ({njev})",
-            "LU factor [s] (nlu)": "{lu_factor_s:.2f} ({nlu})", "LU solve [s]": "{lu_solve_s:.2f}",
-            "rest [s]": "{rest_s:.2f}", "nfev": "{nfev}", "steps": "{steps}",
-            "max rel. diff": "{max_rel_diff:.1e}",
-        },
-        p["rows"],
-    )  # fmt: skip
+        f"rtol={p['rtol']}, atol={p['atol']}, t in [0, 2]; best of {p['repeats']} per strategy, in "
+        "turns. *jac_sparsity*: colored finite differences with the exact pattern (n + 1 groups: "
+        "the dense row makes every pair of columns conflict); *stiffasd*: `jac=stiffasd.jac(rhs)` "
+        "(bicoloring); *stiffasd+lu*: plus `method=stiffasd.scipy.BDF`. The wall splits into "
+        "stiffasd's one-time *prepare*, the right-hand side calls (for jac_sparsity those of the "
+        "finite differences are in *Jacobian*), the Jacobians, the LU factorizations and solves, "
+        f"and the *rest* (scipy's Python step loop). BLAS threads: {p['blas_threads']}."
+    )
+    columns = {
+        "n": "{n}", "strategy": "{strategy}", "wall [s]": "{wall:.2f}",
+        "vs jac_sparsity": "{speedup_vs_jac_sparsity:.1fx}",
+        "vs jac_sparsity w/o prepare": "{speedup_vs_jac_sparsity_no_prepare:.1fx}",
+        "prepare [s]": "{prepare:.2f}", "rhs [s]": "{rhs_s:.2f}",
+        "Jacobian [s] (njev)": "{jac_s:.2f} ({njev})",
+        "LU factor [s] (nlu)": "{lu_factor_s:.2f} ({nlu})", "LU solve [s]": "{lu_solve_s:.2f}",
+        "rest [s]": "{rest_s:.2f}", "nfev": "{nfev}", "steps": "{steps}",
+        "max rel. diff": "{max_rel_diff:.1e}",
+    }  # fmt: skip
+    return table(caption, columns, p["rows"])
 
 
 # ---------------------------------------------------------------- against scipy's own solvers
@@ -363,23 +359,23 @@ def run_scipy_lu(quick: bool) -> dict:
 
 def render_scipy_lu(p: dict) -> str:
     summary = spread([r["stiffasd_cpu_s"] / r["scipy_cpu_s"] for r in p["rows"]], ".2f")
-    return table(
+    caption = (
         "`stiffasd.scipy.BDF` / `Radau` against scipy's own solver, the same exact Jacobian "
         f"(`stiffasd.jac`) for both, rtol={p['rtol']}, atol={p['atol']}; best of {p['rounds']} "
         "rounds in turns. *scipy*: SuperLU with COLAMD at every factorization; *stiffasd*: the "
         'fixed-pattern LU with `ordering="auto"`; *COLAMD*: the same with `ordering="COLAMD"` '
         "(computed once). *CPU*: the process's CPU time (all threads); *LU*: seconds inside "
-        "factorizations and triangular solves. Ratios < 1: stiffasd faster.",
-        {
-            "problem": "{problem}", "method": "{method}", "n": "{n}",
-            "nlu (scipy / stiffasd)": "{scipy_nlu} / {stiffasd_nlu}",
-            **{f"{k} {v} [s]": f"{{{v}_{k.lower()}_s:.2f}}"
-               for k in ("CPU", "LU", "wall") for v in VARIANTS},
-            "stiffasd / scipy, CPU": lambda r: ratio(r["stiffasd_cpu_s"], r["scipy_cpu_s"], ".2f"),
-            "stiffasd / scipy, LU": lambda r: ratio(r["stiffasd_lu_s"], r["scipy_lu_s"], ".2f"),
-        },
-        p["rows"],
-    ) + f"\n\nstiffasd / scipy, CPU time: {summary}."  # fmt: skip
+        "factorizations and triangular solves. Ratios < 1: stiffasd faster."
+    )
+    columns = {
+        "problem": "{problem}", "method": "{method}", "n": "{n}",
+        "nlu (scipy / stiffasd)": "{scipy_nlu} / {stiffasd_nlu}",
+        **{f"{k} {v} [s]": f"{{{v}_{k.lower()}_s:.2f}}"
+           for k in ("CPU", "LU", "wall") for v in VARIANTS},
+        "stiffasd / scipy, CPU": lambda r: ratio(r["stiffasd_cpu_s"], r["scipy_cpu_s"], ".2f"),
+        "stiffasd / scipy, LU": lambda r: ratio(r["stiffasd_lu_s"], r["scipy_lu_s"], ".2f"),
+    }  # fmt: skip
+    return table(caption, columns, p["rows"]) + f"\n\nstiffasd / scipy, CPU time: {summary}."
 
 
 # --------------------------------------------------------------------------- work-precision
@@ -401,20 +397,20 @@ def run_work_precision(quick: bool) -> dict:
 
 
 def render_work_precision(p: dict) -> str:
-    return table(
+    caption = (
         f"Work-precision, {p['problem']} (n = {p['n']}), atol = rtol / 100. *error*: max relative "
         f"deviation (floor 1) from a Radau rtol=1e-10 reference; *wall*: best of {p['repeats']} "
         "runs in turns, stiffasd's preparation included (*wall - prepare* leaves it out: it is "
-        "paid once per right-hand side).",
-        {
-            "method": "{method}", "rtol": "{rtol:.0e}", "strategy": "{label}",
-            "wall [s] (best)": "{wall:.2f}",
-            "wall [s] (all runs)": lambda d: " / ".join(f"{w:.2f}" for w in d["walls"]),
-            "wall - prepare [s]": lambda d: f"{d['wall'] - d['prepare']:.2f}",
-            "error": "{error:.1e}", **COUNTS, "steps": "{nsteps}",
-        },
-        p["rows"],
-    )  # fmt: skip
+        "paid once per right-hand side)."
+    )
+    columns = {
+        "method": "{method}", "rtol": "{rtol:.0e}", "strategy": "{label}",
+        "wall [s] (best)": "{wall:.2f}",
+        "wall [s] (all runs)": lambda d: " / ".join(f"{w:.2f}" for w in d["walls"]),
+        "wall - prepare [s]": lambda d: f"{d['wall'] - d['prepare']:.2f}", "error": "{error:.1e}",
+        **COUNTS, "steps": "{nsteps}",
+    }  # fmt: skip
+    return table(caption, columns, p["rows"])
 
 
 def plot_work_precision(p: dict, directory: Path) -> Path:
