@@ -4,10 +4,9 @@
 Every part runs in a fresh process pinned to one core, with one BLAS thread (``threadpoolctl``)
 for JaxLU and SuperLU alike. One BLAS thread: JaxLU's CPU kernels call LAPACK through scipy's
 OpenBLAS once per batch of small fronts, and a multithreaded BLAS wakes its threads for each
-call (one measurement, unpinned, keeps the default threads). One core: with XLA's intra-op pool
-of two threads, two batched LAPACK calls of one tree level running at once each wait for their
-own batch's tasks in the same pool (jaxlib's batched LAPACK kernels), and the factorization
-never finishes (seen at Brusselator N >= 64 on a 2-core machine).
+call (one measurement, unpinned, keeps the default threads). One core: both engines get the
+same resources whatever the machine. (Concurrent batched LAPACK calls would block each other
+in XLA's intra-op pool; `stiffasd.linalg.multifrontal` chains them, so unpinned runs finish.)
 
 * ``factor_solve``: one factorization and one solve of the Newton matrix ``I - 0.1 J`` (state
   perturbed) of the 2D Brusselator and 3D Allen-Cahn: JaxLU (jit-compiled, compile timed
