@@ -7,7 +7,10 @@ from threadpoolctl import threadpool_limits
 jax.config.update("jax_enable_x64", True)
 # The setting docs/gpu.md recommends for the compiled LU's CPU kernels (one BLAS thread): the
 # tests run many small factorizations, which a multithreaded BLAS slows down 5-30x. Tests of
-# the multithreaded case patch `blas_threads`.
+# the multithreaded case patch `blas_threads`. scipy.linalg first: the BLAS JAX's LAPACK calls
+# go through is scipy's, and a limit only reaches the libraries already loaded.
+import scipy.linalg  # noqa: E402,F401
+
 threadpool_limits(1, "blas")
 
 
