@@ -343,12 +343,12 @@ def peer(quick: bool) -> dict:
                 solvers[f"stiffasd {m}"] = solver
             res = diffrax_solves(prob, solvers, RTOL, ATOL, rounds=rounds, dt0=DT0)
             rows += [dict(
-                N=N, n=prob.n, method=k, runs=rounds + 1,
+                N=N, n=prob.n, method=name, runs=rounds + 1,
                 **{k: r[k] for k in ("compile_s", "run_s", "steps", "rejected")},
-                setup_s=setup_s if k.startswith("splineax") else None,
+                setup_s=setup_s if name.startswith("splineax") else None,
                 vs_peer=r["run_s"] / res["splineax KLU"]["run_s"],
                 diff=rel_diff(r["y1"], res["stiffasd direct"]["y1"]),
-            ) for k, r in res.items()]  # fmt: skip
+            ) for name, r in res.items()]  # fmt: skip
     versions = {p: md.version(p) for p in ("splineax", "splineax-klujax", "asdex", "jax")}
     return {"rows": rows, "versions": versions, "note": NOTE}
 
