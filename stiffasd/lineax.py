@@ -47,8 +47,8 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from ._cache import BuildCache
-from ._jacobian import prepare_jacobian
-from .errors import MissingDependencyError, ShapeError, TracingError
+from ._jacobian import _tracing_error, prepare_jacobian
+from .errors import MissingDependencyError, ShapeError
 from .linalg import JaxLU, with_diagonal
 from .pattern import SparsityPattern
 
@@ -62,6 +62,7 @@ except ImportError as _exc:  # pragma: no cover - depends on the environment
     ) from _exc
 
 __all__ = ["SparseMatrixOperator", "SparseLU"]
+_CALL = "stiffasd.lineax.SparseLU (the operator's function)"
 
 
 # --------------------------------------------------------------------------- operator
@@ -196,13 +197,23 @@ def _has(op: SparseMatrixOperator, tag: object, structure: str | None = None) ->
     return tag in op.tags or (structure is not None and structure in _structure(op.pattern))
 
 
-def _band(op: SparseMatrixOperator, offset: int) -> jax.Array:
-    """Entries ``A[i, i + offset]`` (zeros where the pattern has none), a square pattern."""
-    n = op.pattern.shape[0]
+def _bands(op: SparseMatrixOperator, offsets: tuple[int, ...], query: str) -> list[jax.Array]:
+    """Entries ``A[i, i + offset]`` for each offset (zeros where the pattern has none); ``query``
+    names the lineax function asked, for the error on a non-square matrix."""
+    m, n = op.pattern.shape
+    if m != n:
+        raise ShapeError(
+            f"lineax.{query}(SparseMatrixOperator): the matrix must be square, got shape "
+            f"{op.pattern.shape}."
+        )
     rows, cols, _ = _csc_index(op.pattern)
-    sel = np.flatnonzero(cols.astype(np.int64) - rows == offset)
-    size = n - abs(offset)
-    return jnp.zeros((size,), op.data.dtype).at[np.minimum(rows, cols)[sel]].set(op.data[sel])
+    diff, first = cols.astype(np.int64) - rows, np.minimum(rows, cols)
+    out = []
+    for offset in offsets:
+        sel = np.flatnonzero(diff == offset)
+        band = jnp.zeros((n - abs(offset),), op.data.dtype)
+        out.append(band.at[first[sel]].set(op.data[sel]))
+    return out
 
 
 @lx.linearise.register(SparseMatrixOperator)
@@ -213,22 +224,12 @@ def _(op):
 
 @lx.diagonal.register(SparseMatrixOperator)
 def _(op):
-    if op.pattern.shape[0] != op.pattern.shape[1]:
-        raise ShapeError(
-            f"lineax.diagonal(SparseMatrixOperator): the matrix must be square, got shape "
-            f"{op.pattern.shape}."
-        )
-    return _band(op, 0)
+    return _bands(op, (0,), "diagonal")[0]
 
 
 @lx.tridiagonal.register(SparseMatrixOperator)
 def _(op):
-    if op.pattern.shape[0] != op.pattern.shape[1]:
-        raise ShapeError(
-            f"lineax.tridiagonal(SparseMatrixOperator): the matrix must be square, got shape "
-            f"{op.pattern.shape}."
-        )
-    return _band(op, 0), _band(op, -1), _band(op, 1)
+    return tuple(_bands(op, (0, -1, 1), "tridiagonal"))
 
 
 @lx.is_symmetric.register(SparseMatrixOperator)
@@ -361,10 +362,7 @@ class _Function:
         try:
             jaxpr = jax.make_jaxpr(self.residual)(zs, abstract)
         except jax.errors.JAXTypeError as exc:
-            raise TracingError(
-                "stiffasd.lineax.SparseLU: the operator's function could not be traced by JAX: "
-                f"{type(exc).__name__}: {exc}."
-            ) from exc
+            raise _tracing_error(exc, _CALL) from exc
         consts = [
             _fingerprint(c) for c, k in zip(self.consts, self.kinds, strict=True) if k == "const"
         ]
@@ -545,10 +543,7 @@ class SparseLU(lx.AbstractLinearSolver):
                         check_finite=False,
                     )
             except jax.errors.JAXTypeError as exc:
-                raise TracingError(
-                    "stiffasd.lineax.SparseLU: the operator's function could not be traced by "
-                    f"JAX: {type(exc).__name__}: {exc}."
-                ) from exc
+                raise _tracing_error(exc, _CALL) from exc
             return _Prepared(sj.pattern, lu, sj)
 
         prepared = _cache.get(key, build)

@@ -321,6 +321,18 @@ def test_sparse_lu_errors(matrix):
     assert_close(x, spsolve(matrix, np.ones(40)), 1e-10)
 
 
+def test_untraceable_function_is_a_tracing_error():
+    # SparseLU traces the operator's function for its cache key; a function JAX cannot trace
+    # (numpy on a traced input) gives stiffasd's TracingError with the fix (lineax's own shape
+    # evaluation in `init` usually meets it first, so the key is traced here directly)
+    from stiffasd.errors import TracingError
+    from stiffasd.lineax import _Function, _Struct
+
+    fn = _Function(lambda z, c: z * np.sum(np.asarray(z)), None, _Struct.of(jnp.ones(4)))
+    with pytest.raises(TracingError, match=r"SparseLU .*jax\.numpy"):
+        fn.key(jnp.float64)
+
+
 # ------------------------------------------------------------------------- function operators
 N = 48
 
